@@ -1,0 +1,45 @@
+# One entry point for the chores. `make demo` and `make test` work on a fresh Debian machine
+# with Python 3.11: they install the Debian packages and the virtual environment they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup system demo test lint format bench clean
+
+setup: system $(STAMP)
+
+system:
+	@bash scripts/system-packages.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
+	dvc repro
+	@echo
+	@echo "Demo outputs:"
+	@echo "  challenge export (synthetic DaT-Park): raw/datpark/  (labels.csv, splits.csv, clinical.csv, exams/)"
+
+test: setup  ## the test suite (what CI runs)
+	pytest
+
+lint: setup
+	ruff check portal tests bench
+	ruff format --check portal tests bench
+
+format: setup
+	ruff check --fix portal tests bench
+	ruff format portal tests bench
+
+bench: setup  ## benchmarks: ratios against baselines measured in the same run
+	python -m bench
+
+clean:
+	rm -rf raw data runs site mlflow.db mlartifacts bench/results .pytest_cache

@@ -1,0 +1,122 @@
+"""The ``portal`` command line: parse options, call one library function, map the outcome.
+
+No logic lives here. Domain errors (``PortalError``) become a one-line message
+and an exit code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from portal import __version__
+from portal.errors import PortalError
+
+app = typer.Typer(
+    name="portal",
+    help="Open challenge portal: de-identify, release, reproduce and publish challenge data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+_state = {"debug": False, "quiet": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"portal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+    _state["quiet"] = quiet
+
+
+def progress_bar(description: str, total: int) -> Progress:
+    """A Rich progress bar, silent under --quiet."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        disable=_state["quiet"],
+        transient=False,
+    )
+
+
+@app.command()
+def synth(
+    challenge: Annotated[str, typer.Argument(help="Challenge to synthesise (datpark).")],
+    out: Annotated[Path | None, typer.Option(help="Export folder; default raw/<challenge>.")] = None,
+    exams: Annotated[int, typer.Option(help="Number of exams.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
+    shape: Annotated[str, typer.Option(help="ROWSxCOLSxSLICES of each volume.")] = "128x128x64",
+    workers: Annotated[int | None, typer.Option(help="Processes; default all cores.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
+) -> None:
+    """Write a realistic synthetic challenge export (DICOM, labels, splits, clinical data)."""
+    from portal.synth.export import parse_shape, synthesize
+
+    target = out or Path("raw") / challenge
+    volume_shape = parse_shape(shape)
+    with progress_bar("synth", exams) as bar:
+        task = bar.add_task(f"synth {challenge}", total=exams)
+        summary = synthesize(
+            challenge,
+            target,
+            exams=exams,
+            seed=seed,
+            shape=volume_shape,
+            workers=workers,
+            overwrite=overwrite,
+            progress=lambda n: bar.advance(task, n),
+        )
+    table = Table(title=f"{challenge} export", show_header=False)
+    table.add_row("exams / patients", f"{summary.exams} / {summary.patients}")
+    table.add_row("labels", ", ".join(f"{k} {v}" for k, v in summary.label_counts.items()))
+    table.add_row("splits", ", ".join(f"{k} {v}" for k, v in summary.split_counts.items()))
+    table.add_row("gray zone", f"{summary.gray_zone} ({summary.gray_zone / summary.exams:.0%})")
+    table.add_row("size", f"{summary.bytes_written / 1e6:.1f} MB")
+    console.print(table)
+    console.print(f"Export written to {summary.out}", soft_wrap=True, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and turn errors into exit codes."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except PortalError as error:
+        if _state["debug"]:
+            raise
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except click.exceptions.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        errors.print("[yellow]interrupted[/]: nothing half-written was kept; re-run to resume.")
+        sys.exit(130)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The pipeline's parameters (``params.yaml``), validated in full before any work starts.
+
+``params.yaml`` drives both the ``portal`` commands and the ``dvc.yaml`` stages,
+so adding a challenge is a data change, not a code change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from portal.errors import ConfigError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class SynthParams(BaseModel):
+    """How to generate the synthetic export that stands in for a real challenge export."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exams: int = Field(2000, ge=1, le=100_000, description="number of exams")
+    seed: int = Field(0, ge=0, description="random seed; same seed, same bytes")
+    shape: str = Field("128x128x64", description="ROWSxCOLSxSLICES of each volume")
+
+    @field_validator("shape")
+    @classmethod
+    def _shape_is_valid(cls, value: str) -> str:
+        from portal.synth.export import parse_shape
+
+        try:
+            parse_shape(value)
+        except ConfigError as error:
+            raise ValueError(error.message) from None
+        return value
+
+
+class ChallengeParams(BaseModel):
+    """One challenge of the portal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    export: str | None = Field(None, description="folder of the challenge export; default raw/<id>")
+    synth: SynthParams | None = None
+
+    def export_dir(self, challenge: str) -> Path:
+        return Path(self.export or f"raw/{challenge}")
+
+
+class Params(BaseModel):
+    """The whole ``params.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    challenges: dict[str, ChallengeParams]
+
+    def challenge(self, name: str) -> ChallengeParams:
+        if name not in self.challenges:
+            known = ", ".join(sorted(self.challenges)) or "none"
+            raise ConfigError(
+                f"challenge {name!r} is not in params.yaml (known: {known}).",
+                hint="add it under 'challenges:' in params.yaml, or check the spelling.",
+            )
+        return self.challenges[name]
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    """Read and validate ``path``; every problem is reported at once."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found.", hint="run from the repository root, or pass --params."
+        ) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}", hint="fix the syntax.") from None
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}" for issue in error.errors()
+        ]
+        raise ConfigError(
+            f"{path} has {len(problems)} problem(s):",
+            problems=problems,
+            hint="correct the values listed; see docs/configuration.md.",
+        ) from None

@@ -1,0 +1,1 @@
+"""Synthetic challenge exports, the embedded default input of the portal."""

@@ -1,0 +1,45 @@
+"""params.yaml is validated in full: every problem reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.config import load_params
+from portal.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_repository_params_are_valid():
+    params = load_params(ROOT / "params.yaml")
+    assert "datpark" in params.challenges
+    assert params.challenge("datpark").synth.exams >= 1
+
+
+def test_all_problems_are_reported_together(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text(
+        "challenges:\n"
+        "  datpark:\n"
+        "    title: x\n"
+        "    synth: {exams: 0, shape: 12x12, colour: blue}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_params(bad)
+    text = str(info.value)
+    assert len(info.value.problems) == 3
+    for fragment in ("synth.exams", "synth.shape", "synth.colour"):
+        assert fragment in text
+
+
+def test_unknown_challenge_names_the_known_ones():
+    params = load_params(ROOT / "params.yaml")
+    with pytest.raises(ConfigError, match="known: datpark"):
+        params.challenge("datparc")
+
+
+def test_missing_file_says_where_to_run_from(tmp_path):
+    with pytest.raises(ConfigError, match="repository root"):
+        load_params(tmp_path / "params.yaml")
