@@ -27,7 +27,8 @@ demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	@echo "Demo outputs:"
 	@echo "  challenge export (synthetic DaT-Park): raw/datpark/  (labels.csv, splits.csv, clinical.csv, exams/)"
 
-test: setup  ## the test suite (what CI runs)
+test: setup  ## lint, then the test suite (what CI runs)
+	ruff check portal tests bench
 	pytest
 
 lint: setup

@@ -1,1 +1,1 @@
-"""Benchmarks: each prints its figures as ratios against a simple baseline measured in the same run."""
+"""Benchmarks: each prints ratios against a simple baseline measured in the same run."""

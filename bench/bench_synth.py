@@ -21,29 +21,42 @@ def run(sizes: list[int], workdir: Path) -> dict:
     rows = []
     for exams in sizes:
         out = workdir / f"synth-{exams}"
-        seconds, summary = timed(lambda: synthesize("datpark", out, exams=exams, seed=0))
+        seconds, summary = timed(
+            lambda out=out, n=exams: synthesize("datpark", out, exams=n, seed=0)
+        )
         file_sizes = [p.stat().st_size for p in out.glob("exams/*/*.dcm")]
         shutil.rmtree(out)
         baseline = write_and_hash_baseline(file_sizes, workdir / "baseline")
         megabytes = summary.bytes_written / 1e6
-        rows.append({
-            "exams": exams,
-            "seconds": round(seconds, 2),
-            "exams_per_s": round(exams / seconds, 1),
-            "mb_per_s": round(megabytes / seconds, 1),
-            "megabytes": round(megabytes, 1),
-            "baseline_seconds": round(baseline, 2),
-            "ratio_to_write_and_hash": round(seconds / baseline, 2),
-        })
-        print(f"synth {exams:>5} exams: {seconds:7.1f} s  {exams / seconds:6.1f} exams/s  "
-              f"{megabytes / seconds:6.1f} MB/s  ({megabytes:.0f} MB; write+hash baseline "
-              f"{baseline:.1f} s, ratio {seconds / baseline:.1f}x)")
+        rows.append(
+            {
+                "exams": exams,
+                "seconds": round(seconds, 2),
+                "exams_per_s": round(exams / seconds, 1),
+                "mb_per_s": round(megabytes / seconds, 1),
+                "megabytes": round(megabytes, 1),
+                "baseline_seconds": round(baseline, 2),
+                "ratio_to_write_and_hash": round(seconds / baseline, 2),
+            }
+        )
+        print(
+            f"synth {exams:>5} exams: {seconds:7.1f} s  {exams / seconds:6.1f} exams/s  "
+            f"{megabytes / seconds:6.1f} MB/s  ({megabytes:.0f} MB; write+hash baseline "
+            f"{baseline:.1f} s, ratio {seconds / baseline:.1f}x)"
+        )
     small, large = rows[0], rows[-1]
     growth = (large["seconds"] / small["seconds"]) / (large["exams"] / small["exams"])
-    print(f"cost per exam grows {growth:.2f}x from {small['exams']} to {large['exams']} exams "
-          "(1.0 = linear)")
-    return {"benchmark": "synth", "shape": "128x128x64", "rows": rows,
-            "per_exam_growth": round(growth, 2), "peak_memory": peak_rss_mb()}
+    print(
+        f"cost per exam grows {growth:.2f}x from {small['exams']} to {large['exams']} exams "
+        "(1.0 = linear)"
+    )
+    return {
+        "benchmark": "synth",
+        "shape": "128x128x64",
+        "rows": rows,
+        "per_exam_growth": round(growth, 2),
+        "peak_memory": peak_rss_mb(),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

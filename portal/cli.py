@@ -65,7 +65,9 @@ def progress_bar(description: str, total: int) -> Progress:
 @app.command()
 def synth(
     challenge: Annotated[str, typer.Argument(help="Challenge to synthesise (datpark).")],
-    out: Annotated[Path | None, typer.Option(help="Export folder; default raw/<challenge>.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Export folder; default raw/<challenge>.")
+    ] = None,
     exams: Annotated[int, typer.Option(help="Number of exams.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
     shape: Annotated[str, typer.Option(help="ROWSxCOLSxSLICES of each volume.")] = "128x128x64",

@@ -42,8 +42,12 @@ def check(path: Path, *, timeout: float = 60.0) -> IodReport:
             hint="run `make setup` as root, or `apt-get install dicom3tools`.",
         )
     result = subprocess.run(
-        [exe, "-new", str(path)], capture_output=True, text=True, timeout=timeout,
-        errors="replace", check=False,
+        [exe, "-new", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        errors="replace",
+        check=False,
     )
     lines = (result.stdout + result.stderr).splitlines()
     errors = [line for line in lines if line.startswith("Error")]

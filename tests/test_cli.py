@@ -8,8 +8,9 @@ import sys
 
 
 def portal(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "portal.cli", *args], capture_output=True,
-                          text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "portal.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_version():
@@ -18,8 +19,19 @@ def test_version():
 
 
 def test_synth_writes_an_export_and_says_where(tmp_path):
-    result = portal("-q", "synth", "datpark", "--exams", "4", "--seed", "2", "--shape",
-                    "32x32x16", "--out", str(tmp_path / "datpark"))
+    result = portal(
+        "-q",
+        "synth",
+        "datpark",
+        "--exams",
+        "4",
+        "--seed",
+        "2",
+        "--shape",
+        "32x32x16",
+        "--out",
+        str(tmp_path / "datpark"),
+    )
     assert result.returncode == 0, result.stderr
     assert str(tmp_path / "datpark") in result.stdout.replace("\n", "")
     described = json.loads((tmp_path / "datpark" / "export.json").read_text())
@@ -35,8 +47,17 @@ def test_bad_option_gives_a_one_line_error_with_the_fix_and_no_traceback(tmp_pat
 
 
 def test_existing_output_is_refused_with_exit_code_4(tmp_path):
-    args = ("-q", "synth", "datpark", "--exams", "2", "--shape", "32x32x16", "--out",
-            str(tmp_path / "d"))
+    args = (
+        "-q",
+        "synth",
+        "datpark",
+        "--exams",
+        "2",
+        "--shape",
+        "32x32x16",
+        "--out",
+        str(tmp_path / "d"),
+    )
     assert portal(*args).returncode == 0
     again = portal(*args)
     assert again.returncode == 4 and "--overwrite" in again.stderr

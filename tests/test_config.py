@@ -21,10 +21,7 @@ def test_the_repository_params_are_valid():
 def test_all_problems_are_reported_together(tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text(
-        "challenges:\n"
-        "  datpark:\n"
-        "    title: x\n"
-        "    synth: {exams: 0, shape: 12x12, colour: blue}\n"
+        "challenges:\n  datpark:\n    title: x\n    synth: {exams: 0, shape: 12x12, colour: blue}\n"
     )
     with pytest.raises(ConfigError) as info:
         load_params(bad)
@@ -43,3 +40,13 @@ def test_unknown_challenge_names_the_known_ones():
 def test_missing_file_says_where_to_run_from(tmp_path):
     with pytest.raises(ConfigError, match="repository root"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_every_setting_is_documented():
+    """A setting nobody can find is a bug: each field appears in docs/configuration.md."""
+    from portal.config import ChallengeParams, Params, SynthParams
+
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    for model in (Params, ChallengeParams, SynthParams):
+        for name in model.model_fields:
+            assert f"`{name}`" in doc, f"{model.__name__}.{name} is not in docs/configuration.md"

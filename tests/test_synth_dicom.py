@@ -74,7 +74,8 @@ def test_headers_carry_identifiers_everywhere_hospitals_put_them(full_size_expor
         pharma = ds.RadiopharmaceuticalInformationSequence[0]
         assert pharma.RadiopharmaceuticalStartDateTime[:8] == ds.StudyDate
         assert float(pharma.RadionuclideTotalDose) == pytest.approx(
-            float(clinical[path.parent.name]["injected_dose_mbq"]))
+            float(clinical[path.parent.name]["injected_dose_mbq"])
+        )
         assert ds.InstitutionName == clinical[path.parent.name]["centre"]
         assert ds.StationName and ds.ReferringPhysicianName and ds.PerformingPhysicianName
         private = [e for e in ds if e.tag.is_private and not e.tag.is_private_creator]

@@ -26,8 +26,14 @@ def test_layout_follows_the_export_contract(cohort_export):
     for name in ("labels.csv", "splits.csv", "clinical.csv", "export.json", "SHA256SUMS"):
         assert (cohort_export / name).is_file(), name
     labels = read_csv(cohort_export / "labels.csv")
-    assert list(labels[0]) == ["exam_id", "patient_id", "label", "reader_confidence",
-                               "reader_agreement", "gray_zone"]
+    assert list(labels[0]) == [
+        "exam_id",
+        "patient_id",
+        "label",
+        "reader_confidence",
+        "reader_agreement",
+        "gray_zone",
+    ]
     exam_dirs = sorted(p.name for p in (cohort_export / "exams").iterdir())
     assert exam_dirs == sorted(r["exam_id"] for r in labels)
     clinical = read_csv(cohort_export / "clinical.csv")
@@ -37,11 +43,16 @@ def test_layout_follows_the_export_contract(cohort_export):
 
 
 def test_sha256sums_lists_every_file(cohort_export):
-    result = subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"],
-                            cwd=cohort_export, capture_output=True, text=True)
+    result = subprocess.run(
+        ["sha256sum", "--check", "--quiet", "SHA256SUMS"],
+        cwd=cohort_export,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    listed = {line.split("  ", 1)[1] for line in (cohort_export / "SHA256SUMS").read_text()
-              .splitlines()}
+    listed = {
+        line.split("  ", 1)[1] for line in (cohort_export / "SHA256SUMS").read_text().splitlines()
+    }
     on_disk = set(tree_hashes(cohort_export)) - {"SHA256SUMS"}
     assert listed == on_disk
 
@@ -51,7 +62,7 @@ def test_same_seed_gives_byte_identical_exports_whatever_the_workers(tmp_path):
     b = synthesize("datpark", tmp_path / "b", exams=10, seed=3, shape=(16, 32, 32), workers=2)
     assert a.bytes_written == b.bytes_written
     assert tree_hashes(tmp_path / "a") == tree_hashes(tmp_path / "b")
-    c = synthesize("datpark", tmp_path / "c", exams=10, seed=4, shape=(16, 32, 32), workers=2)
+    synthesize("datpark", tmp_path / "c", exams=10, seed=4, shape=(16, 32, 32), workers=2)
     assert tree_hashes(tmp_path / "c") != tree_hashes(tmp_path / "a")
 
 
@@ -81,8 +92,7 @@ def test_a_failure_midway_leaves_the_previous_export_untouched(tmp_path, monkeyp
 
     monkeypatch.setattr(export_module, "_tables", broken_tables)
     with pytest.raises(RuntimeError, match="disk full"):
-        synthesize("datpark", out, exams=5, seed=9, shape=(16, 32, 32), overwrite=True,
-                   workers=1)
+        synthesize("datpark", out, exams=5, seed=9, shape=(16, 32, 32), overwrite=True, workers=1)
     assert tree_hashes(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["datpark"], "temporary folder left behind"
 

@@ -42,9 +42,16 @@ def template_putamen_sbr(ds: pydicom.Dataset) -> float:
     zz, yy, xx = np.ogrid[: volume.shape[0], : volume.shape[1], : volume.shape[2]]
     sbrs = []
     for side in (-1, 1):
-        dx, dy, dz = side * POSTERIOR_PUTAMEN_MM[0], POSTERIOR_PUTAMEN_MM[1], POSTERIOR_PUTAMEN_MM[2]
-        distance2 = (((xx - cx) * spacing - dx) ** 2 + ((yy - cy) * spacing - dy) ** 2
-                     + ((zz - cz) * slice_mm - dz) ** 2)
+        dx, dy, dz = (
+            side * POSTERIOR_PUTAMEN_MM[0],
+            POSTERIOR_PUTAMEN_MM[1],
+            POSTERIOR_PUTAMEN_MM[2],
+        )
+        distance2 = (
+            ((xx - cx) * spacing - dx) ** 2
+            + ((yy - cy) * spacing - dy) ** 2
+            + ((zz - cz) * slice_mm - dz) ** 2
+        )
         sbrs.append(volume[distance2 < ROI_RADIUS_MM**2].mean() / background - 1)
     return min(sbrs)
 

@@ -49,7 +49,13 @@ NORMAL_PATTERNS = (
     ("low_counts", 0.06),
 )
 GRAY_ZONE_PATTERNS = frozenset(
-    {"early_unilateral", "caudate_predominant", "vascular_focal", "elderly_low_normal", "low_counts"}
+    {
+        "early_unilateral",
+        "caudate_predominant",
+        "vascular_focal",
+        "elderly_low_normal",
+        "low_counts",
+    }
 )
 READER_THRESHOLD = 0.25  # visual-abnormality score above which a reader calls "pathological"
 TRANSCRIPTION_ERROR_RATE = 0.015  # clear cases whose recorded label is wrong
@@ -238,9 +244,7 @@ def _readers(
     return (calls[0], calls[1], calls[2]), int(np.median(confidences))
 
 
-def measured_sbr(
-    rng: np.random.Generator, binding: Binding, centre: Centre
-) -> dict[str, float]:
+def measured_sbr(rng: np.random.Generator, binding: Binding, centre: Centre) -> dict[str, float]:
     """What a vendor quantification tool reports: partial-volume losses plus noise."""
     recovery = 1 / (1 + (centre.fwhm_mm / 14.0) ** 2)
     if centre.attenuation == "none":
@@ -257,14 +261,18 @@ def measured_sbr(
         out[f"sbr_caudate_{side}"] = measure(binding.caudate[i])
         out[f"sbr_putamen_anterior_{side}"] = measure(binding.putamen_anterior[i])
         out[f"sbr_putamen_posterior_{side}"] = measure(binding.putamen_posterior[i])
-        put = round((out[f"sbr_putamen_anterior_{side}"] + out[f"sbr_putamen_posterior_{side}"]) / 2, 2)
+        put = round(
+            (out[f"sbr_putamen_anterior_{side}"] + out[f"sbr_putamen_posterior_{side}"]) / 2, 2
+        )
         if binding.focal_defect and binding.focal_defect[0] == i:
             put = round(put * (1 - 0.35 * binding.focal_defect[2]), 2)
         out[f"sbr_putamen_{side}"] = put
         out[f"sbr_striatum_{side}"] = round((out[f"sbr_caudate_{side}"] + put) / 2, 2)
     for side in ("right", "left"):
         caud = out[f"sbr_caudate_{side}"]
-        out[f"putamen_caudate_ratio_{side}"] = round(out[f"sbr_putamen_{side}"] / caud, 2) if caud else 0.0
+        out[f"putamen_caudate_ratio_{side}"] = (
+            round(out[f"sbr_putamen_{side}"] / caud, 2) if caud else 0.0
+        )
     pr, pl = out["sbr_putamen_right"], out["sbr_putamen_left"]
     out["putamen_asymmetry_pct"] = round(200 * abs(pr - pl) / (pr + pl), 1) if pr + pl else 0.0
     return out
@@ -281,33 +289,48 @@ def _pose(rng: np.random.Generator, pattern: str) -> Pose:
     )
 
 
-def _texts(rng: np.random.Generator, patient: Patient, exam_day: dt.date, referring: str,
-           performing: str, follow_up: bool) -> dict[str, str]:
+def _texts(
+    rng: np.random.Generator,
+    patient: Patient,
+    exam_day: dt.date,
+    referring: str,
+    performing: str,
+    follow_up: bool,
+) -> dict[str, str]:
     """Free-text fields as technologists fill them: full of names and dates."""
     ref_family = referring.split("^")[0]
     perf_family = performing.split("^")[0]
     person = patient.person
     side = pick(rng, ("droit", "gauche"))
     onset = exam_day.year - int(rng.integers(1, 6))
-    study = pick(rng, (
-        "TEMP CEREBRALE DATSCAN",
-        f"DaTSCAN {exam_day:%d/%m/%Y} Dr {ref_family}",
-        f"SCINTI DAT {ref_family}",
-        "Tomoscintigraphie cérébrale au 123I-ioflupane",
-    ))
+    study = pick(
+        rng,
+        (
+            "TEMP CEREBRALE DATSCAN",
+            f"DaTSCAN {exam_day:%d/%m/%Y} Dr {ref_family}",
+            f"SCINTI DAT {ref_family}",
+            "Tomoscintigraphie cérébrale au 123I-ioflupane",
+        ),
+    )
     protocol = pick(rng, (f"DATSCAN_Dr_{perf_family}", "DATSCAN TOMO", f"DAT {perf_family} 120p"))
-    comments = pick(rng, (
-        f"{person.display_name} né(e) le {person.birth_date:%d/%m/%Y}",
-        f"Contrôle {'à 2 ans ' if follow_up else ''}demandé par Dr {ref_family}",
-        f"Injection {exam_day:%d/%m/%Y} - patient {person.family.upper()} agité",
-        "",
-    ))
-    history = pick(rng, (
-        f"Tremblement de repos du membre supérieur {side} depuis {onset}.",
-        f"Syndrome parkinsonien {side} depuis {onset}, adressé par Dr {ref_family}.",
-        f"Tremblement d'attitude, ATCD familiaux. Suivi Dr {ref_family} ({person.phone}).",
-        f"Bilan syndrome extrapyramidal. Patient domicilié {person.address}.",
-    ))
+    comments = pick(
+        rng,
+        (
+            f"{person.display_name} né(e) le {person.birth_date:%d/%m/%Y}",
+            f"Contrôle {'à 2 ans ' if follow_up else ''}demandé par Dr {ref_family}",
+            f"Injection {exam_day:%d/%m/%Y} - patient {person.family.upper()} agité",
+            "",
+        ),
+    )
+    history = pick(
+        rng,
+        (
+            f"Tremblement de repos du membre supérieur {side} depuis {onset}.",
+            f"Syndrome parkinsonien {side} depuis {onset}, adressé par Dr {ref_family}.",
+            f"Tremblement d'attitude, ATCD familiaux. Suivi Dr {ref_family} ({person.phone}).",
+            f"Bilan syndrome extrapyramidal. Patient domicilié {person.address}.",
+        ),
+    )
     return {
         "study": study,
         "protocol": protocol,
@@ -377,16 +400,26 @@ def build_cohort(n_exams: int, seed: int) -> list[Exam]:
                     pattern = "typical"
                 if pattern == "low_counts":
                     pattern = "typical" if pathological else "normal"
-            exams.append(_make_exam(rng, len(exams), patient, day, pattern, severity,
-                                    staff[centre.key], visit > 0))
+            exams.append(
+                _make_exam(
+                    rng, len(exams), patient, day, pattern, severity, staff[centre.key], visit > 0
+                )
+            )
     _assign_ids(rng, patients, exams)
     _assign_splits(rng, patients)
     return exams
 
 
-def _make_exam(rng: np.random.Generator, index: int, patient: Patient, day: dt.date,
-               pattern: str, severity: float, staff: dict[str, list[str]],
-               follow_up: bool) -> Exam:
+def _make_exam(
+    rng: np.random.Generator,
+    index: int,
+    patient: Patient,
+    day: dt.date,
+    pattern: str,
+    severity: float,
+    staff: dict[str, list[str]],
+    follow_up: bool,
+) -> Exam:
     centre = patient.centre
     person = patient.person
     age = _age_on(person.birth_date, day)
@@ -401,7 +434,8 @@ def _make_exam(rng: np.random.Generator, index: int, patient: Patient, day: dt.d
     flipped = (not gray) and rng.random() < TRANSCRIPTION_ERROR_RATE
     label = LABELS[1 - LABELS.index(consensus)] if flipped else consensus
     injected = dt.datetime.combine(day, dt.time(8, 0)) + dt.timedelta(
-        minutes=int(rng.integers(0, 240)))
+        minutes=int(rng.integers(0, 240))
+    )
     acquired = injected + dt.timedelta(minutes=int(rng.integers(190, 330)))
     sex_weight = 76 if person.sex == "M" else 64
     referring = pick(rng, staff["referring"])
@@ -417,8 +451,9 @@ def _make_exam(rng: np.random.Generator, index: int, patient: Patient, day: dt.d
         dose_mbq=round(float(np.clip(rng.normal(170, 12), 111, 190)), 1),
         age=age,
         weight_kg=int(np.clip(rng.normal(sex_weight, 12), 40, 140)),
-        height_m=round(float(np.clip(rng.normal(1.76 if person.sex == "M" else 1.63, 0.07),
-                                     1.45, 2.0)), 2),
+        height_m=round(
+            float(np.clip(rng.normal(1.76 if person.sex == "M" else 1.63, 0.07), 1.45, 2.0)), 2
+        ),
         pattern=pattern,
         severity=round(float(severity), 4),
         truth=truth,

@@ -39,11 +39,25 @@ DEFAULT_SHAPE = (64, 128, 128)  # slices, rows, columns
 CHALLENGES = {"datpark": "DaT-Park: normal vs pathological DaT-SPECT"}
 EXPORT_DATE = "2025-03-31"  # when the challenge platform closed and exported
 
-LABEL_COLUMNS = ("exam_id", "patient_id", "label", "reader_confidence", "reader_agreement",
-                 "gray_zone")
+LABEL_COLUMNS = (
+    "exam_id",
+    "patient_id",
+    "label",
+    "reader_confidence",
+    "reader_agreement",
+    "gray_zone",
+)
 SPLIT_COLUMNS = ("exam_id", "split")
-CLINICAL_COLUMNS = ("exam_id", "patient_id", "age", "sex", "weight_kg", "centre",
-                    "injected_dose_mbq", "uptake_minutes")
+CLINICAL_COLUMNS = (
+    "exam_id",
+    "patient_id",
+    "age",
+    "sex",
+    "weight_kg",
+    "centre",
+    "injected_dose_mbq",
+    "uptake_minutes",
+)
 
 
 @dataclass(frozen=True)
@@ -140,12 +154,26 @@ def _tables(exams: list[Exam]) -> dict[str, bytes]:
         }
         for e in ordered
     ]
-    truth_columns = ("exam_id", "truth", "label_flipped", "pattern", "severity",
-                     "true_sbr_caudate_right", "true_sbr_caudate_left",
-                     "true_sbr_putamen_anterior_right", "true_sbr_putamen_anterior_left",
-                     "true_sbr_putamen_posterior_right", "true_sbr_putamen_posterior_left",
-                     "focal_defect", "reader_votes", "head_scale", "shift_mm", "rotation_deg",
-                     "motion_blur_mm", "count_factor")
+    truth_columns = (
+        "exam_id",
+        "truth",
+        "label_flipped",
+        "pattern",
+        "severity",
+        "true_sbr_caudate_right",
+        "true_sbr_caudate_left",
+        "true_sbr_putamen_anterior_right",
+        "true_sbr_putamen_anterior_left",
+        "true_sbr_putamen_posterior_right",
+        "true_sbr_putamen_posterior_left",
+        "focal_defect",
+        "reader_votes",
+        "head_scale",
+        "shift_mm",
+        "rotation_deg",
+        "motion_blur_mm",
+        "count_factor",
+    )
     truth = [
         {
             "exam_id": e.exam_id,
@@ -159,7 +187,8 @@ def _tables(exams: list[Exam]) -> dict[str, bytes]:
             "true_sbr_putamen_anterior_left": e.binding.putamen_anterior[1],
             "true_sbr_putamen_posterior_right": e.binding.putamen_posterior[0],
             "true_sbr_putamen_posterior_left": e.binding.putamen_posterior[1],
-            "focal_defect": "" if e.binding.focal_defect is None
+            "focal_defect": ""
+            if e.binding.focal_defect is None
             else "/".join(f"{v:.3f}" for v in e.binding.focal_defect),
             "reader_votes": "/".join(e.reader_votes),
             "head_scale": f"{e.pose.scale:.4f}",
@@ -200,7 +229,9 @@ def synthesize(
             hint=f"choose one of: {', '.join(sorted(CHALLENGES))}.",
         )
     if exams < 1:
-        raise ConfigError(f"--exams {exams}: at least one exam is needed.", hint="pass --exams 200.")
+        raise ConfigError(
+            f"--exams {exams}: at least one exam is needed.", hint="pass --exams 200."
+        )
     cohort = build_cohort(exams, seed)
     workers = max(1, min(workers or os.cpu_count() or 1, exams))
     out = Path(out)
@@ -224,8 +255,9 @@ def synthesize(
             sums[name] = hashlib.sha256(data).hexdigest()
             total += len(data)
         labels = {label: sum(e.label == label for e in cohort) for label in LABELS}
-        splits = {s: sum(e.split == s for e in cohort) for s in ("train", "public_test",
-                                                                  "private_test")}
+        splits = {
+            s: sum(e.split == s for e in cohort) for s in ("train", "public_test", "private_test")
+        }
         description = {
             "challenge": challenge,
             "title": CHALLENGES[challenge],
@@ -237,7 +269,7 @@ def synthesize(
                 "exams": exams,
                 "shape": {"rows": shape[1], "columns": shape[2], "slices": shape[0]},
                 "note": "Synthetic data: no real patient. _synth/ holds the generator's "
-                        "ground truth and is never released.",
+                "ground truth and is never released.",
             },
             "counts": {
                 "exams": len(cohort),

@@ -51,7 +51,7 @@ class Geometry:
     @classmethod
     def for_centre(cls, centre: Centre, shape: tuple[int, int, int]) -> Geometry:
         """Keep the centre's field of view whatever the matrix, so heads always fit."""
-        slices, rows, cols = shape
+        slices, _rows, cols = shape
         spacing = centre.pixel_spacing_mm * REFERENCE_SHAPE[2] / cols
         slice_mm = centre.pixel_spacing_mm * REFERENCE_SHAPE[0] / slices
         return cls(shape=shape, spacing_mm=round(spacing, 4), slice_mm=round(slice_mm, 4))
@@ -85,7 +85,9 @@ class _Frame:
         dx, dy, dz = x - t[0], y - t[1], z - t[2]
         # u = inv @ (p - t), built by broadcasting the three 1-D axes.
         self.u = [
-            inv[i, 0] * dx[None, None, :] + inv[i, 1] * dy[None, :, None] + inv[i, 2] * dz[:, None, None]
+            inv[i, 0] * dx[None, None, :]
+            + inv[i, 1] * dy[None, :, None]
+            + inv[i, 2] * dz[:, None, None]
             for i in range(3)
         ]
 
@@ -94,12 +96,21 @@ class _Frame:
         return tuple(slice(int(a), int(b)) for a, b in zip(self.lo, self.hi, strict=True))  # type: ignore[return-value]
 
 
-def _index_box(geometry: Geometry, pose: Pose, lo_mm: np.ndarray, hi_mm: np.ndarray,
-               pad_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def _index_box(
+    geometry: Geometry, pose: Pose, lo_mm: np.ndarray, hi_mm: np.ndarray, pad_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Voxel index bounds (clipped to the volume) of a head-frame box after the pose."""
-    corners = np.array([[x, y, z] for x in (lo_mm[0], hi_mm[0]) for y in (lo_mm[1], hi_mm[1])
-                        for z in (lo_mm[2], hi_mm[2])])
-    world = (rotation_matrix(pose.rotation_deg) @ (corners.T * pose.scale)).T + np.array(pose.shift_mm)
+    corners = np.array(
+        [
+            [x, y, z]
+            for x in (lo_mm[0], hi_mm[0])
+            for y in (lo_mm[1], hi_mm[1])
+            for z in (lo_mm[2], hi_mm[2])
+        ]
+    )
+    world = (rotation_matrix(pose.rotation_deg) @ (corners.T * pose.scale)).T + np.array(
+        pose.shift_mm
+    )
     nz, ny, nx = geometry.shape
     spacing = np.array([geometry.spacing_mm, geometry.spacing_mm, geometry.slice_mm])
     centre = (np.array([nx, ny, nz]) - 1) / 2
@@ -145,22 +156,29 @@ def _lookup(table: np.ndarray, u: list[np.ndarray]) -> np.ndarray:
     return table[index.astype(np.intp)]
 
 
-def _capsule(u: list[np.ndarray], a: np.ndarray, b: np.ndarray, r0: float, r1: float,
-             soft_mm: float) -> tuple[np.ndarray, np.ndarray]:
+def _capsule(
+    u: list[np.ndarray], a: np.ndarray, b: np.ndarray, r0: float, r1: float, soft_mm: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Soft indicator of a tapered capsule from a to b, and the position t (0 at a, 1 at b)."""
     ab = b - a
     length2 = float(ab @ ab)
     t = ((u[0] - a[0]) * ab[0] + (u[1] - a[1]) * ab[1] + (u[2] - a[2]) * ab[2]) / length2
     np.clip(t, 0, 1, out=t)
-    dist = np.sqrt((u[0] - a[0] - t * ab[0]) ** 2 + (u[1] - a[1] - t * ab[1]) ** 2
-                   + (u[2] - a[2] - t * ab[2]) ** 2)
+    dist = np.sqrt(
+        (u[0] - a[0] - t * ab[0]) ** 2
+        + (u[1] - a[1] - t * ab[1]) ** 2
+        + (u[2] - a[2] - t * ab[2]) ** 2
+    )
     radius = r0 + (r1 - r0) * t
     return np.clip((radius - dist) / soft_mm + 0.5, 0, 1), t
 
 
 def _ellipsoid(u: list[np.ndarray], c: np.ndarray, axes: np.ndarray, soft_mm: float) -> np.ndarray:
-    r = np.sqrt(((u[0] - c[0]) / axes[0]) ** 2 + ((u[1] - c[1]) / axes[1]) ** 2
-                + ((u[2] - c[2]) / axes[2]) ** 2)
+    r = np.sqrt(
+        ((u[0] - c[0]) / axes[0]) ** 2
+        + ((u[1] - c[1]) / axes[1]) ** 2
+        + ((u[2] - c[2]) / axes[2]) ** 2
+    )
     return np.clip((1 - r) * axes.mean() / soft_mm + 0.5, 0, 1)
 
 
@@ -208,8 +226,11 @@ def render(
     if np.all(shi > slo):
         box = _Frame(geometry, pose, slo, shi)
         specific = striatal_uptake(box.u, binding, soft_mm=geometry.spacing_mm)
-        sigma_vox = (sigma_mm / geometry.slice_mm, sigma_mm / geometry.spacing_mm,
-                     sigma_mm / geometry.spacing_mm)
+        sigma_vox = (
+            sigma_mm / geometry.slice_mm,
+            sigma_mm / geometry.spacing_mm,
+            sigma_mm / geometry.spacing_mm,
+        )
         specific = ndimage.gaussian_filter(specific, sigma_vox, mode="constant", truncate=3.0)
         specific *= _lookup(att_table, box.u)
         inner = tuple(slice(int(a - b), int(c - b)) for a, c, b in zip(slo, shi, lo, strict=True))
