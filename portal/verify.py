@@ -1,0 +1,425 @@
+"""The independent de-identification verifier: it trusts nothing the de-identifier did.
+
+It shares no code path with ``deid.py`` or ``profile.py`` (a test checks the
+imports). It first collects every identifying value of the *input* (person
+names, IDs, dates, UIDs, addresses, phones, institution and station strings,
+and the values inside private tags), then walks every element of every output
+file at every depth, and every file and folder name, and reports:
+
+- ``private-tag``: a private element that is not allow-listed;
+- ``person-name``: a person name that is not a pseudonym;
+- ``original-uid``: a UID of the input;
+- ``unshifted-date``: a date of the input, in an element or inside any text;
+- ``identifying-value``: a name, ID, address, phone, institution or station
+  string of the input, anywhere (element values, private tags, file names);
+- ``date-interval``: dates of one patient not all shifted by the same offset;
+- ``identity-flag``: ``PatientIdentityRemoved`` missing or not ``YES``;
+- ``unreadable``: an output file that cannot be read.
+
+One finding is enough to refuse a release.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+
+TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR", "AS"})
+IDENTIFYING_KEYWORDS = re.compile(
+    r"(^PatientID$|IDs$|(?<!U)ID$|AccessionNumber|Address|Telephone|InstitutionName"
+    r"|InstitutionalDepartmentName|StationName|DeviceSerialNumber|IssuerOf|BirthName"
+    r"|ReferencedFileID|OrderNumber|MedicalRecordLocator|RegionOfResidence|MilitaryRank"
+    r"|BranchOfService|PersonAddress|PersonTelephone|ResponsibleOrganization)"
+)
+SEPARATORS = re.compile(r"[^0-9a-z]+")
+DATE_IN_TEXT = re.compile(
+    r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)|(?<!\d)(\d{2})[/.\-](\d{2})[/.\-](\d{4})(?!\d)"
+    r"|(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)"
+)
+DIGIT_RUN = re.compile(r"\d(?:[ .\-]?\d)*")  # digits, maybe grouped like a phone number
+PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
+MIN_TOKEN = 3
+MIN_DIGITS = 7
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing that should not be in a release."""
+
+    file: str
+    tag_path: str
+    kind: str
+    evidence: str  # redacted: never the full identifying value
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class VerifyReport:
+    """The verifier's verdict over a folder: passed only with no finding at all."""
+
+    files: int = 0
+    elements: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for finding in self.findings:
+            out[finding.kind] += 1
+        return dict(sorted(out.items()))
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "files": self.files,
+            "elements": self.elements,
+            "counts": self.counts(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in SEPARATORS.split(_fold(text)) if t]
+
+
+def redact(value: str, source: str) -> str:
+    value = str(value)
+    return f"{value[:2]}… ({len(value)} chars, like the input's {source})"
+
+
+def _date_key(match: re.Match[str]) -> str | None:
+    g = match.groups()
+    if g[0]:
+        y, m, d = g[0], g[1], g[2]
+    elif g[3]:
+        d, m, y = g[3], g[4], g[5]
+    else:
+        y, m, d = g[6], g[7], g[8]
+    try:
+        dt.date(int(y), int(m), int(d))
+    except ValueError:
+        return None
+    return f"{y}{m}{d}"
+
+
+def _walk(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, pydicom.DataElement]]:
+    """Every element at every depth, with a readable path like ``(0040,0275)[0]/(0008,0050)``."""
+    for elem in ds:
+        path = f"{prefix}({elem.tag.group:04X},{elem.tag.element:04X})"
+        yield path, elem
+        if elem.VR == "SQ" and elem.value:
+            for i, item in enumerate(elem.value):
+                yield from _walk(item, f"{path}[{i}]/")
+
+
+def _all_elements(ds: Dataset) -> Iterator[tuple[str, pydicom.DataElement]]:
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        yield from _walk(meta, "meta/")
+    yield from _walk(ds)
+
+
+def _values(elem: pydicom.DataElement) -> list[str]:
+    value = elem.value
+    if value is None or elem.VR == "SQ":
+        return []
+    if isinstance(value, bytes | bytearray):
+        if len(value) > 65536:
+            return []
+        return [value.decode("latin-1", errors="replace")]
+    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+class IdentifyingValues:
+    """Everything identifying that the input contained, indexed for fast searching."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}  # single words: value -> source keyword
+        self.phrases: dict[tuple[str, ...], str] = {}  # multi-word values
+        self.digits: dict[str, str] = {}  # long digit strings (IDs, phones)
+        self.dates: dict[str, str] = {}  # YYYYMMDD
+        self.uids: dict[str, str] = {}
+        self.exact: dict[str, str] = {}  # whole values, however short (IDs like "12345")
+
+    def _add_text(self, text: str, source: str, *, words: bool = False) -> None:
+        """Index ``text``: whole value, phrase, long digit runs, dates, and with ``words``
+        (person names) each word alone, since a surname can leak on its own."""
+        tokens = _tokens(text)
+        if not tokens:
+            return
+        whole = " ".join(tokens)
+        if len(whole) >= MIN_TOKEN:
+            self.exact.setdefault(whole, source)
+        digits = re.sub(r"\D", "", text)
+        if len(digits) >= MIN_DIGITS and len(digits) >= len(text.replace(" ", "")) - 2:
+            self.digits.setdefault(digits, source)
+            return
+        if len(tokens) > 1:
+            self.phrases.setdefault(tuple(tokens), source)
+        for token in tokens:
+            if words and len(token) >= MIN_TOKEN and not token.isdigit():
+                self.tokens.setdefault(token, source)
+            elif token.isdigit() and len(token) >= MIN_DIGITS:
+                self.digits.setdefault(token, source)
+        for match in DATE_IN_TEXT.finditer(text):
+            key = _date_key(match)
+            if key:
+                self.dates.setdefault(key, source)
+
+    def add_dataset(self, ds: Dataset) -> None:
+        for _, elem in _all_elements(ds):
+            keyword = elem.keyword or "private"
+            vr = elem.VR
+            if elem.tag.is_private and not elem.tag.is_private_creator:
+                for value in _values(elem):
+                    if vr in TEXT_VRS or vr in ("DA", "DT", "UN", "OB"):
+                        self._add_text(value, "private tag")
+                continue
+            for value in _values(elem):
+                value = value.strip().strip("\x00")
+                if not value:
+                    continue
+                if vr == "UI":
+                    if not value.startswith("1.2.840.10008."):
+                        self.uids.setdefault(value, keyword)
+                elif vr in ("DA", "DT"):
+                    if len(value) >= 8 and value[:8].isdigit():
+                        self.dates.setdefault(value[:8], keyword)
+                elif vr == "PN":
+                    self._add_text(value.replace("^", " ").replace("=", " "), keyword, words=True)
+                elif vr in TEXT_VRS and IDENTIFYING_KEYWORDS.search(keyword):
+                    self._add_text(value, keyword)
+
+    def add_file_name(self, name: str) -> None:
+        """File names of hospital exports carry IDs and dates: they count as input values."""
+        stem = Path(name).stem
+        for token in _tokens(stem):
+            if token.isdigit() and len(token) >= MIN_DIGITS:
+                self.digits.setdefault(token, "input file name")
+
+    @classmethod
+    def from_files(cls, paths: Iterable[Path]) -> IdentifyingValues:
+        values = cls()
+        for path in paths:
+            values.add_file_name(path.name)
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+            except Exception:  # an unreadable input brings no values; ingest quarantined it
+                continue
+            values.add_dataset(ds)
+        return values
+
+    def add_table_values(self, values: Iterable[str], source: str) -> None:
+        for value in values:
+            if value:
+                self._add_text(value, source)
+
+    def search(self, text: str) -> Iterator[tuple[str, str, str]]:
+        """(kind, redacted evidence) of every identifying value found inside ``text``."""
+        tokens = _tokens(text)
+        for token in tokens:
+            source = self.tokens.get(token)
+            if source:
+                yield "identifying-value", token, source
+        if self.phrases and len(tokens) > 1:
+            for size in {len(p) for p in self.phrases}:
+                for i in range(len(tokens) - size + 1):
+                    source = self.phrases.get(tuple(tokens[i : i + size]))
+                    if source:
+                        yield "identifying-value", " ".join(tokens[i : i + size]), source
+        whole = " ".join(tokens)
+        if whole in self.exact and whole not in self.tokens:
+            yield "identifying-value", whole, self.exact[whole]
+        if self.digits:
+            sizes = {len(d) for d in self.digits}
+            for run in DIGIT_RUN.findall(text):
+                digits = re.sub(r"\D", "", run)
+                for size in sizes:
+                    for i in range(len(digits) - size + 1):
+                        source = self.digits.get(digits[i : i + size])
+                        if source:
+                            yield "identifying-value", digits[i : i + size], source
+        for match in DATE_IN_TEXT.finditer(text):
+            key = _date_key(match)
+            if key and key in self.dates:
+                yield "unshifted-date", match.group(0), self.dates[key]
+
+
+class Verifier:
+    """Walks output files and reports findings against the input's identifying values."""
+
+    def __init__(
+        self,
+        identifying: IdentifyingValues,
+        *,
+        pseudonym_pattern: str = r"^[A-Z][A-Z0-9]{1,7}-[A-Z0-9]+$",
+        allowed_private: Iterable[str] = (),
+    ) -> None:
+        self.identifying = identifying
+        self.pseudonym = re.compile(pseudonym_pattern)
+        self.allowed_private = {a.upper() for a in allowed_private}
+
+    def check_name(self, relative: str, report: VerifyReport) -> None:
+        for part in Path(relative).parts:
+            for kind, evidence, source in self.identifying.search(part):
+                report.findings.append(
+                    Finding(relative, "file name", kind, redact(evidence, source))
+                )
+
+    def check_dataset(self, relative: str, ds: Dataset, report: VerifyReport) -> None:
+        report.files += 1
+        if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
+            report.findings.append(
+                Finding(relative, "(0012,0062)", "identity-flag", "PatientIdentityRemoved != YES")
+            )
+        for path, elem in _all_elements(ds):
+            report.elements += 1
+            self._check_element(relative, path, elem, ds, report)
+
+    def _check_element(
+        self, relative: str, path: str, elem: pydicom.DataElement, ds: Dataset, report
+    ) -> None:
+        add = report.findings.append
+        tag = elem.tag
+        if tag.is_private:
+            if not tag.is_private_creator and not self._private_allowed(ds, tag):
+                add(Finding(relative, path, "private-tag", f"private element in {tag.group:04X}"))
+            elif tag.is_private_creator:
+                return
+        if elem.keyword in PIXEL_KEYWORDS:
+            return
+        for value in _values(elem):
+            value = value.strip().strip("\x00")
+            if not value:
+                continue
+            if elem.VR == "PN" and not self.pseudonym.match(value) and value != "REMOVED":
+                add(Finding(relative, path, "person-name", redact(value, "person name")))
+            if elem.VR == "UI" and value in self.identifying.uids:
+                add(
+                    Finding(
+                        relative, path, "original-uid", redact(value, self.identifying.uids[value])
+                    )
+                )
+                continue
+            if elem.VR in ("DA", "DT") and value[:8] in self.identifying.dates:
+                add(
+                    Finding(
+                        relative,
+                        path,
+                        "unshifted-date",
+                        redact(value, self.identifying.dates[value[:8]]),
+                    )
+                )
+                continue
+            if elem.VR in ("US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UI"):
+                continue
+            for kind, evidence, source in self.identifying.search(value):
+                add(Finding(relative, path, kind, redact(evidence, source)))
+
+    def _private_allowed(self, ds: Dataset, tag) -> bool:
+        if not self.allowed_private:
+            return False
+        creator = ds.get((tag.group << 16) | ((tag.element >> 8) & 0xFF))
+        name = str(creator.value).strip().upper() if creator is not None else ""
+        return f"{name}|{tag.group:04X},XX{tag.element & 0xFF:02X}" in self.allowed_private
+
+
+def _dates_by_path(ds: Dataset) -> dict[str, dt.date]:
+    out = {}
+    for path, elem in _all_elements(ds):
+        if elem.VR in ("DA", "DT") and isinstance(elem.value, str) and len(elem.value) >= 8:
+            try:
+                out[path] = dt.datetime.strptime(elem.value[:8], "%Y%m%d").date()
+            except ValueError:
+                continue
+    return out
+
+
+def check_intervals(
+    pairs: Iterable[tuple[Path, Path, str]], root: Path, report: VerifyReport
+) -> None:
+    """Each patient's dates must all move by one offset: intervals are preserved.
+
+    ``pairs`` holds (input file, output file, patient key) triples, from the
+    de-identification report; the offsets are measured, never read from it.
+    """
+    offsets: dict[str, dict[int, str]] = defaultdict(dict)
+    for source, output, patient in pairs:
+        try:
+            before = _dates_by_path(pydicom.dcmread(source, stop_before_pixels=True, force=True))
+            after = _dates_by_path(pydicom.dcmread(output, stop_before_pixels=True, force=True))
+        except Exception:
+            continue
+        relative = str(output.relative_to(root))
+        for path, day in after.items():
+            if path in before:
+                offsets[patient].setdefault((day - before[path]).days, f"{relative} {path}")
+    for patient, seen in offsets.items():
+        if len(seen) > 1:
+            where = "; ".join(sorted(seen.values())[:3])
+            report.findings.append(
+                Finding(
+                    where.split(" ")[0],
+                    "dates",
+                    "date-interval",
+                    f"{len(seen)} different date offsets for one patient ({where})",
+                )
+            )
+
+
+def verify_tree(
+    root: Path,
+    identifying: IdentifyingValues,
+    *,
+    pairs: Iterable[tuple[Path, Path, str]] = (),
+    allowed_private: Iterable[str] = (),
+    pseudonym_pattern: str = r"^[A-Z][A-Z0-9]{1,7}-[A-Z0-9]+$",
+    text_suffixes: tuple[str, ...] = (".csv", ".json", ".md", ".txt", ".cff", ".bib"),
+) -> VerifyReport:
+    """Verify every file under ``root``: DICOM element by element, text files line by line."""
+    root = Path(root)
+    verifier = Verifier(
+        identifying, pseudonym_pattern=pseudonym_pattern, allowed_private=allowed_private
+    )
+    report = VerifyReport()
+    for path in sorted(p for p in root.rglob("*")):
+        relative = str(path.relative_to(root))
+        verifier.check_name(relative, report)
+        if not path.is_file():
+            continue
+        if path.suffix.lower() in text_suffixes:
+            report.files += 1
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                for kind, evidence, source in identifying.search(line):
+                    report.findings.append(
+                        Finding(relative, f"line {number}", kind, redact(evidence, source))
+                    )
+            continue
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception as error:
+            report.findings.append(Finding(relative, "", "unreadable", type(error).__name__))
+            continue
+        verifier.check_dataset(relative, ds, report)
+    check_intervals(pairs, root, report)
+    return report
