@@ -374,7 +374,7 @@ def check_intervals(
         for path, day in after.items():
             if path in before:
                 offsets[patient].setdefault((day - before[path]).days, f"{relative} {path}")
-    for patient, seen in offsets.items():
+    for seen in offsets.values():
         if len(seen) > 1:
             where = "; ".join(sorted(seen.values())[:3])
             report.findings.append(
