@@ -101,6 +101,78 @@ def synth(
     console.print(f"Export written to {summary.out}", soft_wrap=True, highlight=False)
 
 
+@app.command()
+def ingest(
+    challenge: Annotated[str, typer.Argument(help="Challenge to ingest, e.g. datpark.")],
+    export: Annotated[
+        Path | None, typer.Option(help="Export folder; default raw/<challenge>.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Data folder; default data/<challenge>.")] = None,
+    card: Annotated[
+        Path | None, typer.Option(help="Data card; default data_cards/<challenge>.md.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes; default all cores.")] = None,
+) -> None:
+    """Validate the export, de-identify it, verify the result independently, and stage it."""
+    from portal.cards import card_path, load_card
+    from portal.ingest import ingest as run_ingest
+    from portal.keys import load_key
+
+    options = load_card(card or card_path(challenge)).deidentification
+    key = load_key(challenge)
+    with progress_bar("ingest", 0) as bar:
+        task = bar.add_task(f"ingest {challenge}", total=None)
+        summary = run_ingest(
+            challenge,
+            export or Path("raw") / challenge,
+            out or Path("data") / challenge,
+            options=options,
+            key=key,
+            workers=workers,
+            progress=lambda n: bar.advance(task, n),
+            on_total=lambda n: bar.update(task, total=n),
+        )
+    table = Table(title=f"{challenge} staging", show_header=False)
+    table.add_row("exams staged", str(summary.exams))
+    table.add_row("files staged", str(summary.files))
+    table.add_row("files quarantined", str(summary.quarantined))
+    if summary.excluded_exams:
+        table.add_row("exams excluded", ", ".join(summary.excluded_exams[:10]))
+    table.add_row("actions", ", ".join(f"{k} {v}" for k, v in summary.actions.items()))
+    table.add_row("verifier", f"passed ({summary.verifier_elements} elements checked)")
+    console.print(table)
+    console.print(f"Staged in {summary.staging}", soft_wrap=True, highlight=False)
+
+
+@app.command("verify-deid")
+def verify_deid(
+    folder: Annotated[Path, typer.Argument(help="De-identified folder (staging or release).")],
+    against: Annotated[
+        Path, typer.Option(help="The original export, source of identifying values.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+) -> None:
+    """Check, independently of the de-identifier, that nothing identifying is left."""
+    import json
+
+    from portal.verify import verify_folder
+
+    report = verify_folder(folder, against)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        for finding in report.findings[:50]:
+            errors.print(
+                f"{finding.file} {finding.tag_path}: {finding.kind}: {finding.evidence}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        state = "passed" if report.passed else f"FAILED: {len(report.findings)} finding(s)"
+        console.print(f"verify-deid {state} ({report.files} files, {report.elements} elements)")
+    if not report.passed:
+        raise typer.Exit(6)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into exit codes."""
     try:

@@ -75,3 +75,9 @@ class ToolMissingError(PortalError):
     """Raised when an external program the portal calls (e.g. ``dciodvfy``) is absent."""
 
     exit_code = 5
+
+
+class VerificationError(PortalError):
+    """Raised when the independent verifier finds anything identifying: no release happens."""
+
+    exit_code = 6

@@ -423,3 +423,35 @@ def verify_tree(
         verifier.check_dataset(relative, ds, report)
     check_intervals(pairs, root, report)
     return report
+
+
+def verify_folder(folder: Path, export: Path) -> VerifyReport:
+    """Verify ``folder`` against the export it came from.
+
+    Identifying values come from every file of ``export`` (DICOM headers, file
+    names, the centre names of ``clinical.csv``). When ``folder`` is a staging
+    folder, its sibling ``private/sources.json`` pairs outputs with inputs for
+    the date-interval check.
+    """
+    import csv
+    import json
+
+    folder, export = Path(folder), Path(export)
+    identifying = IdentifyingValues.from_files(
+        p
+        for p in sorted(export.rglob("*"))
+        if p.is_file() and p.suffix.lower() not in (".csv", ".json") and p.name != "SHA256SUMS"
+    )
+    clinical = export / "clinical.csv"
+    if clinical.is_file():
+        with open(clinical, newline="", encoding="utf-8") as handle:
+            identifying.add_table_values(
+                (r.get("centre", "") for r in csv.DictReader(handle)), "centre name"
+            )
+    pairs = []
+    sources = folder.parent / "private" / "sources.json"
+    if sources.is_file():
+        for item in json.loads(sources.read_text()):
+            pairs.append((Path(item["input"]), folder / item["output"], item["patient"]))
+    report = verify_tree(folder, identifying, pairs=pairs)
+    return report

@@ -1,0 +1,469 @@
+"""``portal ingest``: export → validated, de-identified, verified staging.
+
+Layout written under ``data/<challenge>/``::
+
+    staging/                  releasable, replaced atomically, only after the verifier passes
+        dicom/<exam_id>/<n>.dcm
+        labels.csv  splits.csv  clinical.csv   (centres as codes)
+        deid_report.json      profile, options (CID 7050), counts per action,
+                              per-file outcome, quarantine reasons, verifier result
+    private/                  never released
+        quarantine/<exam_id>/<file>  the unusable input files, untouched
+        sources.json          output file -> input file, for the interval check
+        verify-findings.json  what the verifier found, when it refused
+    .ingest-work/             per-file results of an unfinished run (resume)
+
+The work is split per file and runs on all cores; each finished file leaves a
+result record, so an interrupted ingest resumes where it stopped. Quarantine
+reasons name the exam, never the input file name (which may carry an ID).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import multiprocessing as mp
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RLELossless,
+)
+
+from portal import __version__, atomic
+from portal.contract import Export, read_export
+from portal.deid import Deidentifier, Subject
+from portal.errors import VerificationError
+from portal.keys import key_id
+from portal.profile import PROFILE_DATABASE, DeidOptions
+from portal.verify import IdentifyingValues, verify_tree
+
+SUPPORTED_SYNTAXES = {
+    ImplicitVRLittleEndian: "Implicit VR Little Endian",
+    ExplicitVRLittleEndian: "Explicit VR Little Endian",
+    ExplicitVRBigEndian: "Explicit VR Big Endian",
+    DeflatedExplicitVRLittleEndian: "Deflated Explicit VR Little Endian",
+    RLELossless: "RLE Lossless",
+}
+NATIVE_SYNTAXES = {
+    ImplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    DeflatedExplicitVRLittleEndian,
+}
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+TEXT_PRONE_MODALITIES = {"US", "OT", "XC", "ES", "GM", "SC", "DOC", "SM"}
+PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+@dataclass(frozen=True)
+class Task:
+    exam_id: str
+    index: int
+    source: str  # absolute path of the input file
+    subject: Subject
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    staging: Path
+    exams: int
+    files: int
+    quarantined: int
+    excluded_exams: list[str]
+    actions: dict[str, int]
+    verifier_elements: int
+
+
+class Quarantine(Exception):
+    """A file that cannot be released as is: the reason and how to fix it."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+
+
+def check_file(data: bytes) -> pydicom.Dataset:
+    """Parse one input file, or raise ``Quarantine`` saying why it cannot be used."""
+    if len(data) < 132 or data[128:132] != b"DICM":
+        raise Quarantine(
+            "not a DICOM Part 10 file (no 'DICM' preamble)",
+            "re-export it from the PACS as a DICOM file, or remove it from the export",
+        )
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+        ds.get("PixelData")  # forces reading up to the pixels
+    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError) as error:
+        raise Quarantine(
+            f"unreadable or truncated DICOM ({type(error).__name__})",
+            "copy the file again from the source; it is incomplete or damaged",
+        ) from None
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax not in SUPPORTED_SYNTAXES:
+        raise Quarantine(
+            f"unsupported transfer syntax {syntax}",
+            "re-export uncompressed (Explicit VR Little Endian) or RLE Lossless",
+        )
+    if not any(keyword in ds for keyword in PIXEL_TAGS):
+        raise Quarantine(
+            f"no pixel data (SOP class {ds.get('SOPClassUID', 'unknown')}: not an image)",
+            "only images are released; remove non-image objects from the export",
+        )
+    if syntax in NATIVE_SYNTAXES and "PixelData" in ds:
+        expected = _expected_pixel_bytes(ds)
+        if expected and len(ds.PixelData) < expected:
+            raise Quarantine(
+                f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)",
+                "copy the file again from the source; it is incomplete",
+            )
+    sop_class = str(ds.get("SOPClassUID", ""))
+    burned = str(ds.get("BurnedInAnnotation", "")).upper()
+    if burned == "YES":
+        raise Quarantine(
+            "BurnedInAnnotation is YES: the pixels may show names or dates",
+            "clean the pixels (blank the text) and set BurnedInAnnotation to NO, or remove it",
+        )
+    if sop_class.startswith(SECONDARY_CAPTURE_PREFIX):
+        raise Quarantine(
+            "secondary capture image: screenshots often carry burned-in text",
+            "replace it with the original acquisition, or clean its pixels and mark it",
+        )
+    modality = str(ds.get("Modality", "")).upper()
+    if modality in TEXT_PRONE_MODALITIES and burned != "NO":
+        raise Quarantine(
+            f"{modality} image without BurnedInAnnotation=NO: its pixels may carry text",
+            "check the pixels and set BurnedInAnnotation to NO when they carry no text",
+        )
+    return ds
+
+
+def _expected_pixel_bytes(ds: pydicom.Dataset) -> int:
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1))
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    total_bits = rows * cols * samples * frames * bits
+    return (total_bits + 7) // 8
+
+
+# -- workers ------------------------------------------------------------------------------
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(key: bytes, options: DeidOptions, work: str) -> None:
+    _WORKER.update(deid=Deidentifier(key, options), work=work)
+
+
+def _process(task: Task) -> dict:
+    """De-identify one file into the work folder; return its result record."""
+    work = Path(str(_WORKER["work"]))
+    deid: Deidentifier = _WORKER["deid"]  # type: ignore[assignment]
+    data = Path(task.source).read_bytes()
+    record: dict = {
+        "exam_id": task.exam_id,
+        "index": task.index,
+        "input_sha256": hashlib.sha256(data).hexdigest(),
+        "input_bytes": len(data),
+        "input_mtime_ns": Path(task.source).stat().st_mtime_ns,
+        "patient": task.subject.pseudonym,
+    }
+    try:
+        ds = check_file(data)
+        record["sop_instance_uid_hash"] = hashlib.sha256(
+            str(ds.get("SOPInstanceUID", "")).encode()
+        ).hexdigest()
+        counts = deid.dataset(ds, task.subject)
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        out = f"dicom/{task.exam_id}/{task.index + 1:04d}.dcm"
+        target = work / "files" / out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(target, buffer.getvalue())
+        record.update(
+            status="ok", output=out, actions=dict(counts), output_bytes=target.stat().st_size
+        )
+    except Quarantine as q:
+        record.update(status="quarantined", reason=q.reason, fix=q.fix)
+    except Exception as error:  # never crash the run, never lose the file
+        record.update(
+            status="quarantined",
+            reason=f"de-identification failed ({type(error).__name__}: {str(error)[:120]})",
+            fix="report this file to the portal maintainers; it was not released",
+        )
+    _save_record(work, task, record)
+    return record
+
+
+def _record_path(work: Path, task: Task) -> Path:
+    return work / "done" / f"{task.exam_id}.{task.index:04d}.json"
+
+
+def _save_record(work: Path, task: Task, record: dict) -> None:
+    atomic.write_text(_record_path(work, task), json.dumps(record, sort_keys=True))
+
+
+# -- orchestration ------------------------------------------------------------------------
+def _fingerprint(key: bytes, options: DeidOptions) -> str:
+    payload = json.dumps(options.model_dump(mode="json"), sort_keys=True) + __version__
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def centre_codes(export: Export, key: bytes, prefix: str) -> dict[str, str]:
+    """Centre name -> code, numbered in keyed-hash order so codes reveal nothing."""
+    names = sorted({row["centre"] for row in export.clinical.values()})
+    order = sorted(names, key=lambda n: hmac.new(key, n.encode(), hashlib.sha256).hexdigest())
+    return {name: f"{prefix}-C{i:02d}" for i, name in enumerate(order, start=1)}
+
+
+def _tasks(export: Export, deid: Deidentifier, codes: dict[str, str]) -> list[Task]:
+    tasks = []
+    for exam in export.exam_ids:
+        patient = export.patient_of(exam)
+        subject = Subject(
+            pseudonym=patient,
+            shift_days=deid.shift_for(patient),
+            centre_code=codes.get(export.clinical[exam]["centre"]),
+        )
+        for index, path in enumerate(export.files[exam]):
+            tasks.append(Task(exam, index, str(path.resolve()), subject))
+    return tasks
+
+
+def _load_done(work: Path, tasks: list[Task], fingerprint: str) -> dict[tuple[str, int], dict]:
+    """Results of a previous, interrupted run with the same key, options and inputs."""
+    stamp = work / "fingerprint"
+    if not stamp.exists() or stamp.read_text() != fingerprint:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        stamp.write_text(fingerprint)
+        return {}
+    done = {}
+    for task in tasks:
+        path = _record_path(work, task)
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        source = Path(task.source)
+        stat = source.stat()
+        if (record.get("input_bytes"), record.get("input_mtime_ns")) != (
+            stat.st_size,
+            stat.st_mtime_ns,
+        ):
+            continue
+        output = record.get("output")
+        if record["status"] == "ok" and not (work / "files" / output).exists():
+            continue
+        done[(task.exam_id, task.index)] = record
+    return done
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_tables(staging: Path, export: Export, exams: list[str], codes: dict[str, str]) -> None:
+    label_columns = list(next(iter(export.labels.values())).keys())
+    _write_csv(staging / "labels.csv", label_columns, [export.labels[e] for e in exams])
+    _write_csv(
+        staging / "splits.csv",
+        ["exam_id", "split"],
+        [{"exam_id": e, "split": export.splits[e]} for e in exams],
+    )
+    clinical_columns = list(next(iter(export.clinical.values())).keys())
+    rows = [{**export.clinical[e], "centre": codes[export.clinical[e]["centre"]]} for e in exams]
+    _write_csv(staging / "clinical.csv", clinical_columns, rows)
+
+
+def ingest(
+    challenge: str,
+    export_dir: Path,
+    out_dir: Path,
+    *,
+    options: DeidOptions,
+    key: bytes,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> IngestSummary:
+    """Validate, de-identify, verify and stage ``export_dir`` into ``out_dir/staging``."""
+    export = read_export(export_dir)
+    out_dir = Path(out_dir)
+    work = out_dir / ".ingest-work"
+    private = out_dir / "private"
+    deid = Deidentifier(key, options)
+    codes = centre_codes(export, key, options.pseudonym_prefix)
+    tasks = _tasks(export, deid, codes)
+    if on_total:
+        on_total(len(tasks))
+    done = _load_done(work, tasks, _fingerprint(key, options))
+    if progress and done:
+        progress(len(done))
+    todo = [t for t in tasks if (t.exam_id, t.index) not in done]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    args = (key, options, str(work))
+    if workers == 1 or len(todo) < 4:
+        _init_worker(*args)
+        results = map(_process, todo)
+        _gather(results, done, progress)
+    else:
+        context = mp.get_context("forkserver")
+        with context.Pool(workers, initializer=_init_worker, initargs=args) as pool:
+            _gather(pool.imap_unordered(_process, todo, chunksize=2), done, progress)
+
+    records = [done[(t.exam_id, t.index)] for t in tasks]
+    _quarantine_duplicates(records)
+    by_task = dict(zip(((t.exam_id, t.index) for t in tasks), records, strict=True))
+    kept_exams = sorted({r["exam_id"] for r in records if r["status"] == "ok"})
+    excluded = sorted(set(export.exam_ids) - set(kept_exams))
+
+    private.mkdir(parents=True, exist_ok=True)
+    _copy_quarantine(private / "quarantine", tasks, by_task)
+    sources = [
+        {"output": r["output"], "input": t.source, "patient": r["patient"]}
+        for t in tasks
+        if (r := by_task[(t.exam_id, t.index)])["status"] == "ok"
+    ]
+    atomic.write_text(private / "sources.json", json.dumps(sources, indent=1))
+
+    staging = out_dir / "staging"
+    with atomic.atomic_dir(staging, overwrite=True) as tmp:
+        for item in sources:
+            target = tmp / item["output"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(work / "files" / item["output"], target)
+        if kept_exams:
+            _write_tables(tmp, export, kept_exams, codes)
+        deid_report = _report(challenge, export, options, key, tasks, by_task, excluded)
+        report_path = tmp / "deid_report.json"
+        report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
+        identifying = IdentifyingValues.from_files(Path(t.source) for t in tasks)
+        identifying.add_table_values(codes.keys(), "centre name")
+        pairs = [(Path(s["input"]), tmp / s["output"], s["patient"]) for s in sources]
+        report = verify_tree(
+            tmp, identifying, pairs=pairs, allowed_private=options.private_allowlist
+        )
+        findings_path = private / "verify-findings.json"
+        if not report.passed:
+            atomic.write_text(findings_path, json.dumps(report.to_dict(), indent=1))
+            counts = ", ".join(f"{k}: {v}" for k, v in report.counts().items())
+            raise VerificationError(
+                f"the verifier found {len(report.findings)} identifying trace(s) in the "
+                f"de-identified data ({counts}); nothing was staged.",
+                hint=f"see {findings_path}; extend the profile or quarantine the files, "
+                "then re-run.",
+            )
+        findings_path.unlink(missing_ok=True)
+        deid_report["verifier"] = {
+            "passed": True,
+            "independent": "portal.verify shares no code with portal.deid",
+            "files": report.files,
+            "elements": report.elements,
+        }
+        report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    actions: Counter[str] = Counter()
+    for record in records:
+        actions.update(record.get("actions", {}))
+    return IngestSummary(
+        staging=staging,
+        exams=len(kept_exams),
+        files=len(sources),
+        quarantined=sum(r["status"] == "quarantined" for r in records),
+        excluded_exams=excluded,
+        actions=dict(sorted(actions.items())),
+        verifier_elements=report.elements,
+    )
+
+
+def _gather(results, done: dict, progress: Callable[[int], None] | None) -> None:
+    for record in results:
+        done[(record["exam_id"], record["index"])] = record
+        if progress:
+            progress(1)
+
+
+def _quarantine_duplicates(records: list[dict]) -> None:
+    """Two files with one SOP Instance UID: keep the first, quarantine the others."""
+    seen: dict[str, str] = {}
+    for record in records:
+        if record["status"] != "ok":
+            continue
+        uid_hash = record["sop_instance_uid_hash"]
+        if uid_hash in seen:
+            record.update(
+                status="quarantined",
+                reason=f"duplicate SOP Instance UID (same as a file of exam {seen[uid_hash]})",
+                fix="remove the duplicate copy from the export, or give it its own UID",
+            )
+            record.pop("output", None)
+        else:
+            seen[uid_hash] = record["exam_id"]
+
+
+def _copy_quarantine(folder: Path, tasks: list[Task], by_task: dict) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    for task in tasks:
+        if by_task[(task.exam_id, task.index)]["status"] == "quarantined":
+            target = folder / task.exam_id / Path(task.source).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(task.source, target)
+
+
+def _report(challenge, export, options, key, tasks, by_task, excluded) -> dict:
+    actions: Counter[str] = Counter()
+    outcomes = []
+    for task in tasks:
+        record = by_task[(task.exam_id, task.index)]
+        actions.update(record.get("actions", {}))
+        outcome = {"exam_id": task.exam_id, "file_index": task.index, "status": record["status"]}
+        if record["status"] == "ok":
+            outcome["output"] = record["output"]
+        else:
+            outcome.update(reason=record["reason"], fix=record["fix"])
+        outcomes.append(outcome)
+    return {
+        "challenge": challenge,
+        "profile": {
+            "standard": "DICOM PS3.15 Annex E",
+            "table": f"dicom-anonymizer {PROFILE_DATABASE}",
+            "methods": [{"code": c, "scheme": "DCM", "meaning": m} for c, m in options.codes()],
+            "retained_patient_characteristics": options.retain_patient_characteristics,
+            "private_allowlist": options.private_allowlist,
+            "uids": "keyed HMAC-SHA256, root 2.25",
+            "dates": "one whole-day shift per patient, 100 to 110 years back; times kept",
+            "key_id": key_id(key),
+        },
+        "portal_version": __version__,
+        "pydicom_version": pydicom.__version__,
+        "counts": {
+            "exams_in_export": len(export.exam_ids),
+            "exams_staged": len(export.exam_ids) - len(excluded),
+            "files": len(tasks),
+            "files_staged": sum(r["status"] == "ok" for r in by_task.values()),
+            "files_quarantined": sum(r["status"] == "quarantined" for r in by_task.values()),
+            "actions": dict(sorted(actions.items())),
+        },
+        "excluded_exams": excluded,
+        "files": outcomes,
+        "verifier": {"passed": None},
+    }
