@@ -176,7 +176,7 @@ def verify_deid(
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into exit codes."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns typer.Exit's code here
     except PortalError as error:
         if _state["debug"]:
             raise
@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -403,21 +403,23 @@ def _gather(results, done: dict, progress: Callable[[int], None] | None) -> None
 
 
 def _quarantine_duplicates(records: list[dict]) -> None:
-    """Two files with one SOP Instance UID: keep the first, quarantine the others."""
-    seen: dict[str, str] = {}
+    """Files sharing one SOP Instance UID: which exam owns the image is unknown, so every
+    copy is quarantined, naming the exams involved."""
+    holders: dict[str, list[dict]] = {}
     for record in records:
-        if record["status"] != "ok":
+        if record["status"] == "ok":
+            holders.setdefault(record["sop_instance_uid_hash"], []).append(record)
+    for copies in holders.values():
+        if len(copies) < 2:
             continue
-        uid_hash = record["sop_instance_uid_hash"]
-        if uid_hash in seen:
+        exams = ", ".join(sorted({r["exam_id"] for r in copies}))
+        for record in copies:
             record.update(
                 status="quarantined",
-                reason=f"duplicate SOP Instance UID (same as a file of exam {seen[uid_hash]})",
-                fix="remove the duplicate copy from the export, or give it its own UID",
+                reason=f"duplicate SOP Instance UID: {len(copies)} files share it (exams {exams})",
+                fix="keep one copy, in the exam it belongs to, and re-run",
             )
             record.pop("output", None)
-        else:
-            seen[uid_hash] = record["exam_id"]
 
 
 def _copy_quarantine(folder: Path, tasks: list[Task], by_task: dict) -> None:

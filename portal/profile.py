@@ -92,6 +92,16 @@ CLEANED_DESCRIPTORS = (
     "ReasonForTheRequestedProcedure",
 )
 
+#: Attributes the standard's table does not list but that carry identifiers in practice:
+#: the portal removes them too (privacy first). Keyword -> action.
+BEYOND_TABLE = {
+    "ReferencedFileID": "X",  # DICOMDIR paths often hold patient IDs and names
+    "FileSetID": "X",
+    "ReferencedFileIDInFile": "X",
+    "OtherPatientIDs": "X",  # retired, but still sent
+    "IssuerOfPatientID": "X",
+}
+
 #: Birth date and time are never shifted: the age is what is retained.
 NEVER_SHIFTED = ("PatientBirthDate", "PatientBirthTime")
 
@@ -183,7 +193,7 @@ def action_for(tag: int, keyword: str, vr: str, options: DeidOptions) -> str:
     ):
         return "K"
     if basic is None:
-        return "K"
+        return BEYOND_TABLE.get(keyword, "K")
     if (
         Option.RETAIN_LONGITUDINAL_MODIFIED_DATES in chosen
         and vr in DATE_VRS

@@ -1,0 +1,239 @@
+"""``portal ingest``: bad input, quarantine, resumption, determinism, valid output."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEG2000Lossless, SecondaryCaptureImageStorage
+
+from portal import dciodvfy
+from portal.errors import InputError
+from portal.ingest import ingest
+from portal.profile import DeidOptions
+from portal.synth.export import synthesize
+
+KEY = b"\x07" * 32
+OPTIONS = DeidOptions(pseudonym_prefix="DPK")
+SHAPE = (16, 32, 32)
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def export(tmp_path) -> Path:
+    out = tmp_path / "export"
+    synthesize("datpark", out, exams=12, seed=8, shape=SHAPE)
+    return out
+
+
+def first_file(export: Path, n: int = 0) -> Path:
+    return sorted(export.glob("exams/*/*.dcm"))[n]
+
+
+def rewrite_csv(path: Path, edit) -> None:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = list(rows[0])
+    rows = edit(rows)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_table_problems_are_all_reported_together_and_nothing_is_written(export, tmp_path):
+    exams = sorted(p.name for p in (export / "exams").iterdir())
+    shutil.rmtree(export / "exams" / exams[0])  # a label for a missing exam
+    (export / "exams" / "DPK-E99999").mkdir()  # an exam with no label
+    shutil.copy(first_file(export, 1), export / "exams" / "DPK-E99999" / "x.dcm")
+
+    def two_splits(rows):
+        by_patient = {}
+        for row in rows:
+            by_patient.setdefault(row["patient_id"], []).append(row)
+        return rows
+
+    labels = {r["exam_id"]: r for r in csv.DictReader(open(export / "labels.csv"))}
+    patient = labels[exams[1]]["patient_id"]
+    rewrite_csv(
+        export / "labels.csv",
+        lambda rows: [dict(r, patient_id=patient) if r["exam_id"] == exams[2] else r for r in rows],
+    )
+    rewrite_csv(
+        export / "splits.csv",
+        lambda rows: [
+            dict(
+                r,
+                split="train"
+                if r["exam_id"] == exams[1]
+                else "private_test"
+                if r["exam_id"] == exams[2]
+                else r["split"],
+            )
+            for r in rows
+        ],
+    )
+    out = tmp_path / "data"
+    with pytest.raises(InputError) as info:
+        ingest("datpark", export, out, options=OPTIONS, key=KEY)
+    text = str(info.value)
+    assert f"label for missing exam {exams[0]}" in text
+    assert "DPK-E99999" in text and "no label" in text
+    assert f"patient {patient} is in 2 splits" in text
+    assert info.value.hint
+    assert not out.exists(), "validation happens before any work"
+
+
+def _corrupt(export: Path) -> dict[str, str]:
+    """Damage files of several exams in different ways; return exam -> expected reason."""
+    files = sorted(export.glob("exams/*/*.dcm"))
+    expected = {}
+    truncated = files[0]
+    truncated.write_bytes(truncated.read_bytes()[:5000])
+    expected[truncated.parent.name] = "truncated"
+    files[1].write_bytes(b"%PDF-1.4 this is a referral letter, not an image")
+    expected[files[1].parent.name] = "not a DICOM"
+    ds = pydicom.dcmread(files[2])
+    del ds.PixelData
+    ds.save_as(files[2], enforce_file_format=True)
+    expected[files[2].parent.name] = "no pixel data"
+    ds = pydicom.dcmread(files[3])
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51 not really j2k"] * int(ds.NumberOfFrames))
+    ds.save_as(files[3], enforce_file_format=True)
+    expected[files[3].parent.name] = "unsupported transfer syntax"
+    ds = pydicom.dcmread(files[4])
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(files[4], enforce_file_format=True)
+    expected[files[4].parent.name] = "BurnedInAnnotation"
+    ds = pydicom.dcmread(files[5])
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.save_as(files[5], enforce_file_format=True)
+    expected[files[5].parent.name] = "secondary capture"
+    duplicate = files[6].parent / "copy.dcm"
+    shutil.copy(files[7], duplicate)  # the same SOP Instance UID in two exams
+    expected[files[7].parent.name + "/dup"] = "duplicate SOP Instance UID"
+    return expected
+
+
+def test_bad_files_are_quarantined_with_reasons_and_nothing_is_lost(export, tmp_path):
+    before = {p.name: p.read_bytes() for p in export.glob("exams/*/*")}
+    expected = _corrupt(export)
+    damaged = {p.parent.name + "/" + p.name: p.read_bytes() for p in export.glob("exams/*/*")}
+    out = tmp_path / "data"
+    summary = ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=2)
+    report = json.loads((out / "staging" / "deid_report.json").read_text())
+    outcomes = [f for f in report["files"] if f["status"] == "quarantined"]
+    assert summary.quarantined == len(outcomes) == 8
+    reasons = {f["exam_id"]: f["reason"] for f in outcomes}
+    for exam, fragment in expected.items():
+        exam = exam.removesuffix("/dup")
+        assert fragment in reasons[exam], (exam, reasons[exam])
+    assert all(f["fix"] for f in outcomes)
+    # both copies of the duplicate go; the exam holding the stray copy keeps its own file
+    assert len(summary.excluded_exams) == 7
+    quarantined = {
+        p.parent.name + "/" + p.name: p.read_bytes()
+        for p in (out / "private" / "quarantine").rglob("*")
+        if p.is_file()
+    }
+    assert len(quarantined) == 8
+    for name, data in quarantined.items():
+        assert damaged[name] == data, f"{name} changed in quarantine"
+    assert not any(
+        name.endswith(".dcm") and "NM_" in name for name in json.dumps(report).split('"')
+    )
+    staged_labels = list(csv.DictReader(open(out / "staging" / "labels.csv")))
+    assert {r["exam_id"] for r in staged_labels}.isdisjoint(summary.excluded_exams)
+    assert len(before) == 12
+
+
+def test_interrupted_ingest_resumes_and_matches_a_clean_run(export, tmp_path):
+    clean = tmp_path / "clean"
+    ingest("datpark", export, clean, options=OPTIONS, key=KEY, workers=1)
+
+    out = tmp_path / "resumed"
+    seen = []
+
+    def stop_after_five(n):
+        seen.append(n)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest(
+            "datpark", export, out, options=OPTIONS, key=KEY, workers=1, progress=stop_after_five
+        )
+    assert not (out / "staging").exists(), "nothing half-staged"
+    assert len(list((out / ".ingest-work" / "done").glob("*.json"))) == 5
+
+    resumed = []
+    ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1, progress=resumed.append)
+    assert resumed[0] == 5 and sum(resumed) == 12, "the five finished files were not redone"
+    assert tree(out / "staging") == tree(clean / "staging")
+    assert not (out / ".ingest-work").exists()
+
+
+def test_same_key_same_bytes_other_key_other_pseudonyms(export, tmp_path):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    c = tmp_path / "c"
+    ingest("datpark", export, a, options=OPTIONS, key=KEY, workers=2)
+    ingest("datpark", export, b, options=OPTIONS, key=KEY, workers=1)
+    ingest("datpark", export, c, options=OPTIONS, key=b"\x08" * 32, workers=2)
+    assert tree(a / "staging") == tree(b / "staging")
+    first = "dicom/" + sorted(p.name for p in (export / "exams").iterdir())[0] + "/0001.dcm"
+    uid_a = pydicom.dcmread(a / "staging" / first).SOPInstanceUID
+    uid_c = pydicom.dcmread(c / "staging" / first).SOPInstanceUID
+    assert uid_a != uid_c
+
+
+@pytest.mark.skipif(not dciodvfy.available(), reason="dciodvfy not installed")
+def test_deidentified_full_size_files_stay_valid(full_size_export, tmp_path):
+    ingest("datpark", full_size_export, tmp_path / "d", options=OPTIONS, key=KEY)
+    for path in sorted((tmp_path / "d" / "staging" / "dicom").rglob("*.dcm"))[:6]:
+        report = dciodvfy.check(path)
+        assert report.ok, (path, report.errors)
+
+
+def test_cli_ingest_and_verify_deid(export, tmp_path):
+    card = Path(__file__).resolve().parent.parent / "data_cards" / "datpark.md"
+    env_key = "ab" * 32
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "portal.cli", "-q", *a],
+        capture_output=True,
+        text=True,
+        env={"PORTAL_DEID_KEY": env_key, "PATH": "/usr/bin:/bin"},
+    )
+    done = run(
+        "ingest",
+        "datpark",
+        "--export",
+        str(export),
+        "--out",
+        str(tmp_path / "d"),
+        "--card",
+        str(card),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Staged in" in done.stdout
+    check = run("verify-deid", str(tmp_path / "d" / "staging"), "--against", str(export))
+    assert check.returncode == 0 and "passed" in check.stdout
+    leak = run("verify-deid", str(export / "exams"), "--against", str(export))
+    assert leak.returncode == 6 and "person-name" in leak.stderr
