@@ -147,7 +147,7 @@ def _table() -> tuple[dict[int, str], tuple[tuple[int, int, str], ...]]:
     for category, tags in database.items():
         if category == "ALL_TAGS":
             continue
-        action = category.removesuffix("_TAGS").replace("_", "/").replace("STAR", "*")
+        action = category.removesuffix("_TAGS").replace("_STAR", "*").replace("_", "/")
         for entry in tags:
             if len(entry) == 2:
                 exact[(entry[0] << 16) | entry[1]] = action

@@ -62,13 +62,8 @@ def test_table_problems_are_all_reported_together_and_nothing_is_written(export,
     (export / "exams" / "DPK-E99999").mkdir()  # an exam with no label
     shutil.copy(first_file(export, 1), export / "exams" / "DPK-E99999" / "x.dcm")
 
-    def two_splits(rows):
-        by_patient = {}
-        for row in rows:
-            by_patient.setdefault(row["patient_id"], []).append(row)
-        return rows
-
-    labels = {r["exam_id"]: r for r in csv.DictReader(open(export / "labels.csv"))}
+    with open(export / "labels.csv", newline="") as handle:
+        labels = {r["exam_id"]: r for r in csv.DictReader(handle)}
     patient = labels[exams[1]]["patient_id"]
     rewrite_csv(
         export / "labels.csv",
@@ -159,7 +154,8 @@ def test_bad_files_are_quarantined_with_reasons_and_nothing_is_lost(export, tmp_
     assert not any(
         name.endswith(".dcm") and "NM_" in name for name in json.dumps(report).split('"')
     )
-    staged_labels = list(csv.DictReader(open(out / "staging" / "labels.csv")))
+    with open(out / "staging" / "labels.csv", newline="") as handle:
+        staged_labels = list(csv.DictReader(handle))
     assert {r["exam_id"] for r in staged_labels}.isdisjoint(summary.excluded_exams)
     assert len(before) == 12
 
