@@ -30,6 +30,8 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +48,7 @@ from pydicom.uid import (
 from portal import __version__, atomic
 from portal.contract import Export, read_export
 from portal.deid import Deidentifier, Subject
-from portal.errors import VerificationError
+from portal.errors import PortalError, VerificationError
 from portal.keys import key_id
 from portal.profile import PROFILE_DATABASE, DeidOptions
 from portal.verify import IdentifyingValues, verify_tree
@@ -113,15 +115,26 @@ def check_file(data: bytes) -> pydicom.Dataset:
             "copy the file again from the source; it is incomplete or damaged",
         ) from None
     syntax = ds.file_meta.get("TransferSyntaxUID")
+    if not syntax:
+        raise Quarantine(
+            "no transfer syntax in the file meta information",
+            "re-export it from the PACS as a complete DICOM Part 10 file",
+        )
+    if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
+        raise Quarantine(
+            "no SOP Class UID or SOP Instance UID: the object cannot be identified",
+            "re-export it from the PACS; every DICOM object needs both",
+        )
     if syntax not in SUPPORTED_SYNTAXES:
         raise Quarantine(
-            f"unsupported transfer syntax {syntax}",
+            f"unsupported transfer syntax {syntax.name} ({syntax})",
             "re-export uncompressed (Explicit VR Little Endian) or RLE Lossless",
         )
     if not any(keyword in ds for keyword in PIXEL_TAGS):
         raise Quarantine(
-            f"no pixel data (SOP class {ds.get('SOPClassUID', 'unknown')}: not an image)",
-            "only images are released; remove non-image objects from the export",
+            f"no pixel data ({pydicom.uid.UID(str(ds.SOPClassUID)).name})",
+            "only images are released; remove non-image objects from the export, or "
+            "re-export the image with its pixels",
         )
     if syntax in NATIVE_SYNTAXES and "PixelData" in ds:
         expected = _expected_pixel_bytes(ds)
@@ -204,7 +217,7 @@ def _process(task: Task) -> dict:
     except Exception as error:  # never crash the run, never lose the file
         record.update(
             status="quarantined",
-            reason=f"de-identification failed ({type(error).__name__}: {str(error)[:120]})",
+            reason=f"de-identification failed ({type(error).__name__})",
             fix="report this file to the portal maintainers; it was not released",
         )
     _save_record(work, task, record)
@@ -327,8 +340,16 @@ def ingest(
         _gather(results, done, progress)
     else:
         context = mp.get_context("forkserver")
-        with context.Pool(workers, initializer=_init_worker, initargs=args) as pool:
-            _gather(pool.imap_unordered(_process, todo, chunksize=2), done, progress)
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=args
+        ) as pool:
+            try:
+                _gather(pool.map(_process, todo, chunksize=2), done, progress)
+            except BrokenProcessPool:
+                raise PortalError(
+                    "a worker process died while de-identifying (finished files are kept).",
+                    hint="re-run to resume; `--workers 1` shows which file brings it down.",
+                ) from None
 
     records = [done[(t.exam_id, t.index)] for t in tasks]
     _quarantine_duplicates(records)

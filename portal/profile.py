@@ -102,6 +102,11 @@ BEYOND_TABLE = {
     "IssuerOfPatientID": "X",
 }
 
+#: Removed (X) by the table but Type 2C in some IODs (the Patient module of animals):
+#: emptied instead, which hides the value and keeps the file valid.
+EMPTIED_NOT_REMOVED = frozenset({"ResponsiblePerson", "ResponsibleOrganization"})
+OVERLAY_GROUPS = 0x6000  # 60xx, even groups: overlays may draw text; removed whole
+
 #: Birth date and time are never shifted: the age is what is retained.
 NEVER_SHIFTED = ("PatientBirthDate", "PatientBirthTime")
 
@@ -185,6 +190,8 @@ def _resolve_combined(action: str) -> str:
 
 def action_for(tag: int, keyword: str, vr: str, options: DeidOptions) -> str:
     """The one action for a public attribute under the Basic profile and ``options``."""
+    if (tag >> 16) & 0xFF01 == OVERLAY_GROUPS:
+        return "X"  # a whole overlay, not just its data, or the Overlay Plane breaks
     basic = basic_action(tag)
     chosen = set(options.options)
     if (
@@ -203,6 +210,8 @@ def action_for(tag: int, keyword: str, vr: str, options: DeidOptions) -> str:
     if Option.CLEAN_DESCRIPTORS in chosen and keyword in CLEANED_DESCRIPTORS:
         return "C"
     resolved = _resolve_combined(basic)
+    if resolved == "X" and keyword in EMPTIED_NOT_REMOVED:
+        return "Z"
     if vr == "SQ" and resolved in ("D", "U", "C"):
         return "R"
     return resolved

@@ -32,6 +32,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
+FREE_TEXT_VRS = frozenset({"AE", "LO", "LT", "SH", "ST", "UC", "UT"})  # not coded (CS)
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR", "AS"})
 IDENTIFYING_KEYWORDS = re.compile(
     r"(^PatientID$|IDs$|(?<!U)ID$|AccessionNumber|Address|Telephone|InstitutionName"
@@ -45,6 +46,11 @@ DATE_IN_TEXT = re.compile(
     r"|(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)"
 )
 DIGIT_RUN = re.compile(r"\d(?:[ .\-]?\d)*")  # digits, maybe grouped like a phone number
+#: A value the input also holds in one of these is a device or protocol name, not an identity
+#: (a test file may name its institution "GE MEDICAL SYSTEMS").
+BENIGN_KEYWORDS = frozenset(
+    {"Manufacturer", "ManufacturerModelName", "SoftwareVersions", "Modality", "BodyPartExamined"}
+)
 PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
 MIN_TOKEN = 3
 MIN_DIGITS = 7
@@ -160,6 +166,7 @@ class IdentifyingValues:
         self.dates: dict[str, str] = {}  # YYYYMMDD
         self.uids: dict[str, str] = {}
         self.exact: dict[str, str] = {}  # whole values, however short (IDs like "12345")
+        self.benign: set[str] = set()  # values the input also gives as device or modality
 
     def _add_text(self, text: str, source: str, *, words: bool = False) -> None:
         """Index ``text``: whole value, phrase, long digit runs, dates, and with ``words``
@@ -168,13 +175,17 @@ class IdentifyingValues:
         if not tokens:
             return
         whole = " ".join(tokens)
-        if len(whole) >= MIN_TOKEN:
+        if len(whole.replace(" ", "")) > MIN_TOKEN:
             self.exact.setdefault(whole, source)
         digits = re.sub(r"\D", "", text)
         if len(digits) >= MIN_DIGITS and len(digits) >= len(text.replace(" ", "")) - 2:
             self.digits.setdefault(digits, source)
             return
-        if len(tokens) > 1:
+        if (
+            len(tokens) > 1
+            and len(whole.replace(" ", "")) > MIN_TOKEN
+            and max(map(len, tokens)) >= MIN_TOKEN
+        ):
             self.phrases.setdefault(tuple(tokens), source)
         for token in tokens:
             if words and len(token) >= MIN_TOKEN and not token.isdigit():
@@ -193,7 +204,7 @@ class IdentifyingValues:
             if elem.tag.is_private and not elem.tag.is_private_creator:
                 for value in _values(elem):
                     if vr in TEXT_VRS or vr in ("DA", "DT", "UN", "OB"):
-                        self._add_text(value, "private tag")
+                        self._add_private(value)
                 continue
             for value in _values(elem):
                 value = value.strip().strip("\x00")
@@ -205,10 +216,28 @@ class IdentifyingValues:
                 elif vr in ("DA", "DT"):
                     if len(value) >= 8 and value[:8].isdigit():
                         self.dates.setdefault(value[:8], keyword)
+                elif keyword in BENIGN_KEYWORDS:
+                    self.benign.add(" ".join(_tokens(value)))
                 elif vr == "PN":
                     self._add_text(value.replace("^", " ").replace("=", " "), keyword, words=True)
-                elif vr in TEXT_VRS and IDENTIFYING_KEYWORDS.search(keyword):
+                elif vr in FREE_TEXT_VRS and IDENTIFYING_KEYWORDS.search(keyword):
                     self._add_text(value, keyword)
+
+    def _add_private(self, value: str) -> None:
+        """Private values are noisy (flags, versions, counts): keep what can identify,
+        dates, long digit runs (IDs) and name-like values of two or more words."""
+        words = [t for t in _tokens(value) if t.isalpha() and len(t) >= MIN_TOKEN]
+        if len(words) >= 2 and len(words) >= len(_tokens(value)) - 1:
+            self._add_text(value, "private tag")
+            return
+        for run in DIGIT_RUN.findall(value):
+            digits = re.sub(r"\D", "", run)
+            if len(digits) >= MIN_DIGITS:
+                self.digits.setdefault(digits, "private tag")
+        for match in DATE_IN_TEXT.finditer(value):
+            key = _date_key(match)
+            if key:
+                self.dates.setdefault(key, "private tag")
 
     def add_file_name(self, name: str) -> None:
         """File names of hospital exports carry IDs and dates: they count as input values."""
@@ -234,12 +263,19 @@ class IdentifyingValues:
             if value:
                 self._add_text(value, source)
 
-    def search(self, text: str) -> Iterator[tuple[str, str, str]]:
-        """(kind, redacted evidence) of every identifying value found inside ``text``."""
+    def search(self, text: str, *, words: bool = True) -> Iterator[tuple[str, str, str]]:
+        """(kind, evidence, source) of every identifying value found inside ``text``.
+
+        ``words=False`` skips single name words: for the portal's own generated text
+        and for coded values (CS), where a word like "text" or "mode" is no leak.
+        """
         tokens = _tokens(text)
-        for token in tokens:
+        whole = " ".join(tokens)
+        if whole in self.benign:
+            return
+        for token in tokens if words else ():
             source = self.tokens.get(token)
-            if source:
+            if source and token not in self.benign:
                 yield "identifying-value", token, source
         if self.phrases and len(tokens) > 1:
             for size in {len(p) for p in self.phrases}:
@@ -247,7 +283,6 @@ class IdentifyingValues:
                     source = self.phrases.get(tuple(tokens[i : i + size]))
                     if source:
                         yield "identifying-value", " ".join(tokens[i : i + size]), source
-        whole = " ".join(tokens)
         if whole in self.exact and whole not in self.tokens:
             yield "identifying-value", whole, self.exact[whole]
         if self.digits:
@@ -333,7 +368,8 @@ class Verifier:
                 continue
             if elem.VR in ("US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UI"):
                 continue
-            for kind, evidence, source in self.identifying.search(value):
+            words = elem.VR != "CS"
+            for kind, evidence, source in self.identifying.search(value, words=words):
                 add(Finding(relative, path, kind, redact(evidence, source)))
 
     def _private_allowed(self, ds: Dataset, tag) -> bool:
@@ -410,7 +446,7 @@ def verify_tree(
         if path.suffix.lower() in text_suffixes:
             report.files += 1
             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-                for kind, evidence, source in identifying.search(line):
+                for kind, evidence, source in identifying.search(line, words=False):
                     report.findings.append(
                         Finding(relative, f"line {number}", kind, redact(evidence, source))
                     )

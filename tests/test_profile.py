@@ -16,6 +16,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 
 from portal.profile import (
     CLEANED_DESCRIPTORS,
+    EMPTIED_NOT_REMOVED,
     NEVER_SHIFTED,
     DeidOptions,
     Option,
@@ -75,7 +76,9 @@ def test_option_rules_agree_with_the_standard_columns():
             assert action == "C"
         kept_or_cleaned = OPTIONS.retain_patient_characteristics + list(CLEANED_DESCRIPTORS)
         plain = row["basicProfile"] in ("X", "Z") and vr not in ("DA", "DT", "TM", "SQ")
-        if plain and keyword not in kept_or_cleaned:
+        if plain and keyword in EMPTIED_NOT_REMOVED:
+            assert (row["basicProfile"], action) == ("X", "Z")  # emptied: still no value
+        elif plain and keyword not in kept_or_cleaned:
             assert action == row["basicProfile"], row["name"]
 
 

@@ -23,6 +23,7 @@ import json
 import multiprocessing as mp
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,8 +246,10 @@ def synthesize(
             total = _collect(results, sums, progress)
         else:
             context = mp.get_context("forkserver" if os.name == "posix" else "spawn")
-            with context.Pool(workers, initializer=_init_worker, initargs=args) as pool:
-                results = pool.imap_unordered(_render_one, range(len(cohort)), chunksize=4)
+            with ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=args
+            ) as pool:
+                results = pool.map(_render_one, range(len(cohort)), chunksize=4)
                 total = _collect(results, sums, progress)
         for name, data in _tables(cohort).items():
             path = tmp / name
