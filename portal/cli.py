@@ -167,6 +167,9 @@ def verify_deid(
                 highlight=False,
                 soft_wrap=True,
             )
+        if report.findings:
+            kinds = ", ".join(f"{kind} {count}" for kind, count in report.counts().items())
+            errors.print(f"findings by kind: {kinds}", highlight=False, soft_wrap=True)
         state = "passed" if report.passed else f"FAILED: {len(report.findings)} finding(s)"
         console.print(f"verify-deid {state} ({report.files} files, {report.elements} elements)")
     if not report.passed:

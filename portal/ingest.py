@@ -28,6 +28,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import struct
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -51,7 +52,7 @@ from portal.deid import Deidentifier, Subject
 from portal.errors import PortalError, VerificationError
 from portal.keys import key_id
 from portal.profile import PROFILE_DATABASE, DeidOptions
-from portal.verify import IdentifyingValues, verify_tree
+from portal.verify import IdentifyingValues, dates_by_path, verify_tree
 
 SUPPORTED_SYNTAXES = {
     ImplicitVRLittleEndian: "Implicit VR Little Endian",
@@ -99,21 +100,53 @@ class Quarantine(Exception):
         self.fix = fix
 
 
-def check_file(data: bytes) -> pydicom.Dataset:
+@dataclass
+class InputFile:
+    """An input file split for speed: the parsed header, and the pixel element's raw bytes.
+
+    The pixels are never changed, so they are copied through byte for byte;
+    ``tail`` is empty when the whole file had to be parsed (deflated syntax,
+    or elements after the pixels), and then ``ds`` holds the pixels.
+    """
+
+    ds: pydicom.Dataset
+    tail: bytes
+
+
+def _pixel_element(tail: bytes, syntax: str) -> tuple[int, int] | None:
+    """(header length, value length) of the pixel element at the start of ``tail``."""
+    little = syntax != ExplicitVRBigEndian
+    order = "<" if little else ">"
+    if len(tail) < 8:
+        return None
+    group, element = struct.unpack(order + "HH", tail[:4])
+    if group != 0x7FE0 or element not in (0x0008, 0x0009, 0x0010):
+        return None
+    if syntax == ImplicitVRLittleEndian:
+        return 8, struct.unpack("<I", tail[4:8])[0]
+    if tail[4:6] in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN") and len(tail) >= 12:
+        return 12, struct.unpack(order + "I", tail[8:12])[0]
+    return None
+
+
+def read_input(path: Path) -> InputFile:
     """Parse one input file, or raise ``Quarantine`` saying why it cannot be used."""
-    if len(data) < 132 or data[128:132] != b"DICM":
-        raise Quarantine(
-            "not a DICOM Part 10 file (no 'DICM' preamble)",
-            "re-export it from the PACS as a DICOM file, or remove it from the export",
-        )
-    try:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        ds.get("PixelData")  # forces reading up to the pixels
-    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError) as error:
-        raise Quarantine(
-            f"unreadable or truncated DICOM ({type(error).__name__})",
-            "copy the file again from the source; it is incomplete or damaged",
-        ) from None
+    with open(path, "rb") as handle:
+        head = handle.read(132)
+        if len(head) < 132 or head[128:132] != b"DICM":
+            raise Quarantine(
+                "not a DICOM Part 10 file (no 'DICM' preamble)",
+                "re-export it from the PACS as a DICOM file, or remove it from the export",
+            )
+        handle.seek(0)
+        try:
+            ds = pydicom.dcmread(handle, stop_before_pixels=True)
+            tail = handle.read()
+        except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, struct.error) as error:
+            raise Quarantine(
+                f"unreadable or truncated DICOM ({type(error).__name__})",
+                "copy the file again from the source; it is incomplete or damaged",
+            ) from None
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if not syntax:
         raise Quarantine(
@@ -130,19 +163,41 @@ def check_file(data: bytes) -> pydicom.Dataset:
             f"unsupported transfer syntax {syntax.name} ({syntax})",
             "re-export uncompressed (Explicit VR Little Endian) or RLE Lossless",
         )
-    if not any(keyword in ds for keyword in PIXEL_TAGS):
+    if not tail:
         raise Quarantine(
             f"no pixel data ({pydicom.uid.UID(str(ds.SOPClassUID)).name})",
             "only images are released; remove non-image objects from the export, or "
             "re-export the image with its pixels",
         )
-    if syntax in NATIVE_SYNTAXES and "PixelData" in ds:
-        expected = _expected_pixel_bytes(ds)
-        if expected and len(ds.PixelData) < expected:
+    element = None if syntax == DeflatedExplicitVRLittleEndian else _pixel_element(tail, syntax)
+    if element is None or element[1] == 0xFFFFFFFF or sum(element) != len(tail):
+        if element is not None and element[1] != 0xFFFFFFFF and sum(element) > len(tail):
             raise Quarantine(
-                f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)",
+                f"pixel data truncated ({len(tail) - element[0]} of {element[1]} bytes)",
                 "copy the file again from the source; it is incomplete",
             )
+        try:  # encapsulated, deflated, or elements after the pixels: parse it all
+            ds = pydicom.dcmread(path)
+            ds.get("PixelData")
+        except Exception as error:
+            raise Quarantine(
+                f"unreadable or truncated DICOM ({type(error).__name__})",
+                "copy the file again from the source; it is incomplete or damaged",
+            ) from None
+        tail = b""
+    _check_header(ds, syntax, len(tail) - element[0] if tail and element else None)
+    return InputFile(ds, tail)
+
+
+def _check_header(ds: pydicom.Dataset, syntax: str, pixel_bytes: int | None) -> None:
+    if pixel_bytes is None and "PixelData" in ds and syntax in NATIVE_SYNTAXES:
+        pixel_bytes = len(ds.PixelData)
+    expected = _expected_pixel_bytes(ds)
+    if syntax in NATIVE_SYNTAXES and pixel_bytes is not None and expected > pixel_bytes:
+        raise Quarantine(
+            f"pixel data truncated ({pixel_bytes} of {expected} bytes)",
+            "copy the file again from the source; it is incomplete",
+        )
     sop_class = str(ds.get("SOPClassUID", ""))
     burned = str(ds.get("BurnedInAnnotation", "")).upper()
     if burned == "YES":
@@ -161,7 +216,6 @@ def check_file(data: bytes) -> pydicom.Dataset:
             f"{modality} image without BurnedInAnnotation=NO: its pixels may carry text",
             "check the pixels and set BurnedInAnnotation to NO when they carry no text",
         )
-    return ds
 
 
 def _expected_pixel_bytes(ds: pydicom.Dataset) -> int:
@@ -185,43 +239,58 @@ def _init_worker(key: bytes, options: DeidOptions, work: str) -> None:
 
 
 def _process(task: Task) -> dict:
-    """De-identify one file into the work folder; return its result record."""
+    """De-identify one file into the work folder; return its result record.
+
+    Before anything is changed, the verifier's own code catalogues the input's
+    identifying values and dates (it shares no code with the de-identifier).
+    """
     work = Path(str(_WORKER["work"]))
     deid: Deidentifier = _WORKER["deid"]  # type: ignore[assignment]
-    data = Path(task.source).read_bytes()
+    source = Path(task.source)
+    stat = source.stat()
     record: dict = {
         "exam_id": task.exam_id,
         "index": task.index,
-        "input_sha256": hashlib.sha256(data).hexdigest(),
-        "input_bytes": len(data),
-        "input_mtime_ns": Path(task.source).stat().st_mtime_ns,
+        "input_bytes": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
         "patient": task.subject.pseudonym,
     }
+    catalogue = IdentifyingValues()
+    catalogue.add_file_name(source.name)
     try:
-        ds = check_file(data)
+        found = read_input(source)
+        catalogue.add_dataset(found.ds)
+        record["input_dates"] = dates_by_path(found.ds)
         record["sop_instance_uid_hash"] = hashlib.sha256(
-            str(ds.get("SOPInstanceUID", "")).encode()
+            str(found.ds.get("SOPInstanceUID", "")).encode()
         ).hexdigest()
-        counts = deid.dataset(ds, task.subject)
+        counts = deid.dataset(found.ds, task.subject)
         buffer = io.BytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
+        found.ds.save_as(buffer, enforce_file_format=True)
         out = f"dicom/{task.exam_id}/{task.index + 1:04d}.dcm"
         target = work / "files" / out
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(target, buffer.getvalue())
-        record.update(
-            status="ok", output=out, actions=dict(counts), output_bytes=target.stat().st_size
-        )
+        atomic.write_bytes(target, buffer.getvalue() + found.tail, durable=False)
+        record.update(status="ok", output=out, actions=dict(counts))
     except Quarantine as q:
         record.update(status="quarantined", reason=q.reason, fix=q.fix)
+        _catalogue_header(source, catalogue)
     except Exception as error:  # never crash the run, never lose the file
         record.update(
             status="quarantined",
             reason=f"de-identification failed ({type(error).__name__})",
             fix="report this file to the portal maintainers; it was not released",
         )
+    record["catalogue"] = catalogue.state()
     _save_record(work, task, record)
     return record
+
+
+def _catalogue_header(source: Path, catalogue: IdentifyingValues) -> None:
+    """Quarantined files still teach the verifier what to look for elsewhere."""
+    try:
+        catalogue.add_dataset(pydicom.dcmread(source, stop_before_pixels=True, force=True))
+    except Exception:
+        return
 
 
 def _record_path(work: Path, task: Task) -> Path:
@@ -229,7 +298,7 @@ def _record_path(work: Path, task: Task) -> Path:
 
 
 def _save_record(work: Path, task: Task, record: dict) -> None:
-    atomic.write_text(_record_path(work, task), json.dumps(record, sort_keys=True))
+    atomic.write_text(_record_path(work, task), json.dumps(record, sort_keys=True), durable=False)
 
 
 # -- orchestration ------------------------------------------------------------------------
@@ -332,7 +401,8 @@ def ingest(
     if progress and done:
         progress(len(done))
     todo = [t for t in tasks if (t.exam_id, t.index) not in done]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    cores = max(1, workers or os.cpu_count() or 1)
+    workers = min(cores, len(todo) or 1)
     args = (key, options, str(work))
     if workers == 1 or len(todo) < 4:
         _init_worker(*args)
@@ -377,11 +447,19 @@ def ingest(
         deid_report = _report(challenge, export, options, key, tasks, by_task, excluded)
         report_path = tmp / "deid_report.json"
         report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
-        identifying = IdentifyingValues.from_files(Path(t.source) for t in tasks)
+        identifying = IdentifyingValues()
+        for record in records:
+            identifying.merge(record["catalogue"])
         identifying.add_table_values(codes.keys(), "centre name")
-        pairs = [(Path(s["input"]), tmp / s["output"], s["patient"]) for s in sources]
+        inputs = {
+            r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"
+        }
         report = verify_tree(
-            tmp, identifying, pairs=pairs, allowed_private=options.private_allowlist
+            tmp,
+            identifying,
+            inputs=inputs,
+            allowed_private=options.private_allowlist,
+            workers=cores if len(tasks) >= 64 else 1,
         )
         findings_path = private / "verify-findings.json"
         if not report.passed:

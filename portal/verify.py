@@ -239,6 +239,23 @@ class IdentifyingValues:
             if key:
                 self.dates.setdefault(key, "private tag")
 
+    _FIELDS = ("tokens", "phrases", "digits", "dates", "uids", "exact")
+
+    def state(self) -> dict:
+        """A JSON-friendly copy, so workers can catalogue their files and the parent merge."""
+        out = {name: getattr(self, name) for name in self._FIELDS}
+        out["phrases"] = {" ".join(k): v for k, v in self.phrases.items()}
+        out["benign"] = sorted(self.benign)
+        return out
+
+    def merge(self, state: dict) -> None:
+        for name in self._FIELDS:
+            target = getattr(self, name)
+            for key, source in state[name].items():
+                key = tuple(key.split(" ")) if name == "phrases" else key
+                target.setdefault(key, source)
+        self.benign.update(state["benign"])
+
     def add_file_name(self, name: str) -> None:
         """File names of hospital exports carry IDs and dates: they count as input values."""
         stem = Path(name).stem
@@ -380,36 +397,42 @@ class Verifier:
         return f"{name}|{tag.group:04X},XX{tag.element & 0xFF:02X}" in self.allowed_private
 
 
-def _dates_by_path(ds: Dataset) -> dict[str, dt.date]:
+def dates_by_path(ds: Dataset) -> dict[str, str]:
+    """Every DA/DT date of a dataset by element path, as YYYYMMDD."""
     out = {}
     for path, elem in _all_elements(ds):
         if elem.VR in ("DA", "DT") and isinstance(elem.value, str) and len(elem.value) >= 8:
-            try:
-                out[path] = dt.datetime.strptime(elem.value[:8], "%Y%m%d").date()
-            except ValueError:
-                continue
+            day = elem.value[:8]
+            if day.isdigit():
+                out[path] = day
     return out
 
 
+def _as_date(day: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(day, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
 def check_intervals(
-    pairs: Iterable[tuple[Path, Path, str]], root: Path, report: VerifyReport
+    inputs: dict[str, tuple[str, dict[str, str]]],
+    outputs: dict[str, dict[str, str]],
+    report: VerifyReport,
 ) -> None:
     """Each patient's dates must all move by one offset: intervals are preserved.
 
-    ``pairs`` holds (input file, output file, patient key) triples, from the
-    de-identification report; the offsets are measured, never read from it.
+    ``inputs`` maps an output file to (patient key, the input file's dates by
+    path); ``outputs`` maps it to its own dates, read by the verifier. The
+    offsets are measured here, never read from the de-identifier.
     """
     offsets: dict[str, dict[int, str]] = defaultdict(dict)
-    for source, output, patient in pairs:
-        try:
-            before = _dates_by_path(pydicom.dcmread(source, stop_before_pixels=True, force=True))
-            after = _dates_by_path(pydicom.dcmread(output, stop_before_pixels=True, force=True))
-        except Exception:
-            continue
-        relative = str(output.relative_to(root))
+    for relative, (patient, before) in inputs.items():
+        after = outputs.get(relative, {})
         for path, day in after.items():
-            if path in before:
-                offsets[patient].setdefault((day - before[path]).days, f"{relative} {path}")
+            old, new = _as_date(before.get(path, "")), _as_date(day)
+            if old and new:
+                offsets[patient].setdefault((new - old).days, f"{relative} {path}")
     for seen in offsets.values():
         if len(seen) > 1:
             where = "; ".join(sorted(seen.values())[:3])
@@ -423,22 +446,54 @@ def check_intervals(
             )
 
 
+_STATE: dict[str, object] = {}
+
+
+def _init_worker(identifying: IdentifyingValues, pattern: str, allowed: list[str]) -> None:
+    _STATE["verifier"] = Verifier(identifying, pseudonym_pattern=pattern, allowed_private=allowed)
+
+
+def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, dict]:
+    """Verify a batch of DICOM files; return findings, counts and each file's dates."""
+    root, relatives = Path(job[0]), job[1]
+    verifier: Verifier = _STATE["verifier"]  # type: ignore[assignment]
+    report = VerifyReport()
+    dates = {}
+    for relative in relatives:
+        try:
+            ds = pydicom.dcmread(root / relative, stop_before_pixels=True)
+        except Exception as error:
+            report.findings.append(Finding(relative, "", "unreadable", type(error).__name__))
+            continue
+        verifier.check_dataset(relative, ds, report)
+        dates[relative] = dates_by_path(ds)
+    return report.findings, report.files, report.elements, dates
+
+
 def verify_tree(
     root: Path,
     identifying: IdentifyingValues,
     *,
+    inputs: dict[str, tuple[str, dict[str, str]]] | None = None,
     pairs: Iterable[tuple[Path, Path, str]] = (),
     allowed_private: Iterable[str] = (),
     pseudonym_pattern: str = r"^[A-Z][A-Z0-9]{1,7}-[A-Z0-9]+$",
     text_suffixes: tuple[str, ...] = (".csv", ".json", ".md", ".txt", ".cff", ".bib"),
+    workers: int = 1,
 ) -> VerifyReport:
-    """Verify every file under ``root``: DICOM element by element, text files line by line."""
+    """Verify every file under ``root``: DICOM element by element, text files line by line.
+
+    Interval checks use ``inputs`` (output file -> patient, input dates) or, when
+    only paths are known, ``pairs`` of (input file, output file, patient).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
     root = Path(root)
-    verifier = Verifier(
-        identifying, pseudonym_pattern=pseudonym_pattern, allowed_private=allowed_private
-    )
+    allowed = sorted(allowed_private)
+    verifier = Verifier(identifying, pseudonym_pattern=pseudonym_pattern, allowed_private=allowed)
     report = VerifyReport()
-    for path in sorted(p for p in root.rglob("*")):
+    dicom_files = []
+    for path in sorted(root.rglob("*")):
         relative = str(path.relative_to(root))
         verifier.check_name(relative, report)
         if not path.is_file():
@@ -450,14 +505,37 @@ def verify_tree(
                     report.findings.append(
                         Finding(relative, f"line {number}", kind, redact(evidence, source))
                     )
-            continue
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception as error:
-            report.findings.append(Finding(relative, "", "unreadable", type(error).__name__))
-            continue
-        verifier.check_dataset(relative, ds, report)
-    check_intervals(pairs, root, report)
+        else:
+            dicom_files.append(relative)
+    batches = [dicom_files[i : i + 32] for i in range(0, len(dicom_files), 32)]
+    jobs = [(str(root), batch) for batch in batches]
+    args = (identifying, pseudonym_pattern, allowed)
+    if workers > 1 and len(batches) > 1:
+        import multiprocessing as mp
+
+        context = mp.get_context("forkserver")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=args
+        ) as pool:
+            results = list(pool.map(_check_files, jobs))
+    else:
+        _init_worker(*args)
+        results = [_check_files(job) for job in jobs]
+    output_dates: dict[str, dict[str, str]] = {}
+    for findings, files, elements, dates in results:
+        report.findings.extend(findings)
+        report.files += files
+        report.elements += elements
+        output_dates.update(dates)
+    if inputs is None:
+        inputs = {}
+        for source, output, patient in pairs:
+            try:
+                before = pydicom.dcmread(source, stop_before_pixels=True, force=True)
+            except Exception:
+                continue
+            inputs[str(Path(output).relative_to(root))] = (patient, dates_by_path(before))
+    check_intervals(inputs, output_dates, report)
     return report
 
 

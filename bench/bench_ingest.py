@@ -1,0 +1,144 @@
+"""Throughput of `portal ingest` against dicognito, on the same files, in the same run.
+
+For 200 and 2,000 synthetic exams at the default shape, times:
+
+- ``portal ingest``: contract check, de-identification, writing, the
+  independent verifier over every output element, the report;
+- ``dicognito`` on the same files, one file per task on the same two
+  processes, writing its output beside: de-identification only.
+
+Each measurement runs in a fresh subprocess, so its peak memory is its own.
+Reports exams/s, MB/s, the speed ratio (above 1: the portal is faster) and
+peak resident memory at both sizes (it should not grow with the exam count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from bench.common import save
+
+WORKERS = 2
+
+
+def _dicognito_one(args: tuple[str, str]) -> int:
+    import pydicom
+    from dicognito.anonymizer import Anonymizer
+
+    source, target = args
+    ds = pydicom.dcmread(source)
+    Anonymizer(seed="bench").anonymize(ds)
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(target)
+    return Path(source).stat().st_size
+
+
+def run_dicognito(export: Path, out: Path) -> dict:
+    files = sorted(export.glob("exams/*/*.dcm"))
+    jobs = [(str(f), str(out / f.parent.name / "0001.dcm")) for f in files]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(WORKERS) as pool:
+        total = sum(pool.map(_dicognito_one, jobs, chunksize=4))
+    return {"seconds": time.perf_counter() - start, "bytes": total, "files": len(files)}
+
+
+def run_portal(export: Path, out: Path) -> dict:
+    from portal.ingest import ingest
+    from portal.profile import DeidOptions
+
+    files = sorted(export.glob("exams/*/*.dcm"))
+    start = time.perf_counter()
+    summary = ingest(
+        "datpark",
+        export,
+        out,
+        options=DeidOptions(pseudonym_prefix="DPK"),
+        key=b"bench-key-0123456789abcdef",
+        workers=WORKERS,
+    )
+    seconds = time.perf_counter() - start
+    assert summary.files == len(files), "every synthetic exam should be staged"
+    return {
+        "seconds": seconds,
+        "bytes": sum(f.stat().st_size for f in files),
+        "files": len(files),
+        "verified_elements": summary.verifier_elements,
+    }
+
+
+def measure(tool: str, export: Path, out: Path) -> dict:
+    """Run one tool in a fresh interpreter; return its timing and peak memory."""
+    code = (
+        "import json, resource, sys; from pathlib import Path; "
+        "from bench.bench_ingest import run_dicognito, run_portal; "
+        f"r = run_{tool}(Path({str(export)!r}), Path({str(out)!r})); "
+        "r['peak_self_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+        "r['peak_worker_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
+        "print(json.dumps(r))"
+    )
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
+    args = parser.parse_args(argv)
+    from portal.synth.export import synthesize
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=".") as tmp:
+        for exams in args.sizes:
+            export = Path(tmp) / f"export-{exams}"
+            synthesize("datpark", export, exams=exams, seed=1)
+            row = {"exams": exams}
+            for tool in ("dicognito", "portal"):
+                result = measure(tool, export, Path(tmp) / f"{tool}-{exams}")
+                mb = result["bytes"] / 1e6
+                row[tool] = {
+                    "seconds": round(result["seconds"], 2),
+                    "exams_per_s": round(exams / result["seconds"], 1),
+                    "mb_per_s": round(mb / result["seconds"], 1),
+                    "peak_self_mb": round(result["peak_self_mb"], 1),
+                    "peak_worker_mb": round(result["peak_worker_mb"], 1),
+                }
+                print(
+                    f"{tool:>9} {exams:>5} exams: {result['seconds']:7.1f} s  "
+                    f"{exams / result['seconds']:6.1f} exams/s  {mb / result['seconds']:6.1f} MB/s"
+                    f"  peak {result['peak_self_mb']:.0f} MB (+ worker {result['peak_worker_mb']:.0f} MB)"
+                )
+            row["speed_ratio_portal_vs_dicognito"] = round(
+                row["dicognito"]["seconds"] / row["portal"]["seconds"], 2
+            )
+            print(
+                f"  portal / dicognito throughput: {row['speed_ratio_portal_vs_dicognito']:.2f}x "
+                "(above 1: the portal is faster, while also verifying every element)"
+            )
+            rows.append(row)
+            import shutil
+
+            shutil.rmtree(Path(tmp), ignore_errors=True)
+            Path(tmp).mkdir(exist_ok=True)
+    if len(rows) > 1:
+        small, large = rows[0]["portal"], rows[-1]["portal"]
+        print(
+            f"portal peak memory {small['peak_self_mb']:.0f} MB -> {large['peak_self_mb']:.0f} MB "
+            f"(workers {small['peak_worker_mb']:.0f} -> {large['peak_worker_mb']:.0f} MB) "
+            f"for {rows[0]['exams']} -> {rows[-1]['exams']} exams"
+        )
+    print(f"results: {save('ingest', {'benchmark': 'ingest', 'rows': rows})}")
+
+
+if __name__ == "__main__":
+    main()
