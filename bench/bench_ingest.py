@@ -7,7 +7,8 @@ For 200 and 2,000 synthetic exams at the default shape, times:
 - ``dicognito`` on the same files, one file per task on the same two
   processes, writing its output beside: de-identification only.
 
-Each measurement runs in a fresh subprocess, so its peak memory is its own.
+Each measurement runs in a fresh subprocess; peak memory is sampled over its
+whole process tree (workers included).
 Reports exams/s, MB/s, the speed ratio (above 1: the portal is faster) and
 peak resident memory at both sizes (it should not grow with the exam count).
 """
@@ -77,12 +78,13 @@ def run_portal(export: Path, out: Path) -> dict:
 def measure(tool: str, export: Path, out: Path) -> dict:
     """Run one tool in a fresh interpreter; return its timing and peak memory."""
     code = (
-        "import json, resource, sys; from pathlib import Path; "
-        "from bench.bench_ingest import run_dicognito, run_portal; "
-        f"r = run_{tool}(Path({str(export)!r}), Path({str(out)!r})); "
-        "r['peak_self_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
-        "r['peak_worker_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024; "
-        "print(json.dumps(r))"
+        "import json; from pathlib import Path; from bench.common import TreeMemory; "
+        "from bench.bench_ingest import run_dicognito, run_portal\n"
+        "if __name__ == '__main__':\n"
+        "    with TreeMemory() as memory:\n"
+        f"        r = run_{tool}(Path({str(export)!r}), Path({str(out)!r}))\n"
+        "    r['peak_tree_mb'] = memory.peak_mb\n"
+        "    print(json.dumps(r))"
     )
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     done = subprocess.run(
@@ -110,13 +112,12 @@ def main(argv: list[str] | None = None) -> None:
                     "seconds": round(result["seconds"], 2),
                     "exams_per_s": round(exams / result["seconds"], 1),
                     "mb_per_s": round(mb / result["seconds"], 1),
-                    "peak_self_mb": round(result["peak_self_mb"], 1),
-                    "peak_worker_mb": round(result["peak_worker_mb"], 1),
+                    "peak_memory_mb": round(result["peak_tree_mb"], 1),
                 }
                 print(
                     f"{tool:>9} {exams:>5} exams: {result['seconds']:7.1f} s  "
                     f"{exams / result['seconds']:6.1f} exams/s  {mb / result['seconds']:6.1f} MB/s"
-                    f"  peak {result['peak_self_mb']:.0f} MB (+ worker {result['peak_worker_mb']:.0f} MB)"
+                    f"  peak {result['peak_tree_mb']:.0f} MB (all processes)"
                 )
             row["speed_ratio_portal_vs_dicognito"] = round(
                 row["dicognito"]["seconds"] / row["portal"]["seconds"], 2
@@ -133,8 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(rows) > 1:
         small, large = rows[0]["portal"], rows[-1]["portal"]
         print(
-            f"portal peak memory {small['peak_self_mb']:.0f} MB -> {large['peak_self_mb']:.0f} MB "
-            f"(workers {small['peak_worker_mb']:.0f} -> {large['peak_worker_mb']:.0f} MB) "
+            f"portal peak memory {small['peak_memory_mb']:.0f} MB -> "
+            f"{large['peak_memory_mb']:.0f} MB (all processes) "
             f"for {rows[0]['exams']} -> {rows[-1]['exams']} exams"
         )
     print(f"results: {save('ingest', {'benchmark': 'ingest', 'rows': rows})}")

@@ -49,3 +49,58 @@ def save(name: str, record: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+class TreeMemory:
+    """Peak resident memory of this process and all its descendants, sampled from /proc.
+
+    Worker processes started by a forkserver are not our direct children, so
+    ``RUSAGE_CHILDREN`` misses them; summing the tree every 50 ms does not.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _tree_rss_mb(root: int) -> float:
+        parents: dict[int, int] = {}
+        rss: dict[int, int] = {}
+        page = os.sysconf("SC_PAGE_SIZE")
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/statm") as handle:
+                    rss[int(entry)] = int(handle.read().split()[1]) * page
+            except (OSError, IndexError, ValueError):
+                continue
+            parents[int(entry)] = int(fields[1])
+        members, frontier = {root}, [root]
+        while frontier:
+            current = frontier.pop()
+            for pid, parent in parents.items():
+                if parent == current and pid not in members:
+                    members.add(pid)
+                    frontier.append(pid)
+        return sum(rss.get(pid, 0) for pid in members) / 1e6
+
+    def _run(self) -> None:
+        root = os.getpid()
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, self._tree_rss_mb(root))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

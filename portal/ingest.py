@@ -52,7 +52,7 @@ from portal.deid import Deidentifier, Subject
 from portal.errors import PortalError, VerificationError
 from portal.keys import key_id
 from portal.profile import PROFILE_DATABASE, DeidOptions
-from portal.verify import IdentifyingValues, dates_by_path, verify_tree
+from portal.verify import IdentifyingValues, verify_tree
 
 SUPPORTED_SYNTAXES = {
     ImplicitVRLittleEndian: "Implicit VR Little Endian",
@@ -110,7 +110,8 @@ class InputFile:
     """
 
     ds: pydicom.Dataset
-    tail: bytes
+    tail_offset: int  # where the pixel element starts in the input file
+    tail_length: int  # its length in bytes, header included; 0 when ds holds the pixels
 
 
 def _pixel_element(tail: bytes, syntax: str) -> tuple[int, int] | None:
@@ -141,7 +142,9 @@ def read_input(path: Path) -> InputFile:
         handle.seek(0)
         try:
             ds = pydicom.dcmread(handle, stop_before_pixels=True)
-            tail = handle.read()
+            offset = handle.tell()
+            tail = handle.read(16)  # the pixel element's header is enough
+            tail_length = handle.seek(0, os.SEEK_END) - offset
         except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, struct.error) as error:
             raise Quarantine(
                 f"unreadable or truncated DICOM ({type(error).__name__})",
@@ -170,10 +173,10 @@ def read_input(path: Path) -> InputFile:
             "re-export the image with its pixels",
         )
     element = None if syntax == DeflatedExplicitVRLittleEndian else _pixel_element(tail, syntax)
-    if element is None or element[1] == 0xFFFFFFFF or sum(element) != len(tail):
-        if element is not None and element[1] != 0xFFFFFFFF and sum(element) > len(tail):
+    if element is None or element[1] == 0xFFFFFFFF or sum(element) != tail_length:
+        if element is not None and element[1] != 0xFFFFFFFF and sum(element) > tail_length:
             raise Quarantine(
-                f"pixel data truncated ({len(tail) - element[0]} of {element[1]} bytes)",
+                f"pixel data truncated ({tail_length - element[0]} of {element[1]} bytes)",
                 "copy the file again from the source; it is incomplete",
             )
         try:  # encapsulated, deflated, or elements after the pixels: parse it all
@@ -184,9 +187,9 @@ def read_input(path: Path) -> InputFile:
                 f"unreadable or truncated DICOM ({type(error).__name__})",
                 "copy the file again from the source; it is incomplete or damaged",
             ) from None
-        tail = b""
-    _check_header(ds, syntax, len(tail) - element[0] if tail and element else None)
-    return InputFile(ds, tail)
+        tail_length = 0
+    _check_header(ds, syntax, tail_length - element[0] if tail_length and element else None)
+    return InputFile(ds, offset, tail_length)
 
 
 def _check_header(ds: pydicom.Dataset, syntax: str, pixel_bytes: int | None) -> None:
@@ -259,8 +262,7 @@ def _process(task: Task) -> dict:
     catalogue.add_file_name(source.name)
     try:
         found = read_input(source)
-        catalogue.add_dataset(found.ds)
-        record["input_dates"] = dates_by_path(found.ds)
+        record["input_dates"] = catalogue.add_file(source)
         record["sop_instance_uid_hash"] = hashlib.sha256(
             str(found.ds.get("SOPInstanceUID", "")).encode()
         ).hexdigest()
@@ -268,12 +270,11 @@ def _process(task: Task) -> dict:
         buffer = io.BytesIO()
         found.ds.save_as(buffer, enforce_file_format=True)
         out = f"dicom/{task.exam_id}/{task.index + 1:04d}.dcm"
-        target = work / "files" / out
-        atomic.write_bytes(target, buffer.getvalue() + found.tail, durable=False)
+        _write_output(work / "files" / out, buffer.getvalue(), source, found)
         record.update(status="ok", output=out, actions=dict(counts))
     except Quarantine as q:
         record.update(status="quarantined", reason=q.reason, fix=q.fix)
-        _catalogue_header(source, catalogue)
+        _catalogue_quietly(source, catalogue)
     except Exception as error:  # never crash the run, never lose the file
         record.update(
             status="quarantined",
@@ -285,10 +286,48 @@ def _process(task: Task) -> dict:
     return record
 
 
-def _catalogue_header(source: Path, catalogue: IdentifyingValues) -> None:
+def _write_output(target: Path, header: bytes, source: Path, found: InputFile) -> None:
+    """The de-identified header, then the input's pixel element copied byte for byte
+    (in the kernel where it can), through a temporary name and a rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}{atomic.TMP_MARKER}{os.getpid()}"
+    with open(tmp, "wb") as out:
+        out.write(header)
+        if found.tail_length:
+            out.flush()
+            with open(source, "rb") as src:
+                _copy_range(src, out, found.tail_offset, found.tail_length)
+    os.replace(tmp, target)
+
+
+def _copy_range(src, out, offset: int, length: int) -> None:
+    done = 0
+    try:
+        while done < length:
+            sent = os.copy_file_range(
+                src.fileno(), out.fileno(), length - done, offset_src=offset + done
+            )
+            if sent == 0:
+                break
+            done += sent
+    except OSError:
+        pass  # another filesystem or no kernel support: copy the rest in user space
+    if done < length:
+        src.seek(offset + done)
+        out.seek(0, os.SEEK_END)
+        remaining = length - done
+        while remaining:
+            chunk = src.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise OSError("input file shrank while being copied")
+            out.write(chunk)
+            remaining -= len(chunk)
+
+
+def _catalogue_quietly(source: Path, catalogue: IdentifyingValues) -> None:
     """Quarantined files still teach the verifier what to look for elsewhere."""
     try:
-        catalogue.add_dataset(pydicom.dcmread(source, stop_before_pixels=True, force=True))
+        catalogue.add_file(source)
     except Exception:
         return
 

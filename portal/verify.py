@@ -32,6 +32,8 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
+from portal.rawdicom import RawElement, UnsupportedEncoding, read_elements
+
 FREE_TEXT_VRS = frozenset({"AE", "LO", "LT", "SH", "ST", "UC", "UT"})  # not coded (CS)
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR", "AS"})
 IDENTIFYING_KEYWORDS = re.compile(
@@ -51,7 +53,7 @@ DIGIT_RUN = re.compile(r"\d(?:[ .\-]?\d)*")  # digits, maybe grouped like a phon
 BENIGN_KEYWORDS = frozenset(
     {"Manufacturer", "ManufacturerModelName", "SoftwareVersions", "Modality", "BodyPartExamined"}
 )
-PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
+NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UV", "SV"})
 MIN_TOKEN = 3
 MIN_DIGITS = 7
 
@@ -126,34 +128,43 @@ def _date_key(match: re.Match[str]) -> str | None:
     return f"{y}{m}{d}"
 
 
-def _walk(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, pydicom.DataElement]]:
-    """Every element at every depth, with a readable path like ``(0040,0275)[0]/(0008,0050)``."""
-    for elem in ds:
-        path = f"{prefix}({elem.tag.group:04X},{elem.tag.element:04X})"
-        yield path, elem
-        if elem.VR == "SQ" and elem.value:
-            for i, item in enumerate(elem.value):
-                yield from _walk(item, f"{path}[{i}]/")
+def _pydicom_elements(path: Path) -> list[RawElement]:
+    """Fallback for encodings the byte reader leaves aside (big endian, deflated)."""
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    out: list[RawElement] = []
+
+    def walk(dataset: Dataset, prefix: str) -> None:
+        for elem in dataset:
+            path_ = f"{prefix}({elem.tag.group:04X},{elem.tag.element:04X})"
+            creator = ""
+            if elem.tag.is_private and not elem.tag.is_private_creator:
+                owner = dataset.get((elem.tag.group << 16) | ((elem.tag.element >> 8) & 0xFF))
+                creator = str(owner.value) if owner is not None else ""
+            value = elem.value
+            if elem.VR == "SQ" or value is None:
+                values: tuple[str, ...] = ()
+            elif isinstance(value, bytes | bytearray):
+                values = (value.decode("latin-1"),) if len(value) <= 65536 else ()
+            elif isinstance(value, list | tuple | pydicom.multival.MultiValue):
+                values = tuple(str(v) for v in value)
+            else:
+                values = (str(value),)
+            out.append(RawElement(path_, int(elem.tag), elem.VR, values, creator))
+            if elem.VR == "SQ" and value:
+                for i, item in enumerate(value):
+                    walk(item, f"{path_}[{i}]/")
+
+    walk(ds.file_meta, "meta/")
+    walk(ds, "")
+    return out
 
 
-def _all_elements(ds: Dataset) -> Iterator[tuple[str, pydicom.DataElement]]:
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None:
-        yield from _walk(meta, "meta/")
-    yield from _walk(ds)
-
-
-def _values(elem: pydicom.DataElement) -> list[str]:
-    value = elem.value
-    if value is None or elem.VR == "SQ":
-        return []
-    if isinstance(value, bytes | bytearray):
-        if len(value) > 65536:
-            return []
-        return [value.decode("latin-1", errors="replace")]
-    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
-        return [str(v) for v in value]
-    return [str(value)]
+def elements_of(path: Path) -> list[RawElement]:
+    """Every element of a file, read by the verifier's own byte-level reader."""
+    try:
+        return list(read_elements(path))
+    except UnsupportedEncoding:
+        return _pydicom_elements(path)
 
 
 class IdentifyingValues:
@@ -197,16 +208,16 @@ class IdentifyingValues:
             if key:
                 self.dates.setdefault(key, source)
 
-    def add_dataset(self, ds: Dataset) -> None:
-        for _, elem in _all_elements(ds):
+    def add_elements(self, elements: Iterable[RawElement]) -> None:
+        for elem in elements:
             keyword = elem.keyword or "private"
-            vr = elem.VR
-            if elem.tag.is_private and not elem.tag.is_private_creator:
-                for value in _values(elem):
+            vr = elem.vr
+            if elem.is_private and not elem.is_private_creator:
+                for value in elem.values:
                     if vr in TEXT_VRS or vr in ("DA", "DT", "UN", "OB"):
                         self._add_private(value)
                 continue
-            for value in _values(elem):
+            for value in elem.values:
                 value = value.strip().strip("\x00")
                 if not value:
                     continue
@@ -222,6 +233,14 @@ class IdentifyingValues:
                     self._add_text(value.replace("^", " ").replace("=", " "), keyword, words=True)
                 elif vr in FREE_TEXT_VRS and IDENTIFYING_KEYWORDS.search(keyword):
                     self._add_text(value, keyword)
+
+    def add_file(self, path: Path) -> dict[str, str]:
+        """Catalogue one input file (name and elements); return its dates by path."""
+        path = Path(path)
+        self.add_file_name(path.name)
+        elements = elements_of(path)
+        self.add_elements(elements)
+        return dates_by_path(elements)
 
     def _add_private(self, value: str) -> None:
         """Private values are noisy (flags, versions, counts): keep what can identify,
@@ -267,18 +286,24 @@ class IdentifyingValues:
     def from_files(cls, paths: Iterable[Path]) -> IdentifyingValues:
         values = cls()
         for path in paths:
-            values.add_file_name(path.name)
             try:
-                ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-            except Exception:  # an unreadable input brings no values; ingest quarantined it
-                continue
-            values.add_dataset(ds)
+                values.add_file(path)
+            except Exception:  # an unreadable input brings only its name; ingest quarantined it
+                values.add_file_name(Path(path).name)
         return values
 
     def add_table_values(self, values: Iterable[str], source: str) -> None:
         for value in values:
             if value:
                 self._add_text(value, source)
+
+    def _sizes(self) -> tuple[set[int], set[int]]:
+        """Lengths of the phrases and digit strings, recomputed only when they change."""
+        key = (len(self.phrases), len(self.digits))
+        if getattr(self, "_sizes_key", None) != key:
+            self._sizes_cache = ({len(p) for p in self.phrases}, {len(d) for d in self.digits})
+            self._sizes_key = key
+        return self._sizes_cache
 
     def search(self, text: str, *, words: bool = True) -> Iterator[tuple[str, str, str]]:
         """(kind, evidence, source) of every identifying value found inside ``text``.
@@ -294,8 +319,9 @@ class IdentifyingValues:
             source = self.tokens.get(token)
             if source and token not in self.benign:
                 yield "identifying-value", token, source
+        phrase_sizes, digit_sizes = self._sizes()
         if self.phrases and len(tokens) > 1:
-            for size in {len(p) for p in self.phrases}:
+            for size in phrase_sizes:
                 for i in range(len(tokens) - size + 1):
                     source = self.phrases.get(tuple(tokens[i : i + size]))
                     if source:
@@ -303,10 +329,9 @@ class IdentifyingValues:
         if whole in self.exact and whole not in self.tokens:
             yield "identifying-value", whole, self.exact[whole]
         if self.digits:
-            sizes = {len(d) for d in self.digits}
             for run in DIGIT_RUN.findall(text):
                 digits = re.sub(r"\D", "", run)
-                for size in sizes:
+                for size in digit_sizes:
                     for i in range(len(digits) - size + 1):
                         source = self.digits.get(digits[i : i + size])
                         if source:
@@ -338,73 +363,62 @@ class Verifier:
                     Finding(relative, "file name", kind, redact(evidence, source))
                 )
 
-    def check_dataset(self, relative: str, ds: Dataset, report: VerifyReport) -> None:
+    def check_elements(
+        self, relative: str, elements: list[RawElement], report: VerifyReport
+    ) -> None:
         report.files += 1
-        if str(ds.get("PatientIdentityRemoved", "")).upper() != "YES":
+        flag = next((e for e in elements if e.tag == 0x00120062), None)
+        if flag is None or [v.upper() for v in flag.values] != ["YES"]:
             report.findings.append(
                 Finding(relative, "(0012,0062)", "identity-flag", "PatientIdentityRemoved != YES")
             )
-        for path, elem in _all_elements(ds):
+        for elem in elements:
             report.elements += 1
-            self._check_element(relative, path, elem, ds, report)
+            self._check_element(relative, elem, report)
 
-    def _check_element(
-        self, relative: str, path: str, elem: pydicom.DataElement, ds: Dataset, report
-    ) -> None:
+    def _check_element(self, relative: str, elem: RawElement, report: VerifyReport) -> None:
         add = report.findings.append
-        tag = elem.tag
-        if tag.is_private:
-            if not tag.is_private_creator and not self._private_allowed(ds, tag):
-                add(Finding(relative, path, "private-tag", f"private element in {tag.group:04X}"))
-            elif tag.is_private_creator:
-                return
-        if elem.keyword in PIXEL_KEYWORDS:
+        path = elem.path
+        if elem.is_private_creator:
             return
-        for value in _values(elem):
+        if elem.is_private and not self._private_allowed(elem):
+            add(Finding(relative, path, "private-tag", f"private element in {elem.tag >> 16:04X}"))
+        vr = elem.vr
+        for value in elem.values:
             value = value.strip().strip("\x00")
             if not value:
                 continue
-            if elem.VR == "PN" and not self.pseudonym.match(value) and value != "REMOVED":
+            if vr == "PN" and not self.pseudonym.match(value) and value != "REMOVED":
                 add(Finding(relative, path, "person-name", redact(value, "person name")))
-            if elem.VR == "UI" and value in self.identifying.uids:
-                add(
-                    Finding(
-                        relative, path, "original-uid", redact(value, self.identifying.uids[value])
-                    )
-                )
+            if vr == "UI":
+                if value in self.identifying.uids:
+                    source = self.identifying.uids[value]
+                    add(Finding(relative, path, "original-uid", redact(value, source)))
                 continue
-            if elem.VR in ("DA", "DT") and value[:8] in self.identifying.dates:
-                add(
-                    Finding(
-                        relative,
-                        path,
-                        "unshifted-date",
-                        redact(value, self.identifying.dates[value[:8]]),
-                    )
-                )
+            if vr in ("DA", "DT") and value[:8] in self.identifying.dates:
+                source = self.identifying.dates[value[:8]]
+                add(Finding(relative, path, "unshifted-date", redact(value, source)))
                 continue
-            if elem.VR in ("US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UI"):
+            if vr in NUMERIC_VRS:
                 continue
-            words = elem.VR != "CS"
-            for kind, evidence, source in self.identifying.search(value, words=words):
+            for kind, evidence, source in self.identifying.search(value, words=vr != "CS"):
                 add(Finding(relative, path, kind, redact(evidence, source)))
 
-    def _private_allowed(self, ds: Dataset, tag) -> bool:
+    def _private_allowed(self, elem: RawElement) -> bool:
         if not self.allowed_private:
             return False
-        creator = ds.get((tag.group << 16) | ((tag.element >> 8) & 0xFF))
-        name = str(creator.value).strip().upper() if creator is not None else ""
-        return f"{name}|{tag.group:04X},XX{tag.element & 0xFF:02X}" in self.allowed_private
+        block = f"{elem.tag >> 16:04X},XX{elem.tag & 0xFF:02X}"
+        return f"{elem.creator.strip().upper()}|{block}" in self.allowed_private
 
 
-def dates_by_path(ds: Dataset) -> dict[str, str]:
-    """Every DA/DT date of a dataset by element path, as YYYYMMDD."""
+def dates_by_path(elements: Iterable[RawElement]) -> dict[str, str]:
+    """Every DA/DT date by element path, as YYYYMMDD."""
     out = {}
-    for path, elem in _all_elements(ds):
-        if elem.VR in ("DA", "DT") and isinstance(elem.value, str) and len(elem.value) >= 8:
-            day = elem.value[:8]
+    for elem in elements:
+        if elem.vr in ("DA", "DT") and elem.values and len(elem.values[0]) >= 8:
+            day = elem.values[0][:8]
             if day.isdigit():
-                out[path] = day
+                out[elem.path] = day
     return out
 
 
@@ -461,12 +475,12 @@ def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, d
     dates = {}
     for relative in relatives:
         try:
-            ds = pydicom.dcmread(root / relative, stop_before_pixels=True)
+            elements = elements_of(root / relative)
         except Exception as error:
             report.findings.append(Finding(relative, "", "unreadable", type(error).__name__))
             continue
-        verifier.check_dataset(relative, ds, report)
-        dates[relative] = dates_by_path(ds)
+        verifier.check_elements(relative, elements, report)
+        dates[relative] = dates_by_path(elements)
     return report.findings, report.files, report.elements, dates
 
 
@@ -531,7 +545,7 @@ def verify_tree(
         inputs = {}
         for source, output, patient in pairs:
             try:
-                before = pydicom.dcmread(source, stop_before_pixels=True, force=True)
+                before = elements_of(source)
             except Exception:
                 continue
             inputs[str(Path(output).relative_to(root))] = (patient, dates_by_path(before))
