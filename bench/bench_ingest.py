@@ -87,9 +87,9 @@ def measure(tool: str, export: Path, out: Path) -> dict:
         "    print(json.dumps(r))"
     )
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise SystemExit(f"{tool} failed on {export}:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -125,9 +125,14 @@ class _Reader:
                 creators[(group, tag & 0xFF)] = self._text(data[value_pos : value_pos + length])
             elif group & 1 and (tag & 0xFFFF) >= 0x1000:
                 creator = creators.get((group, (tag >> 8) & 0xFF), "")
+            if vr == "UN" and not group & 1 and _implicit_vr(tag) == "SQ":
+                vr = "SQ"  # a sequence sent as UN: its items are implicit VR (PS3.5 6.2.2)
+                implicit_items = True
+            else:
+                implicit_items = implicit
             if vr == "SQ" or (length == UNDEFINED and tag not in PIXEL_TAGS):
                 yield RawElement(path, tag, "SQ", (), creator)
-                inner = implicit or vr == "UN"  # UN of undefined length: implicit VR inside
+                inner = implicit_items or vr == "UN"  # UN of undefined length: implicit VR
                 pos = yield from self._sequence(value_pos, length, path, inner)
                 continue
             if tag in PIXEL_TAGS:

@@ -395,9 +395,10 @@ class Verifier:
                     source = self.identifying.uids[value]
                     add(Finding(relative, path, "original-uid", redact(value, source)))
                 continue
-            if vr in ("DA", "DT") and value[:8] in self.identifying.dates:
-                source = self.identifying.dates[value[:8]]
-                add(Finding(relative, path, "unshifted-date", redact(value, source)))
+            if vr in ("DA", "DT", "TM"):  # dates have their own rule; digit windows of a
+                if value[:8] in self.identifying.dates:  # shifted date-time match by chance
+                    source = self.identifying.dates[value[:8]]
+                    add(Finding(relative, path, "unshifted-date", redact(value, source)))
                 continue
             if vr in NUMERIC_VRS:
                 continue
