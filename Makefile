@@ -26,6 +26,8 @@ demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	@echo
 	@echo "Demo outputs:"
 	@echo "  challenge export (synthetic DaT-Park): raw/datpark/  (labels.csv, splits.csv, clinical.csv, exams/)"
+	@echo "  de-identified, verified staging:      data/datpark/staging/  (deid_report.json says what was done)"
+	@echo "  never released:                       data/datpark/private/  (quarantine, verifier findings)"
 
 test: setup  ## lint, then the test suite (what CI runs)
 	ruff check portal tests bench
