@@ -119,12 +119,13 @@ def ingest(
     from portal.keys import load_key
 
     options = load_card(card or card_path(challenge)).deidentification
-    key = load_key(challenge)
+    export_dir = export or Path("raw") / challenge
+    key = load_key(challenge, export=export_dir)
     with progress_bar("ingest", 0) as bar:
         task = bar.add_task(f"ingest {challenge}", total=None)
         summary = run_ingest(
             challenge,
-            export or Path("raw") / challenge,
+            export_dir,
             out or Path("data") / challenge,
             options=options,
             key=key,

@@ -50,7 +50,7 @@ from portal import __version__, atomic
 from portal.contract import Export, read_export
 from portal.deid import Deidentifier, Subject
 from portal.errors import PortalError, VerificationError
-from portal.keys import key_id
+from portal.keys import key_id, key_source
 from portal.profile import PROFILE_DATABASE, DeidOptions
 from portal.verify import IdentifyingValues, verify_tree
 
@@ -592,6 +592,7 @@ def _report(challenge, export, options, key, tasks, by_task, excluded) -> dict:
             "uids": "keyed HMAC-SHA256, root 2.25",
             "dates": "one whole-day shift per patient, 100 to 110 years back; times kept",
             "key_id": key_id(key),
+            "key_source": key_source(challenge, export.root),
         },
         "portal_version": __version__,
         "pydicom_version": pydicom.__version__,
