@@ -341,8 +341,12 @@ def _save_record(work: Path, task: Task, record: dict) -> None:
 
 
 # -- orchestration ------------------------------------------------------------------------
+RECORD_FORMAT = "2"  # bump when the work records change shape: old ones are then redone
+
+
 def _fingerprint(key: bytes, options: DeidOptions) -> str:
-    payload = json.dumps(options.model_dump(mode="json"), sort_keys=True) + __version__
+    payload = json.dumps(options.model_dump(mode="json"), sort_keys=True)
+    payload += __version__ + RECORD_FORMAT
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:16]
 
 
@@ -441,24 +445,7 @@ def ingest(
         progress(len(done))
     todo = [t for t in tasks if (t.exam_id, t.index) not in done]
     cores = max(1, workers or os.cpu_count() or 1)
-    workers = min(cores, len(todo) or 1)
-    args = (key, options, str(work))
-    if workers == 1 or len(todo) < 4:
-        _init_worker(*args)
-        results = map(_process, todo)
-        _gather(results, done, progress)
-    else:
-        context = mp.get_context("forkserver")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=args
-        ) as pool:
-            try:
-                _gather(pool.map(_process, todo, chunksize=2), done, progress)
-            except BrokenProcessPool:
-                raise PortalError(
-                    "a worker process died while de-identifying (finished files are kept).",
-                    hint="re-run to resume; `--workers 1` shows which file brings it down.",
-                ) from None
+    _deidentify_all(todo, done, (key, options, str(work)), cores, progress)
 
     records = [done[(t.exam_id, t.index)] for t in tasks]
     _quarantine_duplicates(records)
@@ -486,31 +473,7 @@ def ingest(
         deid_report = _report(challenge, export, options, key, tasks, by_task, excluded)
         report_path = tmp / "deid_report.json"
         report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
-        identifying = IdentifyingValues()
-        for record in records:
-            identifying.merge(record["catalogue"])
-        identifying.add_table_values(codes.keys(), "centre name")
-        inputs = {
-            r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"
-        }
-        report = verify_tree(
-            tmp,
-            identifying,
-            inputs=inputs,
-            allowed_private=options.private_allowlist,
-            workers=cores if len(tasks) >= 64 else 1,
-        )
-        findings_path = private / "verify-findings.json"
-        if not report.passed:
-            atomic.write_text(findings_path, json.dumps(report.to_dict(), indent=1))
-            counts = ", ".join(f"{k}: {v}" for k, v in report.counts().items())
-            raise VerificationError(
-                f"the verifier found {len(report.findings)} identifying trace(s) in the "
-                f"de-identified data ({counts}); nothing was staged.",
-                hint=f"see {findings_path}; extend the profile or quarantine the files, "
-                "then re-run.",
-            )
-        findings_path.unlink(missing_ok=True)
+        report = _verify_staging(tmp, records, codes, options, private, workers=cores)
         deid_report["verifier"] = {
             "passed": True,
             "independent": "portal.verify shares no code with portal.deid",
@@ -531,6 +494,63 @@ def ingest(
         actions=dict(sorted(actions.items())),
         verifier_elements=report.elements,
     )
+
+
+def _deidentify_all(
+    todo: list[Task], done: dict, args: tuple, cores: int, progress: Callable[[int], None] | None
+) -> None:
+    """Run ``_process`` over the files still to do, on up to ``cores`` processes."""
+    workers = min(cores, len(todo) or 1)
+    if workers == 1 or len(todo) < 4:
+        _init_worker(*args)
+        _gather(map(_process, todo), done, progress)
+        return
+    context = mp.get_context("forkserver")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=args
+    ) as pool:
+        try:
+            _gather(pool.map(_process, todo, chunksize=2), done, progress)
+        except BrokenProcessPool:
+            raise PortalError(
+                "a worker process died while de-identifying (finished files are kept).",
+                hint="re-run to resume; `--workers 1` shows which file brings it down.",
+            ) from None
+
+
+def _verify_staging(
+    folder: Path,
+    records: list[dict],
+    codes: dict[str, str],
+    options: DeidOptions,
+    private: Path,
+    *,
+    workers: int,
+):
+    """Run the independent verifier over ``folder``; raise if it finds anything."""
+    identifying = IdentifyingValues()
+    for record in records:
+        identifying.merge(record["catalogue"])
+    identifying.add_table_values(codes.keys(), "centre name")
+    inputs = {r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"}
+    report = verify_tree(
+        folder,
+        identifying,
+        inputs=inputs,
+        allowed_private=options.private_allowlist,
+        workers=workers if len(records) >= 64 else 1,
+    )
+    findings_path = private / "verify-findings.json"
+    if not report.passed:
+        atomic.write_text(findings_path, json.dumps(report.to_dict(), indent=1))
+        counts = ", ".join(f"{k}: {v}" for k, v in report.counts().items())
+        raise VerificationError(
+            f"the verifier found {len(report.findings)} identifying trace(s) in the "
+            f"de-identified data ({counts}); nothing was staged.",
+            hint=f"see {findings_path}; extend the profile or quarantine the files, then re-run.",
+        )
+    findings_path.unlink(missing_ok=True)
+    return report
 
 
 def _gather(results, done: dict, progress: Callable[[int], None] | None) -> None:
