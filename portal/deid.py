@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib.resources import files
 
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -112,20 +113,34 @@ class Deidentifier:
         self._drop_orphan_creators(ds, counts)
 
     def _walk_elements(self, ds: Dataset, subject: Subject, counts: Counter[str]) -> None:
-        for elem in list(ds):
-            tag = elem.tag
+        """Decide each element's action from its tag and VR; convert (decode) only the
+        elements whose value changes, so kept elements are written back as they came."""
+        for tag in [BaseTag(t) for t in ds.keys()]:  # noqa: SIM118 (tags, not elements)
             if tag.is_private:
-                self._private(ds, elem, counts)
+                self._private(ds, tag, counts)
                 continue
-            action = self._special(elem, subject) or action_for(
-                int(tag), elem.keyword, elem.VR, self.options
-            )
-            if elem.VR == "SQ" and action == "K":
+            keyword = keyword_for_tag(tag) or ""
+            if keyword in PIXEL_KEYWORDS:
+                counts["K"] += 1
+                continue
+            vr = _vr_of(ds.get_item(tag).VR, tag)
+            if keyword in SPECIAL_KEYWORDS:
+                action = self._special(ds[tag], subject)
+                if action:
+                    counts[action] += 1
+                    continue
+            action = action_for(int(tag), keyword, vr, self.options)
+            if vr == "SQ" and action == "K":
                 action = "R"  # kept sequences are still searched inside
-            if elem.VR == "UI" and action == "K" and not elem.keyword.endswith("ClassUID"):
+            if vr == "UI" and action == "K" and not keyword.endswith("ClassUID"):
                 action = "U"  # privacy first: instance UIDs outside the table too
             counts[action] += 1
-            self._apply(ds, elem, action, subject, counts)
+            if action == "K":
+                continue
+            if action == "X":
+                del ds[tag]
+                continue
+            self._apply(ds, ds[tag], action, subject, counts)
 
     def _special(self, elem: DataElement, subject: Subject) -> str | None:
         keyword = elem.keyword
@@ -135,8 +150,6 @@ class Deidentifier:
         if keyword == "InstitutionName" and subject.centre_code:
             elem.value = subject.centre_code
             return "P"
-        if keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-            return "K"
         return None
 
     def _apply(
@@ -221,8 +234,7 @@ class Deidentifier:
                 del ds[tag]
                 counts["X-private"] += 1
 
-    def _private(self, ds: Dataset, elem: DataElement, counts: Counter[str]) -> None:
-        tag: BaseTag = elem.tag
+    def _private(self, ds: Dataset, tag: BaseTag, counts: Counter[str]) -> None:
         if tag.is_private_creator:
             return  # handled once the block's elements are decided
         creator_tag = (tag.group << 16) | ((tag.element >> 8) & 0xFF)
@@ -265,6 +277,21 @@ class Deidentifier:
             ds.LongitudinalTemporalInformationModified = "MODIFIED"
         else:
             ds.LongitudinalTemporalInformationModified = "REMOVED"
+
+
+PIXEL_KEYWORDS = frozenset({"PixelData", "FloatPixelData", "DoubleFloatPixelData"})
+SPECIAL_KEYWORDS = frozenset({"PatientID", "PatientName", "InstitutionName"})
+
+
+def _vr_of(raw_vr: str | None, tag: BaseTag) -> str:
+    """The VR to decide with: the dictionary's when the file says nothing or UN
+    (a sequence sent as UN must still be searched inside)."""
+    if raw_vr and raw_vr != "UN":
+        return raw_vr
+    try:
+        return dictionary_VR(tag).split(" or ")[0]
+    except KeyError:
+        return raw_vr or "UN"
 
 
 _DATE = re.compile(r"^(\d{8})(.*)$")
