@@ -110,6 +110,7 @@ class InputFile:
     """
 
     ds: pydicom.Dataset
+    header: bytes  # the file's bytes before the pixel element, as read
     tail_offset: int  # where the pixel element starts in the input file
     tail_length: int  # its length in bytes, header included; 0 when ds holds the pixels
 
@@ -145,6 +146,8 @@ def read_input(path: Path) -> InputFile:
             offset = handle.tell()
             tail = handle.read(16)  # the pixel element's header is enough
             tail_length = handle.seek(0, os.SEEK_END) - offset
+            handle.seek(0)
+            header = handle.read(offset)
         except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, struct.error) as error:
             raise Quarantine(
                 f"unreadable or truncated DICOM ({type(error).__name__})",
@@ -189,7 +192,7 @@ def read_input(path: Path) -> InputFile:
             ) from None
         tail_length = 0
     _check_header(ds, syntax, tail_length - element[0] if tail_length and element else None)
-    return InputFile(ds, offset, tail_length)
+    return InputFile(ds, header, offset, tail_length)
 
 
 def _check_header(ds: pydicom.Dataset, syntax: str, pixel_bytes: int | None) -> None:
@@ -262,7 +265,8 @@ def _process(task: Task) -> dict:
     catalogue.add_file_name(source.name)
     try:
         found = read_input(source)
-        record["input_dates"] = catalogue.add_file(source)
+        header = found.header if found.tail_length else None  # None: whole file parsed
+        record["input_dates"] = catalogue.add_file(source, header)
         record["sop_instance_uid_hash"] = hashlib.sha256(
             str(found.ds.get("SOPInstanceUID", "")).encode()
         ).hexdigest()
@@ -288,16 +292,15 @@ def _process(task: Task) -> dict:
 
 def _write_output(target: Path, header: bytes, source: Path, found: InputFile) -> None:
     """The de-identified header, then the input's pixel element copied byte for byte
-    (in the kernel where it can), through a temporary name and a rename."""
+    (in the kernel where it can). No rename needed: a resumed run trusts an output
+    only when its record, written after it, says so."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}{atomic.TMP_MARKER}{os.getpid()}"
-    with open(tmp, "wb") as out:
+    with open(target, "wb") as out:
         out.write(header)
         if found.tail_length:
             out.flush()
             with open(source, "rb") as src:
                 _copy_range(src, out, found.tail_offset, found.tail_length)
-    os.replace(tmp, target)
 
 
 def _copy_range(src, out, offset: int, length: int) -> None:
@@ -332,16 +335,28 @@ def _catalogue_quietly(source: Path, catalogue: IdentifyingValues) -> None:
         return
 
 
-def _record_path(work: Path, task: Task) -> Path:
-    return work / "done" / f"{task.exam_id}.{task.index:04d}.json"
-
-
 def _save_record(work: Path, task: Task, record: dict) -> None:
-    atomic.write_text(_record_path(work, task), json.dumps(record, sort_keys=True), durable=False)
+    """Append the record to this process's journal; a torn last line is ignored on resume."""
+    journal = work / "done" / f"{os.getpid()}.jsonl"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    with open(journal, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _read_journals(work: Path) -> dict[tuple[str, int], dict]:
+    records = {}
+    for journal in sorted((work / "done").glob("*.jsonl")):
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the line being written when the run stopped
+            records[(record["exam_id"], record["index"])] = record
+    return records
 
 
 # -- orchestration ------------------------------------------------------------------------
-RECORD_FORMAT = "2"  # bump when the work records change shape: old ones are then redone
+RECORD_FORMAT = "3"  # bump when the work records change shape: old ones are then redone
 
 
 def _fingerprint(key: bytes, options: DeidOptions) -> str:
@@ -380,11 +395,11 @@ def _load_done(work: Path, tasks: list[Task], fingerprint: str) -> dict[tuple[st
         stamp.write_text(fingerprint)
         return {}
     done = {}
+    journaled = _read_journals(work)
     for task in tasks:
-        path = _record_path(work, task)
-        if not path.exists():
+        record = journaled.get((task.exam_id, task.index))
+        if record is None:
             continue
-        record = json.loads(path.read_text())
         source = Path(task.source)
         stat = source.stat()
         if (record.get("input_bytes"), record.get("input_mtime_ns")) != (
@@ -528,9 +543,7 @@ def _verify_staging(
     workers: int,
 ):
     """Run the independent verifier over ``folder``; raise if it finds anything."""
-    identifying = IdentifyingValues()
-    for record in records:
-        identifying.merge(record["catalogue"])
+    identifying = _merge_catalogues(records)
     identifying.add_table_values(codes.keys(), "centre name")
     inputs = {r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"}
     report = verify_tree(
@@ -558,6 +571,15 @@ def _gather(results, done: dict, progress: Callable[[int], None] | None) -> None
         done[(record["exam_id"], record["index"])] = record
         if progress:
             progress(1)
+
+
+def _merge_catalogues(records: list[dict]) -> IdentifyingValues:
+    """One catalogue of the input's identifying values; each record's copy is dropped,
+    so memory holds each distinct value once, not once per file."""
+    identifying = IdentifyingValues()
+    for record in records:
+        identifying.merge(record.pop("catalogue"))
+    return identifying
 
 
 def _quarantine_duplicates(records: list[dict]) -> None:

@@ -210,9 +210,14 @@ def _charset(raw: bytes) -> str:
     return CHARSETS.get(first, "latin-1")
 
 
-def read_elements(path: Path) -> Iterator[RawElement]:
-    """Every element of a DICOM Part 10 file, file meta included, pixels skipped."""
-    data = Path(path).read_bytes()
+def read_elements(path: Path, data: bytes | None = None) -> Iterator[RawElement]:
+    """Every element of a DICOM Part 10 file, file meta included, pixels skipped.
+
+    ``data`` may hold the file's bytes already, or only its header (everything
+    before the pixel element): the walk simply ends where the bytes end.
+    """
+    if data is None:
+        data = Path(path).read_bytes()
     if len(data) < 132 or data[128:132] != b"DICM":
         raise ValueError("not a DICOM Part 10 file")
     meta_end = _meta_end(data)

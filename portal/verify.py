@@ -159,10 +159,10 @@ def _pydicom_elements(path: Path) -> list[RawElement]:
     return out
 
 
-def elements_of(path: Path) -> list[RawElement]:
+def elements_of(path: Path, data: bytes | None = None) -> list[RawElement]:
     """Every element of a file, read by the verifier's own byte-level reader."""
     try:
-        return list(read_elements(path))
+        return list(read_elements(path, data))
     except UnsupportedEncoding:
         return _pydicom_elements(path)
 
@@ -234,11 +234,13 @@ class IdentifyingValues:
                 elif vr in FREE_TEXT_VRS and IDENTIFYING_KEYWORDS.search(keyword):
                     self._add_text(value, keyword)
 
-    def add_file(self, path: Path) -> dict[str, str]:
-        """Catalogue one input file (name and elements); return its dates by path."""
+    def add_file(self, path: Path, header: bytes | None = None) -> dict[str, str]:
+        """Catalogue one input file (name and elements); return its dates by path.
+
+        ``header`` may give the file's bytes up to its pixels, already read."""
         path = Path(path)
         self.add_file_name(path.name)
-        elements = elements_of(path)
+        elements = elements_of(path, header)
         self.add_elements(elements)
         return dates_by_path(elements)
 

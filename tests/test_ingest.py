@@ -177,7 +177,8 @@ def test_interrupted_ingest_resumes_and_matches_a_clean_run(export, tmp_path):
             "datpark", export, out, options=OPTIONS, key=KEY, workers=1, progress=stop_after_five
         )
     assert not (out / "staging").exists(), "nothing half-staged"
-    assert len(list((out / ".ingest-work" / "done").glob("*.json"))) == 5
+    journal = "".join(p.read_text() for p in (out / ".ingest-work" / "done").glob("*.jsonl"))
+    assert len(journal.splitlines()) == 5
 
     resumed = []
     ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1, progress=resumed.append)
