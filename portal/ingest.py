@@ -456,11 +456,14 @@ def ingest(
     if on_total:
         on_total(len(tasks))
     done = _load_done(work, tasks, _fingerprint(key, options))
+    catalogue = IdentifyingValues()
+    for record in done.values():
+        catalogue.merge(record.pop("catalogue"))
     if progress and done:
         progress(len(done))
     todo = [t for t in tasks if (t.exam_id, t.index) not in done]
     cores = max(1, workers or os.cpu_count() or 1)
-    _deidentify_all(todo, done, (key, options, str(work)), cores, progress)
+    _deidentify_all(todo, done, (key, options, str(work)), cores, progress, catalogue)
 
     records = [done[(t.exam_id, t.index)] for t in tasks]
     _quarantine_duplicates(records)
@@ -488,7 +491,7 @@ def ingest(
         deid_report = _report(challenge, export, options, key, tasks, by_task, excluded)
         report_path = tmp / "deid_report.json"
         report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
-        report = _verify_staging(tmp, records, codes, options, private, workers=cores)
+        report = _verify_staging(tmp, catalogue, records, codes, options, private, workers=cores)
         deid_report["verifier"] = {
             "passed": True,
             "independent": "portal.verify shares no code with portal.deid",
@@ -512,20 +515,25 @@ def ingest(
 
 
 def _deidentify_all(
-    todo: list[Task], done: dict, args: tuple, cores: int, progress: Callable[[int], None] | None
+    todo: list[Task],
+    done: dict,
+    args: tuple,
+    cores: int,
+    progress: Callable[[int], None] | None,
+    catalogue: IdentifyingValues,
 ) -> None:
     """Run ``_process`` over the files still to do, on up to ``cores`` processes."""
     workers = min(cores, len(todo) or 1)
     if workers == 1 or len(todo) < 4:
         _init_worker(*args)
-        _gather(map(_process, todo), done, progress)
+        _gather(map(_process, todo), done, progress, catalogue)
         return
     context = mp.get_context("forkserver")
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=args
     ) as pool:
         try:
-            _gather(pool.map(_process, todo, chunksize=2), done, progress)
+            _gather(pool.map(_process, todo, chunksize=2), done, progress, catalogue)
         except BrokenProcessPool:
             raise PortalError(
                 "a worker process died while de-identifying (finished files are kept).",
@@ -535,6 +543,7 @@ def _deidentify_all(
 
 def _verify_staging(
     folder: Path,
+    identifying: IdentifyingValues,
     records: list[dict],
     codes: dict[str, str],
     options: DeidOptions,
@@ -543,7 +552,6 @@ def _verify_staging(
     workers: int,
 ):
     """Run the independent verifier over ``folder``; raise if it finds anything."""
-    identifying = _merge_catalogues(records)
     identifying.add_table_values(codes.keys(), "centre name")
     inputs = {r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"}
     report = verify_tree(
@@ -566,20 +574,16 @@ def _verify_staging(
     return report
 
 
-def _gather(results, done: dict, progress: Callable[[int], None] | None) -> None:
+def _gather(
+    results, done: dict, progress: Callable[[int], None] | None, catalogue: IdentifyingValues
+) -> None:
+    """Collect records as workers finish; each file's catalogue joins the one catalogue
+    at once, so memory holds each distinct identifying value once, not once per file."""
     for record in results:
+        catalogue.merge(record.pop("catalogue"))
         done[(record["exam_id"], record["index"])] = record
         if progress:
             progress(1)
-
-
-def _merge_catalogues(records: list[dict]) -> IdentifyingValues:
-    """One catalogue of the input's identifying values; each record's copy is dropped,
-    so memory holds each distinct value once, not once per file."""
-    identifying = IdentifyingValues()
-    for record in records:
-        identifying.merge(record.pop("catalogue"))
-    return identifying
 
 
 def _quarantine_duplicates(records: list[dict]) -> None:
