@@ -177,6 +177,40 @@ def verify_deid(
         raise typer.Exit(6)
 
 
+@app.command()
+def verify(
+    release: Annotated[Path, typer.Argument(help="A release folder (or a downloaded copy).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check every file of a release against its manifest: name missing, extra, altered files."""
+    import json
+
+    from portal.manifest import verify_release
+
+    result = verify_release(release)
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+    else:
+        for path in result.missing:
+            errors.print(f"missing: {path}", highlight=False)
+        for path in result.extra:
+            errors.print(f"extra (not in the manifest): {path}", highlight=False)
+        for item in result.altered:
+            errors.print(
+                f"altered: {item['path']} (expected {item['expected']}, found {item['found']})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        state = "ok" if result.ok else "FAILED"
+        console.print(
+            f"verify {state}: {result.checked} files checked, release {result.content_hash}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not result.ok:
+        raise typer.Exit(7)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into exit codes."""
     try:
