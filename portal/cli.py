@@ -118,7 +118,7 @@ def ingest(
     from portal.ingest import ingest as run_ingest
     from portal.keys import load_key
 
-    options = load_card(card or card_path(challenge)).deidentification
+    options = load_card(card or card_path(challenge)).meta.deidentification
     export_dir = export or Path("raw") / challenge
     key = load_key(challenge, export=export_dir)
     with progress_bar("ingest", 0) as bar:
