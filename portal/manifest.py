@@ -23,6 +23,10 @@ from portal.errors import InputError
 MANIFEST = "manifest.json"
 CHECKSUMS = "SHA256SUMS"
 NOT_LISTED = frozenset({MANIFEST, CHECKSUMS})  # they describe the others
+#: Files that describe the payload and quote its content hash: listed and hashed in the
+#: manifest like any file, but outside the content hash (which they could not contain).
+DESCRIPTORS = frozenset({"README.md", "CHANGELOG.md", "changes.json", "croissant.json",
+                         "CITATION.cff", "datacite.json", "citation.bib"})
 CHUNK = 1 << 20
 MANIFEST_FORMAT = 1
 
@@ -46,8 +50,9 @@ class Manifest:
 
     @property
     def content_hash(self) -> str:
-        """One hash for the whole release: sha256 of the sorted ``sha256  path`` lines."""
-        return hashlib.sha256(checksum_lines(self.files).encode()).hexdigest()
+        """One hash for the released content: sha256 of the sorted ``sha256  path`` lines
+        of every payload file (all files but the descriptors that quote this hash)."""
+        return payload_hash(self.files)
 
     @property
     def total_bytes(self) -> int:
@@ -74,6 +79,11 @@ class Manifest:
             parent=data.get("parent"),
             format=data.get("format", MANIFEST_FORMAT),
         )
+
+
+def payload_hash(files: Iterable[FileEntry]) -> str:
+    payload = [f for f in files if f.path not in DESCRIPTORS]
+    return hashlib.sha256(checksum_lines(payload).encode()).hexdigest()
 
 
 def checksum_lines(files: Iterable[FileEntry]) -> str:

@@ -66,7 +66,11 @@ def test_missing_and_extra_files_are_named(release):
 
 def test_content_hash_depends_on_content_and_parent_is_recorded(release, tmp_path):
     first = read_manifest(release)
-    (release / "README.md").write_text("# card, corrected\n")
+    (release / "README.md").write_text("# card, corrected\n")  # a descriptor: not content
+    same = build_manifest(release, name="datpark", version="1.0.1", parent=first)
+    assert same.content_hash == first.content_hash
+    assert {f.path: f.sha256 for f in same.files} != {f.path: f.sha256 for f in first.files}
+    (release / "data" / "train-00000.parquet").write_bytes(b"R" * 5000)
     second = build_manifest(release, name="datpark", version="1.0.1", parent=first)
     assert second.content_hash != first.content_hash
     assert second.parent == {"version": "1.0.0", "content_hash": f"sha256:{first.content_hash}"}
