@@ -60,7 +60,7 @@ def citation_cff(card: DataCard, version: str, date: str, content_hash: str) -> 
 def datacite(
     card: DataCard, version: str, date: str, content_hash: str, size: int, file_count: int
 ) -> dict:
-    """DataCite metadata (kernel 4.x, JSON), valid against the ``datacite`` package schema."""
+    """DataCite metadata (kernel 4.5, JSON), valid against the ``datacite`` package schema."""
     creators = []
     for creator in card.creators:
         item = {
@@ -70,14 +70,13 @@ def datacite(
         if creator.affiliation:
             item["affiliation"] = [{"name": creator.affiliation}]
         creators.append(item)
-    identifiers = [{"identifier": content_hash, "identifierType": "sha256"}]
-    if card.citation.doi:
-        identifiers.insert(0, {"identifier": card.citation.doi, "identifierType": "DOI"})
-    return {
-        "identifiers": identifiers,
+    record = {
+        "alternateIdentifiers": [
+            {"alternateIdentifier": content_hash, "alternateIdentifierType": "sha256"}
+        ],
         "creators": creators,
         "titles": [{"title": card.title}],
-        "publisher": card.publisher,
+        "publisher": {"name": card.publisher},
         "publicationYear": date[:4],
         "types": {"resourceTypeGeneral": "Dataset", "resourceType": "Medical imaging dataset"},
         "subjects": [{"subject": keyword} for keyword in card.keywords],
@@ -94,6 +93,9 @@ def datacite(
         ],
         "schemaVersion": "http://datacite.org/schema/kernel-4",
     }
+    if card.citation.doi:
+        record["doi"] = card.citation.doi
+    return record
 
 
 def bibtex(card: DataCard, version: str, date: str, content_hash: str) -> str:

@@ -25,8 +25,17 @@ CHECKSUMS = "SHA256SUMS"
 NOT_LISTED = frozenset({MANIFEST, CHECKSUMS})  # they describe the others
 #: Files that describe the payload and quote its content hash: listed and hashed in the
 #: manifest like any file, but outside the content hash (which they could not contain).
-DESCRIPTORS = frozenset({"README.md", "CHANGELOG.md", "changes.json", "croissant.json",
-                         "CITATION.cff", "datacite.json", "citation.bib"})
+DESCRIPTORS = frozenset(
+    {
+        "README.md",
+        "CHANGELOG.md",
+        "changes.json",
+        "croissant.json",
+        "CITATION.cff",
+        "datacite.json",
+        "citation.bib",
+    }
+)
 CHUNK = 1 << 20
 MANIFEST_FORMAT = 1
 

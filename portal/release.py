@@ -1,0 +1,572 @@
+"""``portal release``: verified staging → an immutable, citable, checksummed release.
+
+Layout of ``data/<challenge>/releases/<version>/``::
+
+    README.md              Hugging Face dataset card (metadata + statistics + Datasheet)
+    data/<split>-NNNNN-of-NNNNN.parquet   one row per exam, the volume as a 3-D array
+    dicom/<split>/<exam>/<n>.dcm          the de-identified DICOM
+    metadata/labels.csv  splits.csv  clinical.csv
+    deid_report.json       what de-identification did, and the verifier's result
+    croissant.json  CITATION.cff  datacite.json  citation.bib
+    CHANGELOG.md  changes.json             computed from the parent version
+    manifest.json  SHA256SUMS              every file, its size and sha256
+
+The release is built in a temporary folder, checked against its own manifest,
+then renamed into place. A published version never changes: building it again
+with the same content is a no-op, with other content it is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import yaml
+
+from portal import __version__, atomic
+from portal.cards import Card
+from portal.citation import bibtex, citation_cff, datacite
+from portal.croissant import croissant
+from portal.errors import InputError, OutputExistsError, VerificationError
+from portal.manifest import (
+    Manifest,
+    build_manifest,
+    checksum_lines,
+    payload_hash,
+    read_manifest,
+    verify_release,
+)
+from portal.versions import Tables, check_version, compare, parse_version
+
+SPLITS = ("train", "public_test", "private_test")
+EXAMS_PER_SHARD = 64
+HF_LICENSES = {"CC-BY-4.0": "cc-by-4.0", "CC0-1.0": "cc0-1.0", "etalab-2.0": "etalab-2.0"}
+
+
+@dataclass(frozen=True)
+class ReleaseSummary:
+    path: Path
+    version: str
+    content_hash: str
+    files: int
+    bytes: int
+    exams: dict[str, int]
+    changes: dict
+    already_published: bool = False
+
+
+def published_versions(releases: Path) -> list[str]:
+    if not releases.is_dir():
+        return []
+    found = []
+    for folder in releases.iterdir():
+        if folder.is_dir() and (folder / "manifest.json").exists():
+            try:
+                parse_version(folder.name)
+            except Exception:
+                continue
+            found.append(folder.name)
+    return sorted(found, key=parse_version)
+
+
+def _parent_of(releases: Path, version: str) -> str | None:
+    older = [v for v in published_versions(releases) if parse_version(v) < parse_version(version)]
+    return older[-1] if older else None
+
+
+def _check_staging(staging: Path) -> dict:
+    report_path = staging / "deid_report.json"
+    if not report_path.exists():
+        raise InputError(
+            "no deid_report.json: this folder was not made by `portal ingest`.",
+            path=staging,
+            hint="run `portal ingest <challenge>` first; releases are built from staging only.",
+        )
+    report = json.loads(report_path.read_text())
+    if report.get("verifier", {}).get("passed") is not True:
+        raise VerificationError(
+            f"{staging}: the verifier did not pass on this staging; nothing is released.",
+            hint="re-run `portal ingest`; it stages only verified data.",
+        )
+    return report
+
+
+# -- Parquet --------------------------------------------------------------------------------
+def _volume(path: Path) -> tuple[np.ndarray, dict]:
+    ds = pydicom.dcmread(path)
+    pixels = ds.pixel_array
+    if pixels.ndim == 2:
+        pixels = pixels[np.newaxis]
+    spacing = [float(v) for v in ds.get("PixelSpacing", [0, 0])]
+    info = {
+        "manufacturer": str(ds.get("Manufacturer", "")),
+        "model": str(ds.get("ManufacturerModelName", "")),
+        "pixel_spacing_mm": spacing[0] if spacing else 0.0,
+        "slice_thickness_mm": float(ds.get("SliceThickness", 0) or 0),
+    }
+    return pixels.astype(np.uint16, copy=False), info
+
+
+def _nested(volumes: np.ndarray):
+    """A (k, z, y, x) array as a pyarrow list<list<list<uint16>>> column, without copies
+    into Python objects."""
+    import pyarrow as pa
+
+    k, z, y, x = volumes.shape
+    values = pa.array(volumes.reshape(-1), type=pa.uint16())
+    rows = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, k * z * y * x + 1, x, dtype=np.int32)), values
+    )
+    slices = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, k * z * y + 1, y, dtype=np.int32)), rows
+    )
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, k * z + 1, z, dtype=np.int32)), slices)
+
+
+NUMERIC_COLUMNS = ("reader_confidence", "reader_agreement", "age", "weight_kg", "uptake_minutes")
+
+
+def _row(exam: str, tables: Tables, withheld: bool) -> dict:
+    labels, clinical = tables.labels[exam], tables.clinical.get(exam, {})
+    row: dict = {
+        "exam_id": exam,
+        "patient_id": labels.get("patient_id", ""),
+        "split": tables.splits[exam],
+        "label": None if withheld else labels.get("label"),
+        "gray_zone": None if withheld else labels.get("gray_zone") == "true",
+    }
+    for name in ("reader_confidence", "reader_agreement"):
+        row[name] = None if withheld or not labels.get(name) else int(labels[name])
+    for name, value in clinical.items():
+        if name in ("exam_id", "patient_id"):
+            continue
+        if name in NUMERIC_COLUMNS:
+            row[name] = int(value) if value not in ("", None) else None
+        elif name in ("sex", "centre"):
+            row[name] = value
+        else:
+            try:
+                row[name] = float(value)
+            except (TypeError, ValueError):
+                row[name] = value
+    return row
+
+
+def _write_shards(
+    out: Path, split: str, exams: list[str], tables: Tables, dicom_of, withheld: bool, progress
+) -> tuple[list[str], int, tuple[int, ...] | None]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = max(1, -(-len(exams) // EXAMS_PER_SHARD))
+    names, size, shape = [], 0, None
+    for index in range(shards):
+        chunk = exams[index * EXAMS_PER_SHARD : (index + 1) * EXAMS_PER_SHARD]
+        rows, volumes = [], []
+        for exam in chunk:
+            volume, info = _volume(dicom_of(exam))
+            shape = volume.shape if shape in (None, volume.shape) else ()
+            volumes.append(volume)
+            rows.append({**_row(exam, tables, withheld), **info})
+            if progress:
+                progress(1)
+        columns = {name: [r.get(name) for r in rows] for name in rows[0]}
+        table = pa.table(columns)
+        if shape:
+            table = table.append_column("volume", _nested(np.stack(volumes)))
+        else:
+            table = table.append_column("volume", pa.array([v.tolist() for v in volumes]))
+        name = f"data/{split}-{index:05d}-of-{shards:05d}.parquet"
+        pq.write_table(table, out / name, compression="zstd", row_group_size=16)
+        names.append(name)
+        size += sum(v.nbytes for v in volumes)
+    return names, size, shape or None
+
+
+# -- the dataset card -----------------------------------------------------------------------
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return label
+    return "100K<n<1M"
+
+
+def _statistics(tables: Tables, exams: list[str]) -> dict:
+    labels = Counter((tables.splits[e], tables.labels[e]["label"]) for e in exams)
+    gray = sum(tables.labels[e].get("gray_zone") == "true" for e in exams)
+    ages = [int(tables.clinical[e]["age"]) for e in exams if tables.clinical.get(e, {}).get("age")]
+    return {
+        "exams": len(exams),
+        "patients": len({tables.labels[e]["patient_id"] for e in exams}),
+        "by_split_and_label": {f"{s}/{label}": n for (s, label), n in sorted(labels.items())},
+        "gray_zone_share": round(gray / len(exams), 3) if exams else 0.0,
+        "centres": dict(sorted(Counter(tables.clinical[e]["centre"] for e in exams).items())),
+        "sex": dict(sorted(Counter(tables.clinical[e]["sex"] for e in exams).items())),
+        "age": {"median": statistics.median(ages), "min": min(ages), "max": max(ages)}
+        if ages
+        else {},
+    }
+
+
+ARROW_TO_HF = {
+    "string": "string",
+    "large_string": "string",
+    "bool": "bool",
+    "int64": "int64",
+    "double": "float64",
+    "float": "float32",
+    "int32": "int32",
+}
+
+
+def _features(schema, classes: list[str], shape) -> list[dict]:
+    """Hugging Face features for every Parquet column: the label as a class label, the
+    volume as a 3-D array, the rest by their Arrow type."""
+    out = []
+    for column in schema:
+        if column.name == "label":
+            names = {str(i): name for i, name in enumerate(classes)}
+            out.append({"name": "label", "dtype": {"class_label": {"names": names}}})
+        elif column.name == "volume":
+            if shape:
+                out.append(
+                    {
+                        "name": "volume",
+                        "dtype": {"array3_d": {"shape": list(shape), "dtype": "uint16"}},
+                    }
+                )
+            else:
+                out.append({"name": "volume", "sequence": {"sequence": {"sequence": "uint16"}}})
+        else:
+            out.append({"name": column.name, "dtype": ARROW_TO_HF.get(str(column.type), "string")})
+    return out
+
+
+def _dataset_card(
+    card: Card,
+    version: str,
+    shards: dict[str, list[str]],
+    split_info: dict[str, dict],
+    shape,
+    stats: dict,
+    content_hash: str,
+    total_bytes: int,
+    notes: str,
+    withheld: list[str],
+    schema,
+) -> str:
+    meta = card.meta
+    features = _features(schema, meta.task.classes, shape)
+    header = {
+        "pretty_name": meta.title,
+        "license": HF_LICENSES.get(meta.license, "other"),
+        "language": meta.language,
+        "task_categories": ["image-classification"],
+        "tags": [*meta.keywords, "medical", "synthetic-in-demo"],
+        "size_categories": [_size_category(stats["exams"])],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [
+                    {"split": split, "path": f"data/{split}-*"}
+                    for split in SPLITS
+                    if shards.get(split)
+                ],
+            }
+        ],
+        "dataset_info": {
+            "features": features,
+            "splits": [{"name": s, **split_info[s]} for s in SPLITS if s in split_info],
+            "dataset_size": sum(v["num_bytes"] for v in split_info.values()),
+            "download_size": total_bytes,
+        },
+    }
+    table = "\n".join(f"| {key} | {value} |" for key, value in stats["by_split_and_label"].items())
+    centres = ", ".join(f"{k}: {v}" for k, v in stats["centres"].items())
+    sexes = ", ".join(f"{k}: {v}" for k, v in stats["sex"].items())
+    age = stats["age"]
+    body = [
+        f"# {meta.title}",
+        "",
+        meta.summary,
+        "",
+        f"**Version {version}**, content hash `{content_hash}`. Every file is listed with "
+        "its sha256 in `manifest.json` and `SHA256SUMS` (`sha256sum -c SHA256SUMS`).",
+        "",
+    ]
+    if notes:
+        body += ["## Release notes", "", notes.strip(), ""]
+    body += [
+        "## Statistics (computed from this release)",
+        "",
+        f"- exams: {stats['exams']}, patients: {stats['patients']}",
+        f"- gray-zone share: {stats['gray_zone_share']:.1%}",
+        f"- centres: {centres}",
+        f"- sex: {sexes}",
+    ]
+    if age:
+        body.append(f"- age: median {age['median']}, range {age['min']} to {age['max']}")
+    body += ["", "| split/label | exams |", "|---|---|", table, ""]
+    if withheld:
+        body += [f"Labels of {', '.join(withheld)} are withheld (split policy).", ""]
+    body += [
+        "## Loading",
+        "",
+        "```python",
+        "import datasets",
+        'ds = datasets.load_dataset("path/to/this/release")',
+        "```",
+        "",
+    ]
+    body.append(card.body.strip())
+    front = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=100)
+    return f"---\n{front}---\n\n" + "\n".join(body) + "\n"
+
+
+# -- the release ----------------------------------------------------------------------------
+def build_release(
+    challenge: str,
+    staging: Path,
+    releases: Path,
+    card: Card,
+    *,
+    version: str,
+    date: str,
+    notes: str,
+    lower_bump_reason: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReleaseSummary:
+    """Build ``releases/<version>`` from ``staging``; see the module docstring."""
+    parse_version(version)
+    if not notes or not notes.strip():
+        raise InputError(
+            "a release needs a changelog entry.",
+            hint=f"add notes for {version} under `releases:` in params.yaml.",
+        )
+    staging, releases = Path(staging), Path(releases)
+    deid_report = _check_staging(staging)
+    tables = Tables.read(staging)
+    exams = sorted(tables.labels)
+    if not exams:
+        raise InputError("staging holds no exam.", path=staging, hint="run `portal ingest`.")
+
+    parent_version = _parent_of(releases, version)
+    parent_manifest = read_manifest(releases / parent_version) if parent_version else None
+    parent_tables = Tables.read(releases / parent_version / "metadata") if parent_version else None
+
+    target = releases / version
+    existing = read_manifest(target) if (target / "manifest.json").exists() else None
+    withheld = [s for s, policy in card.meta.split_policy.items() if policy != "public"]
+
+    with atomic.atomic_dir(releases / f".build-{version}", overwrite=True) as tmp:
+        for folder in ("data", "dicom", "metadata"):
+            (tmp / folder).mkdir()
+        dicom_files = _link_dicom(staging, tmp, tables)
+        _write_metadata(staging, tmp, tables, withheld)
+        shutil.copy2(staging / "deid_report.json", tmp / "deid_report.json")
+
+        shards: dict[str, list[str]] = {}
+        split_info: dict[str, dict] = {}
+        shape = None
+        for split in SPLITS:
+            members = [e for e in exams if tables.splits[e] == split]
+            if not members:
+                continue
+            names, size, shape_ = _write_shards(
+                tmp,
+                split,
+                members,
+                tables,
+                lambda e: tmp / dicom_files[e],
+                split in withheld,
+                progress,
+            )
+            shards[split] = names
+            split_info[split] = {"num_examples": len(members), "num_bytes": size}
+            shape = shape_ if shape is None or shape == shape_ else ()
+
+        payload = build_manifest(tmp, name=challenge, version=version)
+        content_hash = f"sha256:{payload_hash(payload.files)}"
+        if existing is not None:
+            if f"sha256:{existing.content_hash}" == content_hash:
+                return ReleaseSummary(
+                    target,
+                    version,
+                    content_hash,
+                    len(existing.files),
+                    existing.total_bytes,
+                    {},
+                    {},
+                    already_published=True,
+                )
+            raise OutputExistsError(
+                f"version {version} of {challenge} is already published with other content "
+                f"({existing.content_hash[:12]}… here, {content_hash[7:19]}… now); a "
+                "published version never changes.",
+                hint="release the new content under a new version number.",
+            )
+
+        files = {f.path: f.sha256 for f in payload.files}
+        changes = compare(
+            parent_tables,
+            tables,
+            parent_version=parent_version,
+            parent_files={
+                f.path: f.sha256
+                for f in parent_manifest.files
+                if f.path.startswith(("dicom/", "metadata/"))
+            }
+            if parent_manifest
+            else None,
+            new_files={p: h for p, h in files.items() if p.startswith(("dicom/", "metadata/"))},
+        )
+        note = check_version(version, parent_version, changes, lower_bump_reason=lower_bump_reason)
+        stats = _statistics(tables, exams)
+        cite = bibtex(card.meta, version, date, content_hash)
+        _write_descriptors(
+            tmp,
+            card,
+            version,
+            date,
+            notes,
+            note,
+            changes,
+            parent_version,
+            releases,
+            content_hash,
+            payload,
+            files,
+            cite,
+            stats,
+            shards,
+            split_info,
+            shape,
+            withheld,
+        )
+        final = build_manifest(tmp, name=challenge, version=version, parent=parent_manifest)
+        final_dict = final.to_dict()
+        final_dict["created_by"] = f"portal {__version__}"
+        final_dict["deid_key_id"] = deid_report.get("profile", {}).get("key_id")
+        atomic.write_text(tmp / "manifest.json", json.dumps(final_dict, indent=2) + "\n")
+        atomic.write_text(tmp / "SHA256SUMS", checksum_lines(final.files))
+        check = verify_release(tmp)
+        if not check.ok:
+            raise OutputExistsError(f"the release failed its own check: {check.to_dict()}")
+    os.replace(releases / f".build-{version}", target)
+    return ReleaseSummary(
+        target,
+        version,
+        content_hash,
+        len(final.files),
+        final.total_bytes,
+        {s: v["num_examples"] for s, v in split_info.items()},
+        changes.to_dict(),
+    )
+
+
+def _link_dicom(staging: Path, out: Path, tables: Tables) -> dict[str, str]:
+    """dicom/<exam>/ of staging → dicom/<split>/<exam>/ (hard links: no copy, same bytes)."""
+    first: dict[str, str] = {}
+    for exam in sorted(tables.labels):
+        source = staging / "dicom" / exam
+        for path in sorted(source.glob("*.dcm")):
+            relative = f"dicom/{tables.splits[exam]}/{exam}/{path.name}"
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+            first.setdefault(exam, relative)
+    return first
+
+
+def _write_metadata(staging: Path, out: Path, tables: Tables, withheld: list[str]) -> None:
+    shutil.copy2(staging / "splits.csv", out / "metadata" / "splits.csv")
+    shutil.copy2(staging / "clinical.csv", out / "metadata" / "clinical.csv")
+    with open(staging / "labels.csv", newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        columns, rows = reader.fieldnames or [], list(reader)
+    for row in rows:
+        if tables.splits[row["exam_id"]] in withheld:
+            for name in columns:
+                if name not in ("exam_id", "patient_id"):
+                    row[name] = ""
+    with open(out / "metadata" / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_descriptors(
+    tmp,
+    card,
+    version,
+    date,
+    notes,
+    note,
+    changes,
+    parent_version,
+    releases,
+    content_hash,
+    payload: Manifest,
+    files,
+    cite,
+    stats,
+    shards,
+    split_info,
+    shape,
+    withheld,
+) -> None:
+    meta = card.meta
+    (tmp / "CITATION.cff").write_text(citation_cff(meta, version, date, content_hash))
+    (tmp / "datacite.json").write_text(
+        json.dumps(
+            datacite(meta, version, date, content_hash, payload.total_bytes, len(payload.files)),
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    (tmp / "citation.bib").write_text(cite)
+    (tmp / "croissant.json").write_text(
+        json.dumps(
+            croissant(card, version, date, content_hash, files, cite), indent=2, ensure_ascii=False
+        )
+        + "\n"
+    )
+    (tmp / "changes.json").write_text(json.dumps(changes.to_dict(), indent=2) + "\n")
+    entry = changes.to_markdown(version, note)
+    entry = entry.replace(f"## {version}\n", f"## {version} ({date})\n\n{notes.strip()}\n", 1)
+    previous = ""
+    if parent_version and (releases / parent_version / "CHANGELOG.md").exists():
+        previous = (releases / parent_version / "CHANGELOG.md").read_text()
+        previous = previous.split("\n", 2)[2] if previous.startswith("# ") else previous
+    (tmp / "CHANGELOG.md").write_text(f"# Changelog of {meta.title}\n\n{entry}\n{previous}")
+    import pyarrow.parquet as pq
+
+    first_shard = next(iter(shards.values()))[0]
+    (tmp / "README.md").write_text(
+        _dataset_card(
+            card,
+            version,
+            shards,
+            split_info,
+            shape,
+            stats,
+            content_hash,
+            payload.total_bytes,
+            notes,
+            withheld,
+            pq.read_schema(tmp / first_shard),
+        )
+    )
