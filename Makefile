@@ -23,11 +23,14 @@ $(STAMP): pyproject.toml
 
 demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	dvc repro
+	portal verify data/datpark/releases/1.0.0
+	dvc push
 	@echo
 	@echo "Demo outputs:"
 	@echo "  challenge export (synthetic DaT-Park): raw/datpark/  (labels.csv, splits.csv, clinical.csv, exams/)"
 	@echo "  de-identified, verified staging:      data/datpark/staging/  (deid_report.json says what was done)"
 	@echo "  never released:                       data/datpark/private/  (quarantine, verifier findings)"
+	@echo "  release 1.0.0 (verified, DVC-tracked, pushed to .dvc-storage/): data/datpark/releases/1.0.0/"
 
 test: setup  ## lint, then the test suite (what CI runs)
 	ruff check portal tests bench

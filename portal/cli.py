@@ -178,6 +178,61 @@ def verify_deid(
 
 
 @app.command()
+def release(
+    challenge: Annotated[str, typer.Argument(help="Challenge to release, e.g. datpark.")],
+    version: Annotated[str, typer.Option(help="MAJOR.MINOR.PATCH, listed in params.yaml.")],
+    params: Annotated[Path, typer.Option(help="Pipeline parameters.")] = Path("params.yaml"),
+    data: Annotated[
+        Path | None, typer.Option(help="Data folder; default data/<challenge>.")
+    ] = None,
+    export: Annotated[Path | None, typer.Option(help="Export to re-verify against.")] = None,
+    card: Annotated[Path | None, typer.Option(help="Data card.")] = None,
+) -> None:
+    """Build an immutable, checksummed, citable release from the verified staging."""
+    from portal.cards import card_path, load_card
+    from portal.config import load_params
+    from portal.release import build_release
+
+    spec = load_params(params).release(challenge, version)
+    folder = data or Path("data") / challenge
+    loaded = load_card(card or card_path(challenge))
+    with progress_bar("release", 0) as bar:
+        task = bar.add_task(f"release {challenge} {version}", total=None)
+        summary = build_release(
+            challenge,
+            folder / "staging",
+            folder / "releases",
+            loaded,
+            version=version,
+            date=spec.date,
+            notes=spec.notes,
+            lower_bump_reason=spec.lower_bump_reason,
+            export=export or Path("raw") / challenge,
+            progress=lambda n: bar.advance(task, n),
+        )
+    if summary.already_published:
+        console.print(
+            f"{challenge} {version} is already published with this content "
+            f"({summary.content_hash}); nothing to do.",
+            soft_wrap=True,
+        )
+        return
+    table = Table(title=f"{challenge} {version}", show_header=False)
+    table.add_row("exams", ", ".join(f"{k} {v}" for k, v in summary.exams.items()))
+    table.add_row("files", f"{summary.files} ({summary.bytes / 1e6:.1f} MB)")
+    table.add_row("content hash", summary.content_hash)
+    bump = summary.changes.get("required_bump")
+    table.add_row(
+        "changes",
+        "first release"
+        if not summary.changes.get("parent")
+        else f"from {summary.changes['parent']}: {bump}",
+    )
+    console.print(table)
+    console.print(f"Released in {summary.path}", soft_wrap=True, highlight=False)
+
+
+@app.command()
 def verify(
     release: Annotated[Path, typer.Argument(help="A release folder (or a downloaded copy).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,

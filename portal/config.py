@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from portal.errors import ConfigError
 
@@ -50,12 +50,43 @@ class ChallengeParams(BaseModel):
         return Path(self.export or f"raw/{challenge}")
 
 
+class ReleaseParams(BaseModel):
+    """One published (or to be published) version of a challenge's data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    challenge: str
+    version: str = Field(pattern=r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="release date, YYYY-MM-DD")
+    notes: str = Field(min_length=10, description="the changelog entry, in words")
+    lower_bump_reason: str | None = None
+
+
 class Params(BaseModel):
     """The whole ``params.yaml``."""
 
     model_config = ConfigDict(extra="forbid")
 
     challenges: dict[str, ChallengeParams]
+    releases: dict[str, ReleaseParams] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _release_keys(self) -> Params:
+        for key, release in self.releases.items():
+            if key != f"{release.challenge}-{release.version}":
+                raise ValueError(f"releases.{key}: name it {release.challenge}-{release.version}")
+            if release.challenge not in self.challenges:
+                raise ValueError(f"releases.{key}: unknown challenge {release.challenge!r}")
+        return self
+
+    def release(self, challenge: str, version: str) -> ReleaseParams:
+        key = f"{challenge}-{version}"
+        if key not in self.releases:
+            raise ConfigError(
+                f"no release {key} in params.yaml.",
+                hint="add it under `releases:` with its date and changelog notes.",
+            )
+        return self.releases[key]
 
     def challenge(self, name: str) -> ChallengeParams:
         if name not in self.challenges:

@@ -343,9 +343,14 @@ def build_release(
     date: str,
     notes: str,
     lower_bump_reason: str | None = None,
+    export: Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReleaseSummary:
-    """Build ``releases/<version>`` from ``staging``; see the module docstring."""
+    """Build ``releases/<version>`` from ``staging``; see the module docstring.
+
+    With ``export``, the independent verifier checks the staging against it once
+    more before anything is built: a release never rests on an old verdict alone.
+    """
     parse_version(version)
     if not notes or not notes.strip():
         raise InputError(
@@ -354,6 +359,18 @@ def build_release(
         )
     staging, releases = Path(staging), Path(releases)
     deid_report = _check_staging(staging)
+    if export is not None:
+        from portal.verify import verify_folder
+
+        verdict = verify_folder(staging, export)
+        if not verdict.passed:
+            counts = ", ".join(f"{k}: {v}" for k, v in verdict.counts().items())
+            raise VerificationError(
+                f"the verifier found identifying traces in {staging} ({counts}); "
+                "nothing is released.",
+                hint=f"run `portal verify-deid {staging} --against {export}` to see them, "
+                "then re-ingest.",
+            )
     tables = Tables.read(staging)
     exams = sorted(tables.labels)
     if not exams:

@@ -31,6 +31,21 @@ def test_all_problems_are_reported_together(tmp_path):
         assert fragment in text
 
 
+def test_release_entries_are_checked(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text(
+        "challenges:\n  datpark: {title: x}\n"
+        "releases:\n  datpark-1.0: {challenge: datpark, version: '1.0', date: '2025-01-01',"
+        " notes: 'a release note'}\n"
+    )
+    with pytest.raises(ConfigError, match="version"):
+        load_params(bad)
+    params = load_params(ROOT / "params.yaml")
+    assert params.release("datpark", "1.0.0").date == "2025-06-01"
+    with pytest.raises(ConfigError, match=r"no release datpark-9\.9\.9"):
+        params.release("datpark", "9.9.9")
+
+
 def test_unknown_challenge_names_the_known_ones():
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(ConfigError, match="known: datpark"):
@@ -44,9 +59,9 @@ def test_missing_file_says_where_to_run_from(tmp_path):
 
 def test_every_setting_is_documented():
     """A setting nobody can find is a bug: each field appears in docs/configuration.md."""
-    from portal.config import ChallengeParams, Params, SynthParams
+    from portal.config import ChallengeParams, Params, ReleaseParams, SynthParams
 
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    for model in (Params, ChallengeParams, SynthParams):
+    for model in (Params, ChallengeParams, SynthParams, ReleaseParams):
         for name in model.model_fields:
             assert f"`{name}`" in doc, f"{model.__name__}.{name} is not in docs/configuration.md"
