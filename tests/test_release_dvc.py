@@ -1,0 +1,148 @@
+"""Releases through real DVC: repro, push, clone, pull, get; and a label fix costs little."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from portal.cards import load_card
+from portal.ingest import ingest
+from portal.manifest import verify_release
+from portal.release import build_release
+from portal.synth.export import synthesize
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = str(Path(sys.executable).parent)
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is needed")
+
+
+def run(*args: str, cwd: Path) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    env.pop("PORTAL_DEID_KEY", None)
+    done = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def folder_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A git + DVC repository holding the project's pipeline, run on a small export."""
+    repo = tmp_path_factory.mktemp("dvcrepo") / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    shutil.copytree(ROOT / "data_cards", repo / "data_cards")
+    shutil.copytree(ROOT / "portal", repo / "portal", ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["challenges"]["datpark"]["synth"] = {"exams": 24, "seed": 5, "shape": "32x32x16"}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run("git", "init", "-q", cwd=repo)
+    run("dvc", "init", "-q", cwd=repo)
+    run("dvc", "remote", "add", "-d", "local", str(repo.parent / "remote"), cwd=repo)
+    run("dvc", "repro", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-qm", "pipeline", cwd=repo)
+    run("dvc", "push", cwd=repo)
+    return repo
+
+
+def test_repro_builds_a_verified_release(project):
+    release = project / "data" / "datpark" / "releases" / "1.0.0"
+    assert verify_release(release).ok
+    assert (project / "dvc.lock").exists()
+    status = run("dvc", "status", cwd=project)
+    assert "up to date" in status.lower() or status.strip() == ""
+
+
+def test_a_fresh_clone_pulls_and_gets_identical_bytes(project, tmp_path):
+    release = project / "data" / "datpark" / "releases" / "1.0.0"
+    clone = tmp_path / "clone"
+    run("git", "clone", "-q", str(project), str(clone), cwd=tmp_path)
+    run("dvc", "pull", "data/datpark/releases/1.0.0", cwd=clone)
+    pulled = clone / "data" / "datpark" / "releases" / "1.0.0"
+    assert tree(pulled) == tree(release)
+    assert verify_release(pulled).ok
+    got = tmp_path / "got"
+    run("dvc", "get", str(project), "data/datpark/releases/1.0.0", "-o", str(got), cwd=tmp_path)
+    assert tree(got) == tree(release)
+
+
+def test_a_label_fix_version_adds_little_to_the_cache(tmp_path):
+    card = load_card(ROOT / "data_cards" / "datpark.md")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run("git", "init", "-q", cwd=repo)
+    run("dvc", "init", "-q", cwd=repo)
+    synthesize("datpark", tmp_path / "export", exams=48, seed=6, shape=(16, 32, 32))
+    data = repo / "data"
+    ingest(
+        "datpark",
+        tmp_path / "export",
+        data,
+        options=card.meta.deidentification,
+        key=b"cache-test-key-0123456789abcdef!",
+        workers=1,
+    )
+    releases = data / "releases"
+    first = build_release(
+        "datpark",
+        data / "staging",
+        releases,
+        card,
+        version="1.0.0",
+        date="2025-06-01",
+        notes="First release.",
+    )
+    run("dvc", "add", "-q", "data/releases/1.0.0", cwd=repo)
+    cache = repo / ".dvc" / "cache"
+    before = folder_size(cache)
+    with open(data / "staging" / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0]["label"] = "normal" if rows[0]["label"] == "pathological" else "pathological"
+    with open(data / "staging" / "labels.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    build_release(
+        "datpark",
+        data / "staging",
+        releases,
+        card,
+        version="1.1.0",
+        date="2025-09-01",
+        notes="One label fixed after review.",
+        lower_bump_reason="a single transcription error",
+    )
+    run("dvc", "add", "-q", "data/releases/1.1.0", cwd=repo)
+    added = folder_size(cache) - before
+    assert before >= first.bytes * 0.9, "the first release should be in the cache"
+    assert added < 0.15 * first.bytes, f"a label fix added {added} of {first.bytes} bytes"
