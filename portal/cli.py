@@ -191,6 +191,7 @@ def release(
     """Build an immutable, checksummed, citable release from the verified staging."""
     from portal.cards import card_path, load_card
     from portal.config import load_params
+    from portal.keys import load_key
     from portal.release import build_release
 
     spec = load_params(params).release(challenge, version)
@@ -208,6 +209,7 @@ def release(
             notes=spec.notes,
             lower_bump_reason=spec.lower_bump_reason,
             export=export or Path("raw") / challenge,
+            key=load_key(challenge, export=export or Path("raw") / challenge),
             progress=lambda n: bar.advance(task, n),
         )
     if summary.already_published:

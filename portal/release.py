@@ -35,6 +35,8 @@ import yaml
 from portal import __version__, atomic
 from portal.cards import Card
 from portal.citation import bibtex, citation_cff, datacite
+from portal.commitment import FILE as COMMITMENTS
+from portal.commitment import commitments, policies_at
 from portal.croissant import croissant
 from portal.errors import InputError, OutputExistsError, VerificationError
 from portal.manifest import (
@@ -318,7 +320,11 @@ def _dataset_card(
         body.append(f"- age: median {age['median']}, range {age['min']} to {age['max']}")
     body += ["", "| split/label | exams |", "|---|---|", table, ""]
     if withheld:
-        body += [f"Labels of {', '.join(withheld)} are withheld (split policy).", ""]
+        body += [
+            f"Labels of {', '.join(withheld)} are withheld (split policy); for an "
+            "embargoed split, `label_commitments.json` publishes a commitment to them.",
+            "",
+        ]
     body += [
         "## Loading",
         "",
@@ -345,6 +351,7 @@ def build_release(
     notes: str,
     lower_bump_reason: str | None = None,
     export: Path | None = None,
+    key: bytes | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReleaseSummary:
     """Build ``releases/<version>`` from ``staging``; see the module docstring.
@@ -383,13 +390,25 @@ def build_release(
 
     target = releases / version
     existing = read_manifest(target) if (target / "manifest.json").exists() else None
-    withheld = [s for s, policy in card.meta.split_policy.items() if policy != "public"]
+    policies = policies_at(card, date)
+    withheld = [s for s, policy in policies.items() if policy != "public"]
+    committed, commitment_note = commitments(
+        challenge,
+        version,
+        key,
+        tables.labels,
+        tables.splits,
+        policies,
+        releases / parent_version if parent_version else None,
+    )
 
     with atomic.atomic_dir(releases / f".build-{version}", overwrite=True) as tmp:
         for folder in ("data", "dicom", "metadata"):
             (tmp / folder).mkdir()
         dicom_files = _link_dicom(staging, tmp, tables)
         _write_metadata(staging, tmp, tables, withheld)
+        if committed is not None:
+            (tmp / COMMITMENTS).write_text(json.dumps(committed, indent=2) + "\n")
         shutil.copy2(staging / "deid_report.json", tmp / "deid_report.json")
 
         shards: dict[str, list[str]] = {}
@@ -436,7 +455,7 @@ def build_release(
         files = {f.path: f.sha256 for f in payload.files}
         changes = compare(
             parent_tables,
-            tables,
+            tables.withholding(withheld),
             parent_version=parent_version,
             parent_files={
                 f.path: f.sha256
@@ -448,6 +467,7 @@ def build_release(
             new_files={p: h for p, h in files.items() if p.startswith(("dicom/", "metadata/"))},
         )
         note = check_version(version, parent_version, changes, lower_bump_reason=lower_bump_reason)
+        note = " ".join(n for n in (note, commitment_note) if n)
         stats = _statistics(tables, exams)
         cite = bibtex(card.meta, version, date, content_hash)
         _write_descriptors(

@@ -58,6 +58,17 @@ class Tables:
     splits: dict[str, str]
     clinical: dict[str, dict[str, str]]
 
+    def withholding(self, splits: list[str]) -> Tables:
+        """The tables as published: labels of ``splits`` blanked."""
+        labels = {
+            exam: {
+                k: ("" if self.splits[exam] in splits and k not in ("exam_id", "patient_id") else v)
+                for k, v in row.items()
+            }
+            for exam, row in self.labels.items()
+        }
+        return Tables(labels=labels, splits=self.splits, clinical=self.clinical)
+
     @classmethod
     def read(cls, folder: Path) -> Tables:
         def rows(name: str) -> dict[str, dict[str, str]]:
@@ -82,6 +93,7 @@ class Changes:
     exams_added: list[str] = field(default_factory=list)
     exams_removed: list[str] = field(default_factory=list)
     labels_changed: list[dict[str, str]] = field(default_factory=list)
+    labels_released: list[str] = field(default_factory=list)  # withheld before, public now
     splits_changed: list[dict[str, str]] = field(default_factory=list)
     metadata_changed: list[dict[str, str]] = field(default_factory=list)
     files_added: list[str] = field(default_factory=list)
@@ -93,7 +105,7 @@ class Changes:
         """The smallest bump semver for data allows; None when nothing changed."""
         if self.labels_changed or self.splits_changed or self.exams_removed:
             return "major"
-        if self.exams_added:
+        if self.exams_added or self.labels_released:
             return "minor"
         if self.metadata_changed or self.files_added or self.files_removed or self.files_changed:
             return "patch"
@@ -164,6 +176,9 @@ def compare(
     changes.exams_added = sorted(new_exams - old_exams)
     changes.exams_removed = sorted(old_exams - new_exams)
     for exam in sorted(old_exams & new_exams):
+        if parent.labels[exam].get("label") == "" and new.labels[exam].get("label"):
+            changes.labels_released.append(exam)
+            continue
         for name in LABEL_FIELDS:
             before, after = parent.labels[exam].get(name), new.labels[exam].get(name)
             if before != after:
