@@ -136,11 +136,25 @@ def build_manifest(
     name: str,
     version: str,
     parent: Manifest | None = None,
+    known: Iterable[FileEntry] = (),
     progress: Callable[[int], None] | None = None,
 ) -> Manifest:
-    """Hash every file under ``root`` (except the manifest files themselves)."""
+    """Hash every file under ``root`` (except the manifest files themselves).
+
+    ``known`` entries (just computed by the caller, for files it has not touched
+    since) are reused when the size still matches, so nothing is hashed twice.
+    """
     root = Path(root)
-    files = _hash_all(root, _listed_files(root), progress)
+    reuse = {entry.path: entry for entry in known}
+    todo, files = [], []
+    for path in _listed_files(root):
+        relative = path.relative_to(root).as_posix()
+        entry = reuse.get(relative)
+        if entry is not None and entry.size == path.stat().st_size:
+            files.append(entry)
+        else:
+            todo.append(path)
+    files = sorted(files + _hash_all(root, todo, progress), key=lambda f: f.path)
     parent_ref = None
     if parent is not None:
         parent_ref = {"version": parent.version, "content_hash": f"sha256:{parent.content_hash}"}
