@@ -313,6 +313,7 @@ def _dataset_card(
     notes: str,
     withheld: list[str],
     schema,
+    synthetic: bool = False,
 ) -> str:
     meta = card.meta
     features = _features(schema, meta.task.classes, shape)
@@ -321,7 +322,7 @@ def _dataset_card(
         "license": HF_LICENSES.get(meta.license, "other"),
         "language": meta.language,
         "task_categories": ["image-classification"],
-        "tags": [*meta.keywords, "medical", "synthetic-in-demo"],
+        "tags": [*meta.keywords, "medical", *(["synthetic"] if synthetic else [])],
         "size_categories": [_size_category(stats["exams"])],
         "configs": [
             {
@@ -533,6 +534,7 @@ def build_release(
             split_info,
             shape,
             withheld,
+            synthetic="synthetic" in deid_report.get("profile", {}).get("key_source", ""),
         )
         final = build_manifest(
             tmp, name=challenge, version=version, parent=parent_manifest, known=payload.files
@@ -625,6 +627,7 @@ def _write_descriptors(
     split_info,
     shape,
     withheld,
+    synthetic: bool = False,
 ) -> None:
     meta = card.meta
     (tmp / "CITATION.cff").write_text(citation_cff(meta, version, date, content_hash))
@@ -667,5 +670,6 @@ def _write_descriptors(
             notes,
             withheld,
             pq.read_schema(tmp / first_shard),
+            synthetic,
         )
     )
