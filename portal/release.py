@@ -517,24 +517,26 @@ def build_release(
         cite = bibtex(card.meta, version, date, content_hash)
         _write_descriptors(
             tmp,
-            card,
-            version,
-            date,
-            notes,
-            note,
-            changes,
-            parent_version,
-            releases,
-            content_hash,
-            payload,
-            files,
-            cite,
-            stats,
-            shards,
-            split_info,
-            shape,
-            withheld,
-            synthetic="synthetic" in deid_report.get("profile", {}).get("key_source", ""),
+            _Described(
+                card=card,
+                version=version,
+                date=date,
+                notes=notes,
+                note=note,
+                changes=changes,
+                parent_version=parent_version,
+                releases=releases,
+                content_hash=content_hash,
+                payload=payload,
+                files=files,
+                cite=cite,
+                stats=stats,
+                shards=shards,
+                split_info=split_info,
+                shape=shape,
+                withheld=withheld,
+                synthetic="synthetic" in deid_report.get("profile", {}).get("key_source", ""),
+            ),
         )
         final = build_manifest(
             tmp, name=challenge, version=version, parent=parent_manifest, known=payload.files
@@ -608,27 +610,36 @@ def _write_metadata(staging: Path, out: Path, tables: Tables, withheld: list[str
         writer.writerows(rows)
 
 
-def _write_descriptors(
-    tmp,
-    card,
-    version,
-    date,
-    notes,
-    note,
-    changes,
-    parent_version,
-    releases,
-    content_hash,
-    payload: Manifest,
-    files,
-    cite,
-    stats,
-    shards,
-    split_info,
-    shape,
-    withheld,
-    synthetic: bool = False,
-) -> None:
+@dataclass(frozen=True)
+class _Described:
+    """Everything the descriptor files (cards, citations, changelog) are made from."""
+
+    card: Card
+    version: str
+    date: str
+    notes: str
+    note: str
+    changes: object
+    parent_version: str | None
+    releases: Path
+    content_hash: str
+    payload: Manifest
+    files: dict[str, str]
+    cite: str
+    stats: dict
+    shards: dict[str, list[str]]
+    split_info: dict[str, dict]
+    shape: tuple | None
+    withheld: list[str]
+    synthetic: bool
+
+
+def _write_descriptors(tmp: Path, d: _Described) -> None:
+    card, version, date, notes, note = d.card, d.version, d.date, d.notes, d.note
+    changes, parent_version, releases = d.changes, d.parent_version, d.releases
+    content_hash, payload, files, cite = d.content_hash, d.payload, d.files, d.cite
+    stats, shards, split_info, shape = d.stats, d.shards, d.split_info, d.shape
+    withheld, synthetic = d.withheld, d.synthetic
     meta = card.meta
     (tmp / "CITATION.cff").write_text(citation_cff(meta, version, date, content_hash))
     (tmp / "datacite.json").write_text(
