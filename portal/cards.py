@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from portal.config import validation_problems
 from portal.errors import ConfigError
 from portal.profile import DeidOptions
 
@@ -169,7 +170,7 @@ def load_card(path: Path) -> Card:
     try:
         card = DataCard.model_validate(meta)
     except ValidationError as error:
-        problems += [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+        problems += validation_problems(error)
     sections = sections_of(body)
     for name in DATASHEET_SECTIONS:
         if not sections.get(name):

@@ -98,6 +98,11 @@ class Params(BaseModel):
         return self.challenges[name]
 
 
+def validation_problems(error: ValidationError) -> list[str]:
+    """One line per problem, ``where.in.the.file: what is wrong``."""
+    return [f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}" for issue in error.errors()]
+
+
 def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read and validate ``path``; every problem is reported at once."""
     path = Path(path)
@@ -112,9 +117,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     try:
         return Params.model_validate(raw or {})
     except ValidationError as error:
-        problems = [
-            f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}" for issue in error.errors()
-        ]
+        problems = validation_problems(error)
         raise ConfigError(
             f"{path} has {len(problems)} problem(s):",
             problems=problems,
