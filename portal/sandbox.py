@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 NOBODY = 65534
+TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 GUARD_DIR = ".portal-guard"
 NETWORK_LOG = "network-attempts.log"
 TAIL = 4000
@@ -110,8 +111,13 @@ def run(
     env: dict[str, str] | None = None,
     limits: Limits = Limits(),
     isolate: bool | None = None,
+    visible: tuple[Path, ...] = (),
 ) -> RunResult:
-    """Run ``command`` with ``run_dir`` as its working (and only writable) directory."""
+    """Run ``command`` with ``run_dir`` as its working (and only writable) directory.
+
+    ``visible`` lists other paths the command reads (a release, an environment):
+    a temporary directory that holds any of them, or the run, is not replaced.
+    """
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     guard = run_dir / GUARD_DIR
@@ -120,6 +126,7 @@ def run(
     network_log = run_dir / NETWORK_LOG
     network_log.unlink(missing_ok=True)
     isolate = namespaces_available() if isolate is None else isolate
+    private: list[str] = []
 
     scrubbed = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -139,11 +146,13 @@ def run(
     if isolate:
         for path in [run_dir, *run_dir.rglob("*")]:
             os.chown(path, NOBODY, NOBODY)
-        mounts = " && ".join(
-            f"mount -t tmpfs -o size=512m none {p}"
-            for p in ("/tmp", "/var/tmp", "/dev/shm")
-            if Path(p).is_dir()
-        )
+        needed = [run_dir, *visible, *(Path(c) for c in full if c.startswith("/"))]
+        private = [
+            p
+            for p in TEMP_DIRS
+            if Path(p).is_dir() and not any(Path(n).resolve().is_relative_to(p) for n in needed)
+        ]
+        mounts = " && ".join(f"mount -t tmpfs -o size=512m none {p}" for p in private) or "true"
         inner = " ".join(_quote(c) for c in full)
         full = [
             "unshare",
@@ -193,7 +202,7 @@ def run(
         network_attempts=attempts,
         isolation={
             "network_namespace": isolate,
-            "private_tmp": isolate,
+            "private_tmp": isolate and "/tmp" in private,
             "unprivileged_user": isolate,
             "socket_guard": True,
             "rlimits": True,
