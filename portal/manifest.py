@@ -161,10 +161,12 @@ def build_manifest(
     return Manifest(name=name, version=version, files=files, parent=parent_ref)
 
 
-def write_manifest(root: Path, manifest: Manifest) -> None:
-    """Write ``manifest.json`` and ``SHA256SUMS`` into ``root``, each atomically."""
+def write_manifest(root: Path, manifest: Manifest, extra: dict | None = None) -> None:
+    """Write ``manifest.json`` (with ``extra`` fields, if any) and ``SHA256SUMS`` into
+    ``root``, each atomically."""
     root = Path(root)
-    atomic.write_text(root / MANIFEST, json.dumps(manifest.to_dict(), indent=2) + "\n")
+    data = {**manifest.to_dict(), **(extra or {})}
+    atomic.write_text(root / MANIFEST, json.dumps(data, indent=2) + "\n")
     atomic.write_text(root / CHECKSUMS, checksum_lines(manifest.files))
 
 

@@ -42,9 +42,9 @@ from portal.errors import InputError, OutputExistsError, VerificationError
 from portal.manifest import (
     Manifest,
     build_manifest,
-    checksum_lines,
     payload_hash,
     read_manifest,
+    write_manifest,
 )
 from portal.versions import Tables, check_version, compare, parse_version
 
@@ -541,11 +541,14 @@ def build_release(
         final = build_manifest(
             tmp, name=challenge, version=version, parent=parent_manifest, known=payload.files
         )
-        final_dict = final.to_dict()
-        final_dict["created_by"] = f"portal {__version__}"
-        final_dict["deid_key_id"] = deid_report.get("profile", {}).get("key_id")
-        atomic.write_text(tmp / "manifest.json", json.dumps(final_dict, indent=2) + "\n")
-        atomic.write_text(tmp / "SHA256SUMS", checksum_lines(final.files))
+        write_manifest(
+            tmp,
+            final,
+            {
+                "created_by": f"portal {__version__}",
+                "deid_key_id": deid_report.get("profile", {}).get("key_id"),
+            },
+        )
         _check_listing(tmp, final)
     os.replace(releases / f".build-{version}", target)
     return ReleaseSummary(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,29 @@ SMALL_SHAPE = (32, 64, 64)  # slices, rows, columns: striata still resolved, 8x 
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """Every file under ``root`` by relative path, with its sha256."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def flip_label(labels_csv: Path, exam_id: str | None = None) -> tuple[str, str]:
+    """Swap normal and pathological for one exam (the first row by default), in place.
+    Returns (exam_id, the label it had)."""
+    rows = read_csv(labels_csv)
+    row = next(r for r in rows if exam_id in (None, r["exam_id"]))
+    old = row["label"]
+    row["label"] = "normal" if old == "pathological" else "pathological"
+    with open(labels_csv, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return row["exam_id"], old
 
 
 @pytest.fixture(scope="session")

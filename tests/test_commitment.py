@@ -15,6 +15,7 @@ from portal.commitment import FILE
 from portal.ingest import ingest
 from portal.release import build_release
 from portal.synth.export import synthesize
+from tests.conftest import flip_label
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = b"commitment-test-key-0123456789ab"
@@ -122,15 +123,7 @@ def test_labels_changed_during_the_embargo_are_reported(tmp_path):
     shutil.copytree(data / "staging", changed)
     with open(changed / "splits.csv", newline="") as handle:
         private = [r["exam_id"] for r in csv.DictReader(handle) if r["split"] == "private_test"]
-    with open(changed / "labels.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        if row["exam_id"] == private[0]:
-            row["label"] = "normal" if row["label"] == "pathological" else "pathological"
-    with open(changed / "labels.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    flip_label(changed / "labels.csv", private[0])
     second = build_release(
         "datpark",
         changed,

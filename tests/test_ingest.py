@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import shutil
 import subprocess
@@ -20,18 +19,11 @@ from portal.errors import InputError
 from portal.ingest import ingest
 from portal.profile import DeidOptions
 from portal.synth.export import synthesize
+from tests.conftest import tree_hashes
 
 KEY = b"\x07" * 32
 OPTIONS = DeidOptions(pseudonym_prefix="DPK")
 SHAPE = (16, 32, 32)
-
-
-def tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -183,7 +175,7 @@ def test_interrupted_ingest_resumes_and_matches_a_clean_run(export, tmp_path):
     resumed = []
     ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1, progress=resumed.append)
     assert resumed[0] == 5 and sum(resumed) == 12, "the five finished files were not redone"
-    assert tree(out / "staging") == tree(clean / "staging")
+    assert tree_hashes(out / "staging") == tree_hashes(clean / "staging")
     assert not (out / ".ingest-work").exists()
 
 
@@ -194,7 +186,7 @@ def test_same_key_same_bytes_other_key_other_pseudonyms(export, tmp_path):
     ingest("datpark", export, a, options=OPTIONS, key=KEY, workers=2)
     ingest("datpark", export, b, options=OPTIONS, key=KEY, workers=1)
     ingest("datpark", export, c, options=OPTIONS, key=b"\x08" * 32, workers=2)
-    assert tree(a / "staging") == tree(b / "staging")
+    assert tree_hashes(a / "staging") == tree_hashes(b / "staging")
     first = "dicom/" + sorted(p.name for p in (export / "exams").iterdir())[0] + "/0001.dcm"
     uid_a = pydicom.dcmread(a / "staging" / first).SOPInstanceUID
     uid_c = pydicom.dcmread(c / "staging" / first).SOPInstanceUID

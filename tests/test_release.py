@@ -22,6 +22,7 @@ from portal.ingest import ingest
 from portal.manifest import verify_release
 from portal.release import build_release
 from portal.synth.export import synthesize
+from tests.conftest import flip_label
 
 ROOT = Path(__file__).resolve().parent.parent
 CARD = load_card(ROOT / "data_cards" / "datpark.md")
@@ -166,12 +167,7 @@ def test_republishing_a_version_is_a_noop_or_refused(released):
     before = {p: p.stat().st_mtime_ns for p in summary.path.rglob("*") if p.is_file()}
     other = root / "other-staging"
     shutil.copytree(root / "data" / "staging", other)
-    labels = rows(other / "labels.csv")
-    labels[0]["label"] = "normal" if labels[0]["label"] == "pathological" else "pathological"
-    with open(other / "labels.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(labels[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(labels)
+    flip_label(other / "labels.csv")
     with pytest.raises(OutputExistsError, match="already published with other content"):
         build_release(
             "datpark",
@@ -190,14 +186,7 @@ def test_label_fixes_in_a_new_version_are_in_its_changelog(released):
     root, _ = released
     fixed = root / "fixed-staging"
     shutil.copytree(root / "data" / "staging", fixed)
-    labels = rows(fixed / "labels.csv")
-    changed = labels[3]["exam_id"]
-    old = labels[3]["label"]
-    labels[3]["label"] = "normal" if old == "pathological" else "pathological"
-    with open(fixed / "labels.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(labels[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(labels)
+    changed, old = flip_label(fixed / "labels.csv", rows(fixed / "labels.csv")[3]["exam_id"])
     releases = root / "data" / "releases"
     with pytest.raises(ConfigError, match="requires a MAJOR version"):
         build_release(

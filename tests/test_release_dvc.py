@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import os
 import shutil
 import subprocess
@@ -18,6 +16,7 @@ from portal.ingest import ingest
 from portal.manifest import verify_release
 from portal.release import build_release
 from portal.synth.export import synthesize
+from tests.conftest import flip_label, tree_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = str(Path(sys.executable).parent)
@@ -41,14 +40,6 @@ def run(*args: str, cwd: Path) -> str:
     return done.stdout
 
 
-def tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 def folder_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
@@ -61,7 +52,9 @@ def project(tmp_path_factory) -> Path:
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
     shutil.copytree(ROOT / "data_cards", repo / "data_cards")
-    shutil.copytree(ROOT / "portal", repo / "portal", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "portal", repo / "portal", ignore=shutil.ignore_patterns("__pycache__")
+    )
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["challenges"]["datpark"]["synth"] = {"exams": 24, "seed": 5, "shape": "32x32x16"}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -89,11 +82,11 @@ def test_a_fresh_clone_pulls_and_gets_identical_bytes(project, tmp_path):
     run("git", "clone", "-q", str(project), str(clone), cwd=tmp_path)
     run("dvc", "pull", "data/datpark/releases/1.0.0", cwd=clone)
     pulled = clone / "data" / "datpark" / "releases" / "1.0.0"
-    assert tree(pulled) == tree(release)
+    assert tree_hashes(pulled) == tree_hashes(release)
     assert verify_release(pulled).ok
     got = tmp_path / "got"
     run("dvc", "get", str(project), "data/datpark/releases/1.0.0", "-o", str(got), cwd=tmp_path)
-    assert tree(got) == tree(release)
+    assert tree_hashes(got) == tree_hashes(release)
 
 
 def test_a_label_fix_version_adds_little_to_the_cache(tmp_path):
@@ -125,13 +118,7 @@ def test_a_label_fix_version_adds_little_to_the_cache(tmp_path):
     run("dvc", "add", "-q", "data/releases/1.0.0", cwd=repo)
     cache = repo / ".dvc" / "cache"
     before = folder_size(cache)
-    with open(data / "staging" / "labels.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    rows[0]["label"] = "normal" if rows[0]["label"] == "pathological" else "pathological"
-    with open(data / "staging" / "labels.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    flip_label(data / "staging" / "labels.csv")
     build_release(
         "datpark",
         data / "staging",

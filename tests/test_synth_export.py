@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from portal.errors import ConfigError, OutputExistsError
 from portal.synth import export as export_module
 from portal.synth.export import parse_shape, synthesize
-from tests.conftest import read_csv
-
-
-def tree_hashes(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+from tests.conftest import read_csv, tree_hashes
 
 
 def test_layout_follows_the_export_contract(cohort_export):
