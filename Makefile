@@ -26,11 +26,16 @@ demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	portal verify data/datpark/releases/1.0.0
 	dvc push
 	@echo
+	portal verdicts datpark
+	dvc metrics show
+	@echo
 	@echo "Demo outputs:"
 	@echo "  challenge export (synthetic DaT-Park): raw/datpark/  (labels.csv, splits.csv, clinical.csv, exams/)"
 	@echo "  de-identified, verified staging:      data/datpark/staging/  (deid_report.json says what was done)"
 	@echo "  never released:                       data/datpark/private/  (quarantine, verifier findings)"
 	@echo "  release 1.0.0 (verified, DVC-tracked, pushed to .dvc-storage/): data/datpark/releases/1.0.0/"
+	@echo "  reproductions of the winners:         runs/datpark/1.0.0/<team>/  (record.json, figures, logs)"
+	@echo "  MLflow runs:                          mlflow.db + mlartifacts/  (mlflow ui --backend-store-uri sqlite:///mlflow.db)"
 
 test: setup  ## lint, then the test suite (what CI runs)
 	ruff check portal tests bench
@@ -48,4 +53,4 @@ bench: setup  ## benchmarks: ratios against baselines measured in the same run
 	python -m bench
 
 clean:
-	rm -rf raw data runs site mlflow.db mlartifacts bench/results .pytest_cache
+	rm -rf raw data runs site mlflow.db mlartifacts bench/results .pytest_cache .portal-envs

@@ -9,11 +9,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from portal.config import validation_problems
-from portal.errors import ConfigError
+from portal.config import load_yaml_model
 
 SPLITS = ("train", "public_test", "private_test")
 
@@ -64,19 +62,9 @@ class Challenge(_Strict):
 
 
 def load_challenge(path: Path) -> Challenge:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path} not found.", hint="write reproduce/<challenge>/challenge.yaml."
-        ) from None
-    try:
-        return Challenge.model_validate(raw)
-    except ValidationError as error:
-        problems = validation_problems(error)
-        raise ConfigError(
-            f"{path}: {len(problems)} problem(s):",
-            problems=problems,
-            hint="fix the fields listed; docs/reproduction.md describes them.",
-        ) from None
+    return load_yaml_model(
+        path,
+        Challenge,
+        missing="write reproduce/<challenge>/challenge.yaml.",
+        fix="fix the fields listed; docs/reproduction.md describes them.",
+    )

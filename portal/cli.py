@@ -6,6 +6,7 @@ and an exit code; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -266,6 +267,98 @@ def verify(
         )
     if not result.ok:
         raise typer.Exit(7)
+
+
+VERDICT_STYLE = {
+    "reproduced": "green",
+    "within noise": "yellow",
+    "not reproduced": "red",
+    "failed": "bold red",
+}
+
+
+def _verdict_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("release", "team", "official", "reproduced", "95% CI", "verdict", "same twice"):
+        table.add_column(
+            column, justify="right" if column in ("official", "reproduced") else "left"
+        )
+    for row in rows:
+        ci = row.get("ci")
+        verdict = row["verdict"]
+        table.add_row(
+            row["version"],
+            row["team"],
+            f"{row['official']:.4f}",
+            "—" if row.get("reproduced") is None else f"{row['reproduced']:.4f}",
+            "—" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
+            f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
+            {True: "yes", False: "NO", None: "not checked"}[row.get("determinism")],
+        )
+    return table
+
+
+def _print_wide(table: Table) -> None:
+    """Tables stay readable in logs, where Rich would otherwise assume 80 columns."""
+    (console if console.is_terminal else Console(width=132)).print(table)
+
+
+@app.command()
+def reproduce(
+    challenge: Annotated[str, typer.Argument(help="Challenge, e.g. datpark.")],
+    teams: Annotated[
+        list[str] | None,
+        typer.Argument(help="Team folders under reproduce/<challenge>/; all if none."),
+    ] = None,
+    release: Annotated[
+        str | None, typer.Option("--release", help="Release version; default the latest.")
+    ] = None,
+    repeat: Annotated[
+        bool, typer.Option(help="Run twice and compare predictions byte for byte.")
+    ] = True,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 9 unless every team is reproduced or within noise.")
+    ] = False,
+) -> None:
+    """Re-run winning solutions on a release in the sandbox; score, verdict, MLflow run."""
+    from portal.algorithm import team_ids
+    from portal.reproduce import Reproduction
+
+    job = Reproduction(Path("."), challenge, release)
+    chosen = teams or team_ids(job.folder)
+    rows = []
+    for team in chosen:
+        if not _state["quiet"]:
+            errors.print(f"reproducing {team} on {challenge} {job.version} …", highlight=False)
+        outcome = job.run(team, repeat=repeat)
+        row = json.loads((outcome.out / "verdict.json").read_text())
+        rows.append(row)
+        if outcome.verdict.verdict.value == "failed":
+            errors.print(
+                f"{team} failed: {outcome.verdict.reason}", highlight=False, soft_wrap=True
+            )
+    if not _state["quiet"]:
+        _print_wide(_verdict_table(rows, f"{challenge} {job.version}: reproduction verdicts"))
+    bad = [r for r in rows if r["verdict"] in ("not reproduced", "failed")]
+    if strict and bad:
+        raise typer.Exit(9)
+
+
+@app.command()
+def verdicts(
+    challenge: Annotated[str, typer.Argument(help="Challenge, e.g. datpark.")],
+    release: Annotated[str | None, typer.Option("--release", help="Only this version.")] = None,
+) -> None:
+    """Print the latest reproduction verdicts recorded under runs/."""
+    from portal.reproduce import collect_verdicts
+
+    rows = collect_verdicts(Path("."), challenge, release)
+    if not rows:
+        raise PortalError(
+            f"no reproduction of {challenge} under runs/{challenge}/.",
+            hint=f"run `portal reproduce {challenge}` or `dvc repro`.",
+        )
+    _print_wide(_verdict_table(rows, f"{challenge}: reproduction verdicts"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@ so adding a challenge is a data change, not a code change.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from portal.errors import ConfigError
 
 PARAMS_FILE = Path("params.yaml")
+M = TypeVar("M", bound=BaseModel)
 
 
 class SynthParams(BaseModel):
@@ -62,6 +64,16 @@ class ReleaseParams(BaseModel):
     lower_bump_reason: str | None = None
 
 
+class ReproductionParams(BaseModel):
+    """One ``reproductions:`` entry: a team re-run on a release (a DVC stage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    challenge: str
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="folder under reproduce/")
+
+
 class Params(BaseModel):
     """The whole ``params.yaml``."""
 
@@ -69,6 +81,7 @@ class Params(BaseModel):
 
     challenges: dict[str, ChallengeParams]
     releases: dict[str, ReleaseParams] = Field(default_factory=dict)
+    reproductions: dict[str, ReproductionParams] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _release_keys(self) -> Params:
@@ -77,6 +90,16 @@ class Params(BaseModel):
                 raise ValueError(f"releases.{key}: name it {release.challenge}-{release.version}")
             if release.challenge not in self.challenges:
                 raise ValueError(f"releases.{key}: unknown challenge {release.challenge!r}")
+        for key, run in self.reproductions.items():
+            if key != f"{run.challenge}-{run.version}-{run.team}":
+                raise ValueError(
+                    f"reproductions.{key}: name it {run.challenge}-{run.version}-{run.team}"
+                )
+            if f"{run.challenge}-{run.version}" not in self.releases:
+                raise ValueError(
+                    f"reproductions.{key}: release {run.challenge}-{run.version} is not "
+                    "under releases:"
+                )
         return self
 
     def release(self, challenge: str, version: str) -> ReleaseParams:
@@ -101,6 +124,24 @@ class Params(BaseModel):
 def validation_problems(error: ValidationError) -> list[str]:
     """One line per problem, ``where.in.the.file: what is wrong``."""
     return [f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}" for issue in error.errors()]
+
+
+def load_yaml_model(path: Path, model: type[M], *, missing: str, fix: str) -> M:
+    """Read a YAML file into ``model``; every problem is listed at once, with the field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found.", hint=missing) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}", hint="fix the syntax.") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        problems = validation_problems(error)
+        raise ConfigError(
+            f"{path}: {len(problems)} problem(s):", problems=problems, hint=fix
+        ) from None
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:

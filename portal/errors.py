@@ -81,3 +81,9 @@ class VerificationError(PortalError):
     """Raised when the independent verifier finds anything identifying: no release happens."""
 
     exit_code = 6
+
+
+class BuildError(PortalError):
+    """A team's environment could not be built."""
+
+    exit_code = 8

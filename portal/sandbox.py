@@ -1,10 +1,13 @@
 """Run a team's command in isolation: no network, limited resources, writes confined.
 
-Where the machine allows it (root, or unprivileged user namespaces), the
-command runs in new mount and network namespaces (``unshare``): the network
-has no interface up, ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are private
-tmpfs that vanish with the run, and the process drops to an unprivileged user
-(``setpriv``) who can write only its run directory. Everywhere, the
+Where the machine allows it (root), the command runs in new mount and network
+namespaces (``unshare``): the network has no interface up; the run directory
+and the read-only inputs (``mounts``: the release, the team's code, its
+environment) are bound under one fixed root, ``/run/portal-sandbox/<name>``,
+so the paths a team sees are the same on every machine and every run;
+``/tmp``, ``/var/tmp`` and ``/dev/shm`` are private tmpfs that vanish with the
+run; and the process drops to an unprivileged user (``setpriv``) who can write
+only its run directory. Everywhere, the
 environment is scrubbed, CPU time, memory and process counts are limited
 (rlimits), the wall clock is enforced on the whole process group, and a
 ``sitecustomize`` guard records and refuses any socket connection, so a
@@ -24,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 NOBODY = 65534
+SANDBOX_ROOT = Path("/run/portal-sandbox")
 TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 GUARD_DIR = ".portal-guard"
 NETWORK_LOG = "network-attempts.log"
@@ -104,20 +108,38 @@ def _limits(limits: Limits):
     return apply
 
 
+def places(run_dir: Path, mounts: dict[str, Path], isolate: bool) -> dict[str, str]:
+    """What ``{run}`` and each ``{mount}`` placeholder stands for in a command."""
+    if isolate:
+        return {name: str(SANDBOX_ROOT / name) for name in ["run", *mounts]}
+    return {"run": str(run_dir), **{name: str(Path(p).resolve()) for name, p in mounts.items()}}
+
+
+def _fill(text: str, where: dict[str, str]) -> str:
+    for name, path in where.items():
+        text = text.replace("{" + name + "}", path)
+    return text
+
+
 def run(
     command: list[str],
     run_dir: Path,
     *,
+    mounts: dict[str, Path] | None = None,
     env: dict[str, str] | None = None,
     limits: Limits = Limits(),
     isolate: bool | None = None,
-    visible: tuple[Path, ...] = (),
+    log: Path | None = None,
 ) -> RunResult:
     """Run ``command`` with ``run_dir`` as its working (and only writable) directory.
 
-    ``visible`` lists other paths the command reads (a release, an environment):
-    a temporary directory that holds any of them, or the run, is not replaced.
+    ``mounts`` names the read-only inputs; ``{run}`` and ``{<name>}`` in the
+    command and in ``env`` values are replaced by where they are seen from inside.
+    ``log``, when given, receives the command's whole output (the record keeps tails).
     """
+    mounts = {name: Path(p).resolve() for name, p in (mounts or {}).items()}
+    if "run" in mounts:
+        raise ValueError("'run' is the run directory; name the mount otherwise")
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     guard = run_dir / GUARD_DIR
@@ -127,32 +149,46 @@ def run(
     network_log.unlink(missing_ok=True)
     isolate = namespaces_available() if isolate is None else isolate
     private: list[str] = []
+    where = places(run_dir, mounts, isolate)
+    inside = where["run"]
 
     scrubbed = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(run_dir),
-        "TMPDIR": str(run_dir / "tmp"),
+        "HOME": inside,
+        "TMPDIR": f"{inside}/tmp",
         "LANG": "C.UTF-8",
-        "PYTHONPATH": str(guard),
+        "PYTHONPATH": f"{inside}/{GUARD_DIR}",
         "PYTHONHASHSEED": "0",
-        "PORTAL_NETWORK_LOG": str(network_log),
+        "PORTAL_NETWORK_LOG": f"{inside}/{NETWORK_LOG}",
         "OMP_NUM_THREADS": "1",
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
-        **(env or {}),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        **{key: _fill(value, where) for key, value in (env or {}).items()},
     }
     (run_dir / "tmp").mkdir(exist_ok=True)
-    full = list(command)
+    full = [_fill(part, where) for part in command]
     if isolate:
         for path in [run_dir, *run_dir.rglob("*")]:
-            os.chown(path, NOBODY, NOBODY)
-        needed = [run_dir, *visible, *(Path(c) for c in full if c.startswith("/"))]
-        private = [
-            p
-            for p in TEMP_DIRS
-            if Path(p).is_dir() and not any(Path(n).resolve().is_relative_to(p) for n in needed)
+            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        SANDBOX_ROOT.mkdir(parents=True, exist_ok=True)
+        private = [p for p in TEMP_DIRS if Path(p).is_dir()]
+        steps = [
+            f"mount -t tmpfs -o size=1m,mode=755 portal-sandbox {SANDBOX_ROOT}",
+            f"mkdir {inside}",
+            f"mount --bind {_quote(str(run_dir))} {inside}",
         ]
-        mounts = " && ".join(f"mount -t tmpfs -o size=512m none {p}" for p in private) or "true"
+        for name, source in mounts.items():
+            target = _quote(where[name])
+            steps += [
+                f"mkdir {target}",
+                f"mount --bind {_quote(str(source))} {target}",
+                f"mount -o remount,bind,ro {target}",
+            ]
+        # after the binds, so a run or an input that lives under /tmp stays reachable
+        steps += [f"mount -t tmpfs -o size=512m none {p}" for p in private]
+        steps.append(f"cd {inside}")
         inner = " ".join(_quote(c) for c in full)
         full = [
             "unshare",
@@ -161,7 +197,8 @@ def run(
             "--fork",
             "sh",
             "-c",
-            f"{mounts} && exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups -- {inner}",
+            " && ".join(steps)
+            + f" && exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups -- {inner}",
         ]
     start = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -183,6 +220,16 @@ def run(
         stdout, stderr = process.communicate()
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_bytes(
+            b"$ "
+            + " ".join(command).encode()
+            + b"\n--- stdout ---\n"
+            + stdout
+            + b"\n--- stderr ---\n"
+            + stderr
+        )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     attempts = network_log.read_text().splitlines() if network_log.exists() else []
     code = process.returncode
@@ -203,6 +250,7 @@ def run(
         isolation={
             "network_namespace": isolate,
             "private_tmp": isolate and "/tmp" in private,
+            "read_only_inputs": isolate,
             "unprivileged_user": isolate,
             "socket_guard": True,
             "rlimits": True,

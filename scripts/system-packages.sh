@@ -12,6 +12,10 @@ missing=()
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
 done
+# Team environments are built on the system Python, which the sandbox's
+# unprivileged user can read (a pyenv or conda Python under /root it cannot).
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import venv" 2>/dev/null \
+  || missing+=(python3 python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

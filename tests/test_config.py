@@ -46,6 +46,29 @@ def test_release_entries_are_checked(tmp_path):
         params.release("datpark", "9.9.9")
 
 
+def test_reproductions_name_a_listed_release_and_a_team(tmp_path):
+    params = load_params(ROOT / "params.yaml")
+    teams = {r.team for r in params.reproductions.values()}
+    assert teams == {
+        p.parent.name for p in (ROOT / "reproduce" / "datpark").glob("*/algorithm.yaml")
+    }
+    bad = tmp_path / "params.yaml"
+    bad.write_text(
+        "challenges:\n  datpark: {title: x}\n"
+        "reproductions:\n  datpark-2.0.0-sbr: {challenge: datpark, version: 2.0.0, team: sbr}\n"
+        "  wrong-name: {challenge: datpark, version: 2.0.0, team: Bad Team}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_params(bad)
+    assert any("reproductions.wrong-name.team" in p for p in info.value.problems)
+    bad.write_text(
+        "challenges:\n  datpark: {title: x}\n"
+        "reproductions:\n  datpark-2.0.0-sbr: {challenge: datpark, version: 2.0.0, team: sbr}\n"
+    )
+    with pytest.raises(ConfigError, match="release datpark-2.0.0 is not under releases"):
+        load_params(bad)
+
+
 def test_unknown_challenge_names_the_known_ones():
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(ConfigError, match="known: datpark"):
@@ -59,9 +82,15 @@ def test_missing_file_says_where_to_run_from(tmp_path):
 
 def test_every_setting_is_documented():
     """A setting nobody can find is a bug: each field appears in docs/configuration.md."""
-    from portal.config import ChallengeParams, Params, ReleaseParams, SynthParams
+    from portal.config import (
+        ChallengeParams,
+        Params,
+        ReleaseParams,
+        ReproductionParams,
+        SynthParams,
+    )
 
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    for model in (Params, ChallengeParams, SynthParams, ReleaseParams):
+    for model in (Params, ChallengeParams, SynthParams, ReleaseParams, ReproductionParams):
         for name in model.model_fields:
             assert f"`{name}`" in doc, f"{model.__name__}.{name} is not in docs/configuration.md"

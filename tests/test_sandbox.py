@@ -17,26 +17,16 @@ isolated = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def tmp_path():
-    """Outside /tmp, which the sandbox replaces by a private, empty one."""
-    import shutil
-    import tempfile
-
-    base = Path(__file__).resolve().parent.parent / ".pytest-sandbox"
-    base.mkdir(exist_ok=True)
-    base.chmod(0o755)
-    folder = Path(tempfile.mkdtemp(dir=base))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def script(tmp_path: Path, body: str) -> list[str]:
-    path = tmp_path / "team.py"
-    path.write_text(textwrap.dedent(body))
-    path.chmod(0o644)
-    return [PYTHON, str(path)]
+    """The team's code, in a folder the sandbox mounts read-only as ``{code}``."""
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / "team.py").write_text(textwrap.dedent(body))
+    return [PYTHON, "{code}/team.py"]
+
+
+def code(tmp_path: Path) -> dict[str, Path]:
+    return {"code": tmp_path / "code"}
 
 
 def test_a_clean_run_writes_in_its_run_directory(tmp_path):
@@ -52,6 +42,7 @@ def test_a_clean_run_writes_in_its_run_directory(tmp_path):
     """,
         ),
         run_dir,
+        mounts=code(tmp_path),
         limits=Limits(wall_seconds=60),
     )
     assert result.ok, result.stderr_tail
@@ -63,6 +54,7 @@ def test_a_crash_fails_with_the_log_tail(tmp_path):
     result = run(
         script(tmp_path, "raise SystemExit('model file missing: weights.pt')"),
         tmp_path / "run",
+        mounts=code(tmp_path),
         limits=Limits(wall_seconds=60),
     )
     assert not result.ok and result.failure == "exited with code 1"
@@ -73,6 +65,7 @@ def test_a_run_past_its_wall_clock_is_stopped(tmp_path):
     result = run(
         script(tmp_path, "import time\ntime.sleep(60)"),
         tmp_path / "run",
+        mounts=code(tmp_path),
         limits=Limits(wall_seconds=2),
     )
     assert result.timed_out and result.failure.startswith("timeout")
@@ -94,6 +87,7 @@ def test_a_socket_to_a_local_listener_is_a_network_attempt(tmp_path):
         """,
             ),
             tmp_path / "run",
+            mounts=code(tmp_path),
             limits=Limits(wall_seconds=60),
         )
     finally:
@@ -105,35 +99,41 @@ def test_a_socket_to_a_local_listener_is_a_network_attempt(tmp_path):
 @isolated
 def test_the_team_cannot_write_outside_its_run_directory(tmp_path):
     Path("/tmp/left-behind").unlink(missing_ok=True)
-    outside = tmp_path / "release"
-    outside.mkdir()
-    (outside / "labels.csv").write_text("exam_id,label\n")
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "labels.csv").write_text("exam_id,label\n")
+    release.chmod(0o777)  # even a world-writable input is read-only inside
+    (release / "labels.csv").chmod(0o666)
     result = run(
         script(
             tmp_path,
             f"""
-        import os, pathlib
-        for target in ({str(outside / "labels.csv")!r}, {str(outside / "new.txt")!r}):
+        import os
+        targets = ["{{release}}/labels.csv", "{{release}}/new.txt", "{{code}}/team.py",
+                   {str(tmp_path / "beside-the-run.txt")!r}]
+        for target in targets:
             try:
                 open(target, "a").write("tampered")
                 print("WROTE", target)
             except OSError as error:
                 print("DENIED", type(error).__name__)
         open("/tmp/left-behind", "w").write("x")
+        open("inside.txt", "w").write("ok")
+        print("CWD", os.getcwd())
     """,
         ),
         tmp_path / "run",
+        mounts={**code(tmp_path), "release": release},
         limits=Limits(wall_seconds=60),
     )
     assert result.ok, result.stderr_tail
-    assert "WROTE" not in result.stdout_tail and result.stdout_tail.count("DENIED") == 2
-    assert (outside / "labels.csv").read_text() == "exam_id,label\n"
-    assert not (outside / "new.txt").exists()
-    if result.isolation["private_tmp"]:
-        assert not Path("/tmp/left-behind").exists(), "/tmp is private to the run"
-    else:  # this checkout lives under /tmp, which must then stay visible to the run
-        Path("/tmp/left-behind").unlink(missing_ok=True)
-    assert result.isolation["network_namespace"] and result.isolation["unprivileged_user"]
+    assert "WROTE" not in result.stdout_tail and result.stdout_tail.count("DENIED") == 4
+    assert (release / "labels.csv").read_text() == "exam_id,label\n"
+    assert not (release / "new.txt").exists() and not (tmp_path / "beside-the-run.txt").exists()
+    assert (tmp_path / "run" / "inside.txt").read_text() == "ok"
+    assert "CWD /run/portal-sandbox/run" in result.stdout_tail, "the same path on every machine"
+    assert not Path("/tmp/left-behind").exists(), "/tmp is private to the run"
+    assert all(result.isolation.values()), result.isolation
 
 
 @isolated
@@ -154,6 +154,7 @@ def test_even_without_the_guard_the_network_is_unreachable(tmp_path):
     """,
         ),
         tmp_path / "run",
+        mounts=code(tmp_path),
         limits=Limits(wall_seconds=60),
     )
     assert "CONNECTED" not in result.stdout_tail and "UNREACHABLE" in result.stdout_tail

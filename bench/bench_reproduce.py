@@ -1,0 +1,119 @@
+"""The runner's own overhead: `portal reproduce` against the same team command run bare.
+
+For two release sizes (synthesised, ingested and released first, untimed), a
+real team (``reproduce/datpark/sbr-logistic``) is run:
+
+- bare: its ``train`` and ``predict`` commands, one after another, with its
+  environment's Python, outside any sandbox;
+- through the runner, with the environment already built (cached): release
+  check against the manifest, environment reuse, sandbox (namespaces,
+  read-only mounts, limits), scoring with a bootstrap CI, figures and MLflow
+  logging. The determinism repeat is off: it runs the team twice by design.
+
+The ratio runner / bare is the overhead (aim: under 1.10 once the environment
+is cached). The first runner call, which builds the environment, is reported
+separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import save
+
+ROOT = Path(__file__).resolve().parent.parent
+TEAM = "sbr-logistic"
+
+
+def _project(work: Path, exams: int) -> None:
+    from portal.cards import load_card
+    from portal.ingest import ingest
+    from portal.release import build_release
+    from portal.synth.export import synthesize
+
+    card = load_card(ROOT / "data_cards" / "datpark.md")
+    synthesize("datpark", work / "raw", exams=exams, seed=2024, shape=(64, 128, 128))
+    data = work / "data" / "datpark"
+    ingest("datpark", work / "raw", data, options=card.meta.deidentification,
+           key=b"bench-reproduce-key-0123456789abc")
+    build_release("datpark", data / "staging", data / "releases", card, version="1.0.0",
+                  date="2025-06-01", notes="Benchmark release.")
+    shutil.rmtree(work / "raw")
+    shutil.copytree(ROOT / "reproduce" / "datpark", work / "reproduce" / "datpark")
+
+
+def _bare(work: Path, python: Path) -> float:
+    """The team's own commands, as a researcher would type them, no portal around them."""
+    team = work / "reproduce" / "datpark" / TEAM
+    release = work / "data" / "datpark" / "releases" / "1.0.0"
+    out = work / "bare"
+    shutil.rmtree(out, ignore_errors=True)
+    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+           "HOME": str(out), "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    commands = [[str(python), str(team / "train.py"), "--release", str(release),
+                 "--model", str(out / "model"), "--seed", "20250117"]]
+    for split in ("public_test", "private_test"):
+        commands.append([str(python), str(team / "predict.py"), "--release", str(release),
+                         "--model", str(out / "model"), "--split", split,
+                         "--out", str(out / "predictions" / f"{split}.csv")])
+    start = time.perf_counter()
+    for command in commands:
+        subprocess.run(command, cwd=team, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _runner(work: Path) -> tuple[float, object]:
+    from portal.reproduce import Reproduction
+
+    start = time.perf_counter()
+    outcome = Reproduction(work, "datpark").run(TEAM, repeat=False)
+    return time.perf_counter() - start, outcome
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100,300")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    record = {"team": TEAM, "sizes": {}}
+    for exams in [int(s) for s in args.sizes.split(",")]:
+        work = Path(tempfile.mkdtemp(prefix=f"bench-reproduce-{exams}-", dir=ROOT))
+        os.environ["PORTAL_ENV_CACHE"] = str(work / ".portal-envs")
+        try:
+            _project(work, exams)
+            cold, _ = _runner(work)  # builds the environment
+            from portal import envs
+
+            team = work / "reproduce" / "datpark" / TEAM
+            environment = envs.ensure(team / "requirements.txt", work / ".portal-envs")
+            bare = min(_bare(work, environment.python) for _ in range(2))
+            runs = [_runner(work) for _ in range(2)]
+            warm = min(seconds for seconds, _ in runs)
+            outcome = runs[-1][1]
+            row = {
+                "bare_s": round(bare, 2),
+                "runner_cached_env_s": round(warm, 2),
+                "runner_first_run_s": round(cold, 2),
+                "overhead_ratio": round(warm / bare, 3),
+                "verdict": outcome.verdict.verdict.value,
+            }
+            record["sizes"][str(exams)] = row
+            print(
+                f"{exams:5d} exams: bare {bare:6.1f} s, runner {warm:6.1f} s "
+                f"(ratio {warm / bare:.3f}; first run with the environment build {cold:.1f} s)"
+            )
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+    print(f"saved {save('reproduce', record)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Figures of a reproduction: ROC curve, confusion matrix, explanation maps (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+# Fixed metadata: the same figure gives the same bytes.
+_PNG = {"metadata": {"Software": None}, "dpi": 110}
+
+
+def roc(points: list[tuple[float, float]], auc: float, title: str, out: Path) -> Path:
+    fpr, tpr = zip(*points, strict=True) if points else ((0.0, 1.0), (0.0, 1.0))
+    figure, axes = plt.subplots(figsize=(4.2, 4.2))
+    axes.plot([0, 1], [0, 1], color="0.75", lw=1, ls="--")
+    axes.step(fpr, tpr, where="post", color="#3f51b5", lw=2, label=f"AUC {auc:.3f}")
+    axes.set(xlabel="1 - specificity", ylabel="sensitivity", title=title, xlim=(0, 1), ylim=(0, 1))
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(out, **_PNG)
+    plt.close(figure)
+    return out
+
+
+def confusion(matrix: dict[str, int], title: str, out: Path) -> Path:
+    grid = np.array(
+        [
+            [matrix["true_negative"], matrix["false_positive"]],
+            [matrix["false_negative"], matrix["true_positive"]],
+        ]
+    )
+    figure, axes = plt.subplots(figsize=(4.2, 3.8))
+    axes.imshow(grid, cmap="Blues")
+    for (i, j), value in np.ndenumerate(grid):
+        colour = "white" if value > grid.max() / 2 else "black"
+        axes.text(j, i, str(value), ha="center", va="center", color=colour, fontsize=14)
+    axes.set_xticks([0, 1], ["normal", "pathological"])
+    axes.set_yticks([0, 1], ["normal", "pathological"])
+    axes.set(xlabel="predicted", ylabel="reference label", title=title)
+    figure.tight_layout()
+    figure.savefig(out, **_PNG)
+    plt.close(figure)
+    return out
+
+
+def saliency(npz: Path, out: Path, caption: str) -> Path:
+    """The team's input image with its saliency map laid over it."""
+    with np.load(npz) as data:
+        image, weight = data["image"], data["saliency"]
+    figure, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+    axes[0].imshow(image, cmap="gray")
+    axes[0].set_title("input")
+    axes[1].imshow(image, cmap="gray")
+    axes[1].imshow(weight, cmap="inferno", alpha=0.55)
+    axes[1].set_title("saliency")
+    for ax in axes:
+        ax.axis("off")
+    figure.suptitle(caption, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(out, **_PNG)
+    plt.close(figure)
+    return out

@@ -1,0 +1,563 @@
+"""Re-run a winning solution on a published release, score it, and give a verdict.
+
+``reproduce(challenge, team, version)``:
+
+1. checks the release against its manifest (a run never reads altered data)
+   and reads the reference labels of the scoring split;
+2. builds or reuses the team's environment (one per requirements hash);
+3. runs ``train``, then ``predict`` on each test split, then ``explain``, each
+   in the sandbox (no network, read-only release and code, limits), and, to
+   check determinism, the whole run a second time;
+4. scores the predictions itself (official metric, bootstrap CI, subgroups),
+   decides the verdict against the official score, draws the figures;
+5. writes everything to ``runs/<challenge>/<version>/<team>/`` (atomically)
+   and logs it as one MLflow run.
+
+A failure of the team's code is a ``failed`` verdict with its reason and log
+tail, never an exception: one team failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from portal import envs, plots, tracking
+from portal.algorithm import Entry, Team, load_leaderboard, load_team, team_ids
+from portal.atomic import atomic_dir, write_text
+from portal.challenge import Challenge, load_challenge
+from portal.errors import BuildError, ConfigError, InputError, VerificationError
+from portal.manifest import verify_release
+from portal.metrics import METRICS, age_band, score
+from portal.sandbox import Limits, RunResult
+from portal.sandbox import run as sandboxed
+from portal.verdict import Verdict, VerdictRecord, decide
+
+PREDICTION_COLUMNS = ["exam_id", "score", "label"]
+CLASSES = {"normal": False, "pathological": True}
+SALIENCY_FIGURES = 6
+
+
+@dataclass
+class Outcome:
+    """What one reproduction gave: the verdict and where everything is."""
+
+    challenge: str
+    team: str
+    name: str
+    version: str
+    attempt: int
+    verdict: VerdictRecord
+    out: Path
+    run_id: str | None = None
+    public_score: float | None = None
+    determinism: dict = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The truth the portal scores against, read from the release itself."""
+
+    splits: dict[str, str]
+    labels: dict[str, str]
+    gray_zone: dict[str, bool]
+    clinical: dict[str, dict[str, str]]
+
+    def exams(self, split: str) -> list[str]:
+        return sorted(e for e, s in self.splits.items() if s == split)
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_reference(release: Path) -> Reference:
+    meta = release / "metadata"
+    labels = _read_rows(meta / "labels.csv")
+    return Reference(
+        splits={r["exam_id"]: r["split"] for r in _read_rows(meta / "splits.csv")},
+        labels={r["exam_id"]: r["label"] for r in labels},
+        gray_zone={r["exam_id"]: r["gray_zone"] == "true" for r in labels},
+        clinical={r["exam_id"]: r for r in _read_rows(meta / "clinical.csv")},
+    )
+
+
+def latest_version(root: Path, challenge: str) -> str:
+    from portal.release import published_versions
+
+    versions = published_versions(Path(root) / "data" / challenge / "releases")
+    if not versions:
+        raise InputError(
+            f"no release of {challenge} under data/{challenge}/releases.",
+            hint="run `dvc pull` (or `make demo`, or `portal release`) first.",
+        )
+    return versions[-1]
+
+
+def _command(template: list[str], *, split: str = "", seed: int = 0) -> list[str]:
+    return [
+        part.replace("{python}", "{env}/bin/python")
+        .replace("{split}", split)
+        .replace("{seed}", str(seed))
+        for part in template
+    ]
+
+
+@dataclass
+class _Attempt:
+    steps: list[dict] = field(default_factory=list)
+    failure: str | None = None
+    failed_step: str | None = None
+    log_tail: str = ""
+
+    @property
+    def wall_seconds(self) -> float:
+        return sum(step["wall_seconds"] for step in self.steps)
+
+    @property
+    def peak_memory_mb(self) -> float:
+        return max((step["peak_memory_mb"] for step in self.steps), default=0.0)
+
+
+def execute(
+    team: Team,
+    environment: envs.Environment,
+    release: Path,
+    run_dir: Path,
+    splits: list[str],
+    scoring_split: str,
+    *,
+    limits: Limits,
+    isolate: bool | None = None,
+) -> _Attempt:
+    """Run the team's entry points in order; stop at the first that fails."""
+    points = team.algorithm.entry_points
+    seed = team.algorithm.seeds[0]
+    plan = [("train", _command(points.train, seed=seed))]
+    plan += [(f"predict-{s}", _command(points.predict, split=s, seed=seed)) for s in splits]
+    if points.explain:
+        plan.append(("explain", _command(points.explain, split=scoring_split, seed=seed)))
+    mounts = {"code": team.folder, "release": release, "env": environment.path}
+    attempt = _Attempt()
+    for name, command in plan:
+        result: RunResult = sandboxed(
+            command,
+            run_dir,
+            mounts=mounts,
+            env={"PORTAL_SEED": str(seed)},
+            limits=limits,
+            isolate=isolate,
+            log=run_dir.parent / "logs" / f"{run_dir.name}-{name}.log",
+        )
+        attempt.steps.append({"step": name, **result.to_dict()})
+        if not result.ok:
+            attempt.failure = f"{name}: {result.failure}"
+            attempt.failed_step = name
+            attempt.log_tail = (result.stderr_tail or result.stdout_tail)[-2000:]
+            break
+    return attempt
+
+
+def read_predictions(path: Path, expected: list[str]) -> tuple[list[str], list[bool], list[float]]:
+    """A team's predictions, checked against the split; problems name the row."""
+    if not path.exists():
+        raise InputError(f"{path.name}: the team's predict step wrote no predictions file.")
+    rows = _read_rows(path)
+    problems: list[str] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    if header[:3] != PREDICTION_COLUMNS:
+        problems.append(f"header is {header}, expected {PREDICTION_COLUMNS}")
+    seen: dict[str, tuple[bool, float]] = {}
+    for number, row in enumerate(rows, start=2):
+        exam = row.get("exam_id") or ""
+        if exam in seen:
+            problems.append(f"row {number}: exam {exam} predicted twice")
+        if row.get("label") not in CLASSES:
+            problems.append(
+                f"row {number}: label {row.get('label')!r} is not one of {list(CLASSES)}"
+            )
+            continue
+        try:
+            value = float(row.get("score") or "")
+        except ValueError:
+            problems.append(f"row {number}: score {row.get('score')!r} is not a number")
+            continue
+        if not math.isfinite(value):
+            problems.append(f"row {number}: score {value} is not finite")
+        seen[exam] = (CLASSES[row["label"]], value)
+    missing = sorted(set(expected) - set(seen))
+    extra = sorted(set(seen) - set(expected))
+    if missing:
+        problems.append(f"{len(missing)} exam(s) of the split not predicted, e.g. {missing[:3]}")
+    if extra:
+        problems.append(f"{len(extra)} exam(s) not in the split, e.g. {extra[:3]}")
+    if problems:
+        raise InputError(f"{path.name}: {len(problems)} problem(s):", problems=problems[:20])
+    return expected, [seen[e][0] for e in expected], [seen[e][1] for e in expected]
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def _git(root: Path) -> dict[str, str]:
+    def ask(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+    commit = ask("rev-parse", "HEAD")
+    dirty = ask("status", "--porcelain", "--untracked-files=no")
+    return {"git.commit": commit, "git.dirty": str(bool(dirty) and dirty != "unknown").lower()}
+
+
+def _dvc_lock(root: Path, challenge: str, version: str) -> dict[str, str]:
+    lock = Path(root) / "dvc.lock"
+    if not lock.exists():
+        return {"dvc.lock.sha256": "absent"}
+    tags = {"dvc.lock.sha256": hashlib.sha256(lock.read_bytes()).hexdigest()}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    stage = stages.get(f"release@{challenge}-{version}", {})
+    for out in stage.get("outs", []):
+        tags["dvc.lock.release_md5"] = str(out.get("md5", ""))
+    return tags
+
+
+class Reproduction:
+    """Everything one ``portal reproduce`` needs, loaded and checked once."""
+
+    def __init__(self, root: Path, challenge_id: str, version: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.folder = self.root / "reproduce" / challenge_id
+        if not self.folder.is_dir():
+            raise ConfigError(
+                f"reproduce/{challenge_id}/ not found.",
+                hint="each challenge with winners has reproduce/<challenge>/challenge.yaml, "
+                "leaderboard.csv and one folder per team.",
+            )
+        self.challenge: Challenge = load_challenge(self.folder / "challenge.yaml")
+        self.leaderboard: dict[str, Entry] = load_leaderboard(self.folder / "leaderboard.csv")
+        self.version = version or latest_version(self.root, challenge_id)
+        self.release = self.root / "data" / challenge_id / "releases" / self.version
+        if not (self.release / "manifest.json").exists():
+            raise InputError(
+                f"release {challenge_id} {self.version} not found at {self.release}.",
+                hint="run `dvc pull` or `portal release` first, or pick a published version.",
+            )
+        checked = verify_release(self.release)
+        if not checked.ok:
+            raise VerificationError(
+                f"release {self.version} does not match its manifest; no team runs on it.",
+                problems=[*checked.missing, *checked.extra, *(a["path"] for a in checked.altered)],
+                hint="restore it with `dvc checkout` or `dvc pull`.",
+            )
+        self.content_hash = checked.content_hash
+        self.reference = read_reference(self.release)
+        scoring = self.reference.exams(self.challenge.scoring_split)
+        withheld = [e for e in scoring if not self.reference.labels.get(e)]
+        if not scoring or withheld:
+            raise ConfigError(
+                f"release {self.version} holds no labels for {len(withheld)} exam(s) of the "
+                f"scoring split {self.challenge.scoring_split}.",
+                hint="a sequestered split is scored inside the organiser's environment, "
+                "on a release that includes its labels.",
+            )
+
+    @property
+    def predicted_splits(self) -> list[str]:
+        splits = {p.split for p in self.challenge.phases} | {self.challenge.scoring_split}
+        return sorted(s for s in splits if s not in self.challenge.training_splits)
+
+    def team(self, team_id: str) -> Team:
+        if not (self.folder / team_id / "algorithm.yaml").exists():
+            raise ConfigError(
+                f"no team {team_id!r} under reproduce/{self.challenge.id}/.",
+                hint=f"teams: {', '.join(team_ids(self.folder)) or 'none'}.",
+            )
+        team = load_team(self.folder / team_id)
+        if team_id not in self.leaderboard:
+            raise ConfigError(
+                f"team {team_id} is not on reproduce/{self.challenge.id}/leaderboard.csv.",
+                hint="a team is reproduced against its official score; add its row first.",
+            )
+        return team
+
+    def run(self, team_id: str, *, repeat: bool = True, isolate: bool | None = None) -> Outcome:
+        team = self.team(team_id)
+        entry = self.leaderboard[team_id]
+        out = self.root / "runs" / self.challenge.id / self.version / team_id
+        client, _uri = tracking.client_for(self.root)
+        experiment = tracking.experiment_id(
+            client, self.challenge.id, self.root, tracking.tracking_uri(self.root)
+        )
+        attempt_number = tracking.next_attempt(client, experiment, team_id, self.version)
+        started = time.perf_counter()
+        with atomic_dir(out, overwrite=True) as tmp:
+            outcome = self._run_in(tmp, team, entry, attempt_number, repeat, isolate)
+            outcome.wall_seconds = round(time.perf_counter() - started, 2)
+            self._log(tmp, outcome, team)
+        outcome.out = out
+        # beside the run folder, for `dvc metrics show` (a DVC output cannot hold another)
+        write_text(out.parent / f"{team_id}.metrics.json", (out / "metrics.json").read_text())
+        return outcome
+
+    def _run_in(
+        self, tmp: Path, team: Team, entry: Entry, number: int, repeat: bool, isolate
+    ) -> Outcome:
+        r = team.algorithm.resources
+        limits = Limits(
+            cpu_seconds=r.cpu_seconds,
+            memory_bytes=int(r.memory_gb * 1024**3),
+            wall_seconds=r.wall_seconds,
+        )
+        scoring = self.challenge.scoring_split
+        record: dict = {"environment": None, "attempts": {}}
+        failure = log_tail = None
+        environment = None
+        try:
+            environment = envs.ensure(team.requirements, envs.cache_dir(self.root))
+            (tmp / "environment.txt").write_text(environment.freeze)
+            record["environment"] = {
+                "requirements_hash": environment.requirements_hash,
+                "reused": environment.reused,
+            }
+        except BuildError as error:
+            failure = f"environment: {error.message}"
+            log_tail = "\n".join(error.problems)
+        first = second = None
+        if environment is not None:
+            args = (team, environment, self.release)
+            first = execute(
+                *args, tmp / "run", self.predicted_splits, scoring, limits=limits, isolate=isolate
+            )
+            record["attempts"]["first"] = first.steps
+            failure, log_tail = first.failure, first.log_tail
+            if repeat and first.failure is None:
+                second = execute(
+                    *args,
+                    tmp / "repeat",
+                    self.predicted_splits,
+                    scoring,
+                    limits=limits,
+                    isolate=isolate,
+                )
+                record["attempts"]["repeat"] = second.steps
+        determinism = self._determinism(tmp, second)
+        interval = scores = public = None
+        if failure is None:
+            try:
+                scores = self._score(tmp / "run" / "predictions" / f"{scoring}.csv", scoring)
+                interval = scores.official
+                public = self._public_score(tmp)
+            except InputError as error:
+                failure = f"predictions: {error.message} {'; '.join(error.problems)}"
+        verdict = decide(entry.private_score, interval, self.challenge.tolerance, failure)
+        outcome = Outcome(
+            self.challenge.id,
+            team.id,
+            team.algorithm.team,
+            self.version,
+            number,
+            verdict,
+            tmp,
+            public_score=public,
+            determinism=determinism,
+        )
+        self._figures(tmp, scores, team)
+        self._write_record(tmp, outcome, team, entry, scores, record, log_tail, first)
+        self._tidy(tmp)
+        return outcome
+
+    def _determinism(self, tmp: Path, second: _Attempt | None) -> dict:
+        if second is None:
+            return {"checked": False, "identical": None}
+        if second.failure:
+            return {"checked": True, "identical": False, "reason": f"repeat {second.failure}"}
+        files = {}
+        for split in self.predicted_splits:
+            a = _sha256(tmp / "run" / "predictions" / f"{split}.csv")
+            b = _sha256(tmp / "repeat" / "predictions" / f"{split}.csv")
+            files[split] = {"first": a, "repeat": b, "identical": a is not None and a == b}
+        return {
+            "checked": True,
+            "identical": all(f["identical"] for f in files.values()),
+            "predictions": files,
+        }
+
+    def _score(self, path: Path, split: str):
+        ref = self.reference
+        exams, predicted, values = read_predictions(path, ref.exams(split))
+        truth = [CLASSES[ref.labels[e]] for e in exams]
+        clinical = [ref.clinical.get(e, {}) for e in exams]
+        groups = {
+            "centre": [c.get("centre", "?") for c in clinical],
+            "sex": [c.get("sex", "?") for c in clinical],
+            "age_band": [age_band(float(c["age"])) if c.get("age") else "?" for c in clinical],
+            "gray_zone": ["gray zone" if ref.gray_zone[e] else "clear" for e in exams],
+        }
+        return score(
+            truth,
+            predicted,
+            values,
+            official_metric=self.challenge.metric.official,
+            groups=groups,
+            gray_zone=[ref.gray_zone[e] for e in exams],
+            resamples=self.challenge.bootstrap.resamples,
+            seed=self.challenge.bootstrap.seed,
+        )
+
+    def _public_score(self, tmp: Path) -> float | None:
+        phases = [p.split for p in self.challenge.phases if p.split != self.challenge.scoring_split]
+        for split in phases:
+            path = tmp / "run" / "predictions" / f"{split}.csv"
+            if path.exists():
+                exams, predicted, values = read_predictions(path, self.reference.exams(split))
+                truth = [CLASSES[self.reference.labels[e]] for e in exams]
+                return METRICS[self.challenge.metric.official](truth, predicted, values)
+        return None
+
+    def _figures(self, tmp: Path, scores, team: Team) -> None:
+        figures = tmp / "figures"
+        figures.mkdir()
+        if scores is not None:
+            title = f"{team.algorithm.team}, {self.challenge.scoring_split}"
+            plots.roc(scores.roc, scores.metrics["roc_auc"], title, figures / "roc.png")
+            plots.confusion(scores.confusion, title, figures / "confusion.png")
+        maps = sorted((tmp / "run" / "explanations").glob("*.npz"))[:SALIENCY_FIGURES]
+        for npz in maps:
+            label = self.reference.labels.get(npz.stem, "?")
+            plots.saliency(npz, figures / f"saliency-{npz.stem}.png", f"{npz.stem} ({label})")
+
+    def _write_record(self, tmp, outcome, team, entry, scores, record, log_tail, first) -> None:
+        v = outcome.verdict
+        official = self.challenge.metric.official
+        metrics = {
+            f"reproduced_{official}": v.reproduced,
+            f"official_{official}": v.official,
+            "difference": v.difference,
+            "ci_low": v.ci[0] if v.ci else None,
+            "ci_high": v.ci[1] if v.ci else None,
+            "public_score": outcome.public_score,
+            "official_public_score": entry.public_score,
+        }
+        if scores is not None:
+            metrics.update({k: v_ for k, v_ in scores.metrics.items()})
+        metrics["wall_seconds"] = first.wall_seconds if first else None
+        metrics["peak_memory_mb"] = first.peak_memory_mb if first else None
+        full = {
+            "challenge": self.challenge.id,
+            "team": team.id,
+            "name": team.algorithm.team,
+            "title": team.algorithm.title,
+            "rank": entry.rank,
+            "release": {
+                "version": self.version,
+                "content_hash": self.content_hash,
+                "path": str(self.release.relative_to(self.root)),
+            },
+            "attempt": outcome.attempt,
+            "verdict": v.to_dict(),
+            "log_tail": log_tail if v.verdict is Verdict.FAILED else None,
+            "determinism": outcome.determinism,
+            "algorithm": team.algorithm.model_dump(),
+            "scores": scores.to_dict() if scores is not None else None,
+            **record,
+        }
+        (tmp / "record.json").write_text(json.dumps(full, indent=2, default=str) + "\n")
+        (tmp / "verdict.json").write_text(
+            json.dumps(
+                {
+                    "team": team.id,
+                    "name": team.algorithm.team,
+                    "version": self.version,
+                    "attempt": outcome.attempt,
+                    "determinism": outcome.determinism.get("identical"),
+                    **v.to_dict(),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+    def _tidy(self, tmp: Path) -> None:
+        """Keep what a reader checks: predictions, model, explanations, logs; not scratch."""
+        for run_dir in (tmp / "run", tmp / "repeat"):
+            for scratch in ("tmp", ".portal-guard", "network-attempts.log"):
+                target = run_dir / scratch
+                if target.is_dir():
+                    shutil.rmtree(target, ignore_errors=True)
+                else:
+                    target.unlink(missing_ok=True)
+        repeat = tmp / "repeat"
+        if repeat.exists():  # the repeat's predictions prove determinism; its model is a copy
+            for child in repeat.iterdir():
+                if child.name != "predictions":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    def _log(self, tmp: Path, outcome: Outcome, team: Team) -> None:
+        record = json.loads((tmp / "record.json").read_text())
+        metrics = json.loads((tmp / "metrics.json").read_text())
+        seeds = team.algorithm.seeds
+        tags = {
+            "team": team.id,
+            "team_name": team.algorithm.team,
+            "challenge": self.challenge.id,
+            "release_version": self.version,
+            "release.content_hash": self.content_hash,
+            "verdict": outcome.verdict.verdict.value,
+            "deterministic": str(outcome.determinism.get("identical")),
+            "upstream.repository": team.algorithm.upstream.repository,
+            "upstream.commit": team.algorithm.upstream.commit,
+            **_git(self.root),
+            **_dvc_lock(self.root, self.challenge.id, self.version),
+        }
+        environment = record.get("environment") or {}
+        run_id, _ = tracking.log_run(
+            self.root,
+            experiment_name=self.challenge.id,
+            run_name=f"{team.id} @ {self.version} #{outcome.attempt}",
+            params={
+                "team": team.id,
+                "release_version": self.version,
+                "seeds": ",".join(map(str, seeds)),
+                "seed": seeds[0],
+                "requirements_hash": environment.get("requirements_hash", "none"),
+                "tolerance": self.challenge.tolerance,
+                "official_metric": self.challenge.metric.official,
+                "scoring_split": self.challenge.scoring_split,
+                "bootstrap_resamples": self.challenge.bootstrap.resamples,
+                "threads": 1,
+                **{f"limit_{k}": v for k, v in team.algorithm.resources.model_dump().items()},
+            },
+            tags=tags,
+            metrics=metrics,
+            dataset={
+                "uri": str(self.release),
+                "name": f"{self.challenge.id}-{self.version}",
+                "digest": self.content_hash.removeprefix("sha256:")[:32],
+                "context": self.challenge.scoring_split,
+            },
+            artifacts=tmp,
+        )
+        outcome.run_id = run_id
+        (tmp / "mlflow_run.txt").write_text(f"{run_id}\n")
+
+
+def collect_verdicts(root: Path, challenge: str, version: str | None = None) -> list[dict]:
+    """The latest verdict of every team on every (or one) release, from runs/."""
+    base = Path(root) / "runs" / challenge
+    pattern = f"{version}/*/verdict.json" if version else "*/*/verdict.json"
+    rows = [json.loads(p.read_text()) for p in sorted(base.glob(pattern))]
+    return sorted(rows, key=lambda r: (r["version"], r["official"] * -1, r["team"]))

@@ -1,0 +1,88 @@
+"""MLflow logging of reproduction runs: one run per (team, release, attempt).
+
+The embedded default is ``sqlite:///mlflow.db`` at the project root, with
+artifacts under ``mlartifacts/``; ``MLFLOW_TRACKING_URI`` (a server, another
+database) is honoured, and then the server decides where artifacts go.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+DB = "mlflow.db"
+ARTIFACTS = "mlartifacts"
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path(root) / DB).resolve()}"
+
+
+def _quiet() -> None:
+    for name in ("alembic", "mlflow", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+
+
+def experiment_id(client, name: str, root: Path, uri: str) -> str:
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = None
+    if uri.startswith("sqlite:"):  # embedded: artifacts beside the database
+        location = (Path(root) / ARTIFACTS / name).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def client_for(root: Path):
+    _quiet()
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri(root)
+    return MlflowClient(tracking_uri=uri), uri
+
+
+def next_attempt(client, experiment: str, team: str, version: str) -> int:
+    runs = client.search_runs(
+        [experiment],
+        filter_string=f"tags.team = '{team}' and tags.release_version = '{version}'",
+        max_results=10_000,
+    )
+    return len(runs) + 1
+
+
+def log_run(
+    root: Path,
+    *,
+    experiment_name: str,
+    run_name: str,
+    params: dict,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    dataset: dict[str, str],
+    artifacts: Path,
+) -> tuple[str, str]:
+    """Log one finished reproduction; returns (run id, tracking URI)."""
+    _quiet()
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    experiment = experiment_id(client, experiment_name, root, uri)
+    with mlflow.start_run(experiment_id=experiment, run_name=run_name) as run:
+        mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+        mlflow.set_tags(tags)
+        finite = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+        mlflow.log_metrics(finite)
+        release = MetaDataset(
+            LocalArtifactDatasetSource(dataset["uri"]),
+            name=dataset["name"],
+            digest=dataset["digest"],
+        )
+        mlflow.log_input(release, context=dataset.get("context", "scoring"))
+        mlflow.log_artifacts(str(artifacts))
+    return run.info.run_id, uri

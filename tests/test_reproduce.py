@@ -1,0 +1,379 @@
+"""Reproductions end to end: real release, real sandbox, real venvs, real MLflow store.
+
+The teams here are small fixture algorithms (standard library only, so their
+environment builds in seconds): one exact, one whose code drifted from the
+official submission, one that crashes, one too slow, one that phones home.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from portal.cards import load_card
+from portal.errors import ConfigError, InputError, VerificationError
+from portal.ingest import ingest
+from portal.manifest import read_manifest
+from portal.release import build_release
+from portal.reproduce import Reproduction, read_predictions
+from portal.sandbox import namespaces_available
+from portal.synth.export import synthesize
+
+ROOT = Path(__file__).resolve().parent.parent
+CARD = load_card(ROOT / "data_cards" / "datpark.md")
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/bin/python3").exists(), reason="team environments need Debian's python3"
+)
+
+TEAM = '''\
+"""Fixture team: a putamen-SBR threshold from the release's clinical table."""
+import argparse, csv, json, math, os, socket, time
+
+BEHAVIOUR = {behaviour!r}
+parser = argparse.ArgumentParser()
+parser.add_argument("step")
+for option in ("--release", "--model", "--split", "--out", "--seed"):
+    parser.add_argument(option)
+a = parser.parse_args()
+
+
+def table(name):
+    with open(os.path.join(a.release, "metadata", name), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+clinical = {{r["exam_id"]: r for r in table("clinical.csv")}}
+split_of = {{r["exam_id"]: r["split"] for r in table("splits.csv")}}
+
+
+def sbr(exam):
+    row = clinical[exam]
+    return min(float(row["sbr_putamen_right"]), float(row["sbr_putamen_left"]))
+
+
+if a.step == "train":
+    if BEHAVIOUR == "crash":
+        raise RuntimeError("weights file corrupted (simulated crash)")
+    if BEHAVIOUR == "slow":
+        time.sleep(120)
+    labels = {{r["exam_id"]: r["label"] for r in table("labels.csv")}}
+    train = [e for e in clinical if split_of[e] == "train" and labels[e]]
+    means = {{}}
+    for label in ("normal", "pathological"):
+        values = [sbr(e) for e in train if labels[e] == label]
+        means[label] = sum(values) / len(values)
+    os.makedirs(a.model, exist_ok=True)
+    with open(os.path.join(a.model, "model.json"), "w") as handle:
+        json.dump({{"threshold": (means["normal"] + means["pathological"]) / 2}}, handle)
+else:
+    if BEHAVIOUR == "network":
+        socket.create_connection(("127.0.0.1", {port}), timeout=3).sendall(b"predictions")
+    if BEHAVIOUR == "escape":
+        for target in (os.path.join(a.release, "metadata", "labels.csv"), {outside!r}):
+            try:
+                open(target, "a").write("tampered")
+                print("WROTE", target)
+            except OSError as error:
+                print("DENIED", target, type(error).__name__)
+    with open(os.path.join(a.model, "model.json")) as handle:
+        threshold = json.load(handle)["threshold"]
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["exam_id", "score", "label"])
+        for exam in sorted(e for e in clinical if split_of[e] == a.split):
+            p = 1 / (1 + math.exp(4 * (sbr(exam) - threshold)))
+            if BEHAVIOUR == "drifted":  # the code changed since the official submission
+                p = 1 - p
+            out.writerow([exam, f"{{p:.6f}}", "pathological" if p >= 0.5 else "normal"])
+'''
+
+COMMAND = [
+    "{python}",
+    "{code}/team.py",
+    "{step}",
+    "--release",
+    "{release}",
+    "--model",
+    "{run}/model",
+    "--seed",
+    "{seed}",
+]
+
+
+def write_team(project: Path, team: str, behaviour: str, *, port: int = 9, wall: float = 120):
+    folder = project / "reproduce" / "datpark" / team
+    folder.mkdir(parents=True, exist_ok=True)
+    outside = str(project / "outside.txt")
+    (folder / "team.py").write_text(TEAM.format(behaviour=behaviour, port=port, outside=outside))
+    (folder / "requirements.txt").write_text("# standard library only\n")
+    (folder / "MODEL_CARD.md").write_text(f"# {team}\n\nA fixture: {behaviour}.\n")
+    train = [c.replace("{step}", "train") for c in COMMAND]
+    predict = [c.replace("{step}", "predict") for c in COMMAND]
+    algorithm = {
+        "team": f"fixture-{team}",
+        "title": f"Fixture ({behaviour})",
+        "rank": 1,
+        "license": "MIT",
+        "upstream": {"repository": "https://example.org/fixture", "commit": "a" * 40},
+        "entry_points": {
+            "train": train,
+            "predict": [*predict, "--split", "{split}", "--out", "{run}/predictions/{split}.csv"],
+        },
+        "seeds": [3],
+        "resources": {"cpu_seconds": 120, "memory_gb": 2, "wall_seconds": wall},
+    }
+    (folder / "algorithm.yaml").write_text(yaml.safe_dump(algorithm, sort_keys=False))
+
+
+def set_official(project: Path, scores: dict[str, tuple[float, float]]) -> None:
+    lines = ["team,name,rank,metric,public_score,private_score"]
+    for rank, (team, (public, private)) in enumerate(sorted(scores.items()), start=1):
+        lines.append(f"{team},fixture-{team},{rank},balanced_accuracy,{public},{private}")
+    (project / "reproduce" / "datpark" / "leaderboard.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project with one real release of 80 small exams and the real challenge.yaml."""
+    root = tmp_path_factory.mktemp("project")
+    synthesize("datpark", root / "raw", exams=80, seed=21, shape=(16, 32, 32))
+    ingest(
+        "datpark",
+        root / "raw",
+        root / "data" / "datpark",
+        options=CARD.meta.deidentification,
+        key=b"reproduce-test-key-0123456789abc",
+        workers=1,
+    )
+    build_release(
+        "datpark",
+        root / "data" / "datpark" / "staging",
+        root / "data" / "datpark" / "releases",
+        CARD,
+        version="1.0.0",
+        date="2025-06-01",
+        notes="First release.",
+    )
+    (root / "reproduce" / "datpark").mkdir(parents=True)
+    shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
+    for team, behaviour in [
+        ("exact", "exact"),
+        ("drifted", "drifted"),
+        ("crash", "crash"),
+        ("slow", "slow"),
+        ("escape", "escape"),
+    ]:
+        write_team(root, team, behaviour, wall=3 if team == "slow" else 120)
+    return root
+
+
+@pytest.fixture
+def env(project, monkeypatch, tmp_path_factory):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("PORTAL_ENV_CACHE", str(project / ".portal-envs"))
+    return project
+
+
+@pytest.fixture(scope="module")
+def official(project):
+    """The challenge's one-time run of the exact team gives the official scores."""
+    set_official(project, {"exact": (0.0, 0.0)})
+    import os
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ["PORTAL_ENV_CACHE"] = str(project / ".portal-envs")
+    first = Reproduction(project, "datpark").run("exact", repeat=False)
+    record = json.loads((first.out / "record.json").read_text())
+    private = record["scores"]["official"]["estimate"]
+    public = json.loads((first.out / "metrics.json").read_text())["public_score"]
+    teams = ["exact", "drifted", "crash", "slow", "escape"]
+    set_official(project, {t: (public, private) for t in teams})
+    return public, private
+
+
+def test_a_deterministic_team_reproduces_bit_identically_twice(env, official):
+    outcome = Reproduction(env, "datpark").run("exact")
+    assert outcome.verdict.verdict.value == "reproduced", outcome.verdict.reason
+    assert outcome.verdict.reproduced == pytest.approx(official[1], abs=1e-12)
+    assert outcome.determinism["checked"] and outcome.determinism["identical"]
+    for files in outcome.determinism["predictions"].values():
+        assert files["first"] == files["repeat"] is not None
+    run, repeat = (outcome.out / d / "predictions" for d in ("run", "repeat"))
+    for split in ("public_test", "private_test"):
+        assert (run / f"{split}.csv").read_bytes() == (repeat / f"{split}.csv").read_bytes()
+    assert outcome.public_score == pytest.approx(official[0])
+    record = json.loads((outcome.out / "record.json").read_text())
+    manifest = read_manifest(env / "data" / "datpark" / "releases" / "1.0.0")
+    assert record["release"]["content_hash"] == f"sha256:{manifest.content_hash}"
+    assert record["environment"]["reused"] is True, "the official run built it already"
+    assert set(record["scores"]["subgroups"]) == {"centre", "sex", "age_band", "gray_zone"}
+
+
+def test_code_that_drifted_beyond_the_tolerance_is_not_reproduced(env, official):
+    outcome = Reproduction(env, "datpark").run("drifted", repeat=False)
+    verdict = outcome.verdict
+    assert verdict.verdict.value == "not reproduced", verdict.reason
+    assert abs(verdict.difference) > 0.01 and not (verdict.ci[0] <= official[1] <= verdict.ci[1])
+    assert "outside the 95% CI" in verdict.reason
+
+
+def test_a_crash_fails_with_the_step_and_the_log_tail(env, official):
+    outcome = Reproduction(env, "datpark").run("crash")
+    assert outcome.verdict.verdict.value == "failed"
+    assert outcome.verdict.reason.startswith("train: exited with code 1")
+    record = json.loads((outcome.out / "record.json").read_text())
+    assert "weights file corrupted" in record["log_tail"]
+    assert "weights file corrupted" in (outcome.out / "logs" / "run-train.log").read_text()
+    assert not outcome.determinism["checked"]
+
+
+def test_a_team_past_its_time_limit_fails(env, official):
+    outcome = Reproduction(env, "datpark").run("slow", repeat=False)
+    assert outcome.verdict.verdict.value == "failed"
+    assert "timeout" in outcome.verdict.reason and "3 s" in outcome.verdict.reason
+    assert outcome.wall_seconds < 60
+
+
+def test_a_socket_to_a_local_listener_fails_the_run(env, official):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    write_team(env, "network", "network", port=port)
+    set_official(env, {t: official for t in ["exact", "network"]})
+    try:
+        outcome = Reproduction(env, "datpark").run("network", repeat=False)
+    finally:
+        listener.close()
+    assert outcome.verdict.verdict.value == "failed"
+    assert "network attempt" in outcome.verdict.reason and str(port) in outcome.verdict.reason
+
+
+@pytest.mark.skipif(not namespaces_available(), reason="needs mount and network namespaces")
+def test_the_team_cannot_write_outside_its_run_directory(env, official):
+    set_official(env, {t: official for t in ["exact", "escape"]})
+    labels = env / "data" / "datpark" / "releases" / "1.0.0" / "metadata" / "labels.csv"
+    before = labels.read_bytes()
+    outcome = Reproduction(env, "datpark").run("escape", repeat=False)
+    log = (outcome.out / "logs" / "run-predict-private_test.log").read_text()
+    assert "WROTE" not in log and log.count("DENIED") == 2
+    assert labels.read_bytes() == before and not (env / "outside.txt").exists()
+    assert outcome.verdict.verdict.value == "reproduced"  # it still predicts normally
+    record = json.loads((outcome.out / "record.json").read_text())
+    assert all(record["attempts"]["first"][0]["isolation"].values())
+
+
+def test_the_mlflow_run_holds_the_release_hash_the_freeze_and_the_artifacts(env, official):
+    import mlflow
+
+    outcome = Reproduction(env, "datpark").run("exact", repeat=False)
+    mlflow.set_tracking_uri(f"sqlite:///{env / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["datpark"], output_format="list")
+    run = next(r for r in runs if r.info.run_id == outcome.run_id)
+    content_hash = read_manifest(env / "data" / "datpark" / "releases" / "1.0.0").content_hash
+    assert run.data.tags["release.content_hash"] == f"sha256:{content_hash}"
+    assert run.data.tags["verdict"] == "reproduced" and "git.commit" in run.data.tags
+    assert run.data.params["seed"] == "3" and run.data.params["release_version"] == "1.0.0"
+    assert run.data.metrics["reproduced_balanced_accuracy"] == pytest.approx(official[1])
+    (dataset,) = run.inputs.dataset_inputs
+    assert dataset.dataset.name == "datpark-1.0.0" and content_hash.startswith(
+        dataset.dataset.digest
+    )
+    client = mlflow.tracking.MlflowClient()
+    listed = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"environment.txt", "record.json", "figures", "logs", "run"} <= listed
+    local = Path(client.download_artifacts(run.info.run_id, "environment.txt"))
+    assert local.read_text() == (outcome.out / "environment.txt").read_text()
+    figures = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert {"roc.png", "confusion.png"} <= figures
+    attempts = [r for r in runs if r.data.tags.get("team") == "exact"]
+    assert len(attempts) >= 2 and outcome.attempt == len(attempts)
+
+
+def test_predictions_are_checked_row_by_row(tmp_path):
+    path = tmp_path / "private_test.csv"
+    path.write_text(
+        "exam_id,score,label\nE1,0.9,pathological\nE1,0.2,normal\nE3,x,normal\nE4,0.1,maybe\n"
+    )
+    with pytest.raises(InputError) as caught:
+        read_predictions(path, ["E1", "E2", "E3", "E4"])
+    text = "\n".join(caught.value.problems)
+    assert "row 3: exam E1 predicted twice" in text and "row 4: score 'x'" in text
+    assert "row 5: label 'maybe'" in text and "not predicted" in text and "E2" in text
+
+
+def test_an_altered_release_is_refused_before_any_team_runs(env, official, tmp_path):
+    copy = tmp_path / "project"
+    shutil.copytree(env / "reproduce", copy / "reproduce")
+    shutil.copytree(env / "data", copy / "data")
+    target = copy / "data" / "datpark" / "releases" / "1.0.0" / "metadata" / "labels.csv"
+    rows = list(csv.reader(target.open()))
+    rows[1][2] = "normal" if rows[1][2] == "pathological" else "pathological"
+    target.chmod(0o644)
+    with target.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with pytest.raises(VerificationError) as caught:
+        Reproduction(copy, "datpark")
+    assert "metadata/labels.csv" in caught.value.problems
+
+
+def test_unknown_teams_and_bad_declarations_are_named(env, official):
+    job = Reproduction(env, "datpark")
+    with pytest.raises(ConfigError, match="no team 'nobody'"):
+        job.team("nobody")
+    bad = env / "reproduce" / "datpark" / "bad"
+    shutil.copytree(env / "reproduce" / "datpark" / "exact", bad)
+    declared = yaml.safe_load((bad / "algorithm.yaml").read_text())
+    declared["entry_points"]["train"].append("{gpu}")
+    declared["upstream"]["commit"] = "main"
+    (bad / "algorithm.yaml").write_text(yaml.safe_dump(declared))
+    with pytest.raises(ConfigError) as caught:
+        job.team("bad")
+    text = "\n".join(caught.value.problems)
+    assert "upstream.commit" in text and "gpu" in text
+    shutil.rmtree(bad)
+
+
+def test_loose_requirements_are_refused(env, official, tmp_path):
+    from portal import envs
+    from portal.errors import BuildError
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("numpy>=2\npyarrow==25.0.1\n")
+    with pytest.raises(BuildError) as caught:
+        envs.ensure(requirements, tmp_path / "cache")
+    assert caught.value.problems == ["numpy>=2"]
+
+
+def test_the_command_line_prints_the_verdict_table_and_keeps_going(env, official):
+    import os
+    import subprocess
+    import sys
+
+    portal = str(Path(sys.executable).parent / "portal")
+    environ = {**os.environ, "PORTAL_ENV_CACHE": str(env / ".portal-envs")}
+    environ.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run(
+        [portal, "reproduce", "datpark", "crash", "exact", "--no-repeat", "--strict"],
+        cwd=env,
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
+    assert done.returncode == 9, done.stderr  # --strict: one team failed
+    assert "crash failed: train: exited with code 1" in done.stderr
+    table = done.stdout
+    assert "exact" in table and "reproduced" in table and "failed" in table
+    metrics = json.loads((env / "runs" / "datpark" / "1.0.0" / "exact.metrics.json").read_text())
+    assert metrics["reproduced_balanced_accuracy"] == pytest.approx(official[1])
+    listed = subprocess.run(
+        [portal, "verdicts", "datpark"], cwd=env, capture_output=True, text=True, env=environ
+    )
+    assert listed.returncode == 0 and "crash" in listed.stdout and "exact" in listed.stdout
