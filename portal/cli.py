@@ -327,10 +327,16 @@ def reproduce(
     job = Reproduction(Path("."), challenge, release)
     chosen = teams or team_ids(job.folder)
     rows = []
+    refused: list[PortalError] = []
     for team in chosen:
         if not _state["quiet"]:
             errors.print(f"reproducing {team} on {challenge} {job.version} …", highlight=False)
-        outcome = job.run(team, repeat=repeat)
+        try:
+            outcome = job.run(team, repeat=repeat)
+        except PortalError as error:  # this team's declaration; the others still run
+            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            refused.append(error)
+            continue
         row = json.loads((outcome.out / "verdict.json").read_text())
         rows.append(row)
         if outcome.verdict.verdict.value == "failed":
@@ -339,6 +345,8 @@ def reproduce(
             )
     if not _state["quiet"]:
         _print_wide(_verdict_table(rows, f"{challenge} {job.version}: reproduction verdicts"))
+    if refused:
+        raise typer.Exit(refused[0].exit_code)
     bad = [r for r in rows if r["verdict"] in ("not reproduced", "failed")]
     if strict and bad:
         raise typer.Exit(9)

@@ -65,7 +65,7 @@ def test_reproductions_name_a_listed_release_and_a_team(tmp_path):
         "challenges:\n  datpark: {title: x}\n"
         "reproductions:\n  datpark-2.0.0-sbr: {challenge: datpark, version: 2.0.0, team: sbr}\n"
     )
-    with pytest.raises(ConfigError, match="release datpark-2.0.0 is not under releases"):
+    with pytest.raises(ConfigError, match=r"release datpark-2\.0\.0 is not under releases"):
         load_params(bad)
 
 

@@ -360,6 +360,17 @@ def test_the_command_line_prints_the_verdict_table_and_keeps_going(env, official
     portal = str(Path(sys.executable).parent / "portal")
     environ = {**os.environ, "PORTAL_ENV_CACHE": str(env / ".portal-envs")}
     environ.pop("MLFLOW_TRACKING_URI", None)
+    set_official(env, {t: official for t in ["exact", "crash"]})
+    unlisted = subprocess.run(
+        [portal, "reproduce", "datpark", "slow", "exact", "--no-repeat"],
+        cwd=env,
+        capture_output=True,
+        text=True,
+        env=environ,
+    )
+    assert unlisted.returncode == 2, "a team off the leaderboard is a configuration error"
+    assert "team slow is not on reproduce/datpark/leaderboard.csv" in unlisted.stderr
+    assert "reproduced" in unlisted.stdout, "the next team still ran"
     done = subprocess.run(
         [portal, "reproduce", "datpark", "crash", "exact", "--no-repeat", "--strict"],
         cwd=env,
