@@ -453,8 +453,12 @@ class Reproduction:
         }
         if scores is not None:
             metrics.update({k: v_ for k, v_ in scores.metrics.items()})
-        metrics["wall_seconds"] = first.wall_seconds if first else None
-        metrics["peak_memory_mb"] = first.peak_memory_mb if first else None
+        # metrics.json holds scores only, so the same run gives the same file (and dvc.lock);
+        # the cost of the run is in record.json and in MLflow
+        cost = {
+            "wall_seconds": first.wall_seconds if first else None,
+            "peak_memory_mb": first.peak_memory_mb if first else None,
+        }
         full = {
             "challenge": self.challenge.id,
             "team": team.id,
@@ -467,6 +471,7 @@ class Reproduction:
                 "path": str(self.release.relative_to(self.root)),
             },
             "attempt": outcome.attempt,
+            "cost": cost,
             "verdict": v.to_dict(),
             "log_tail": log_tail if v.verdict is Verdict.FAILED else None,
             "determinism": outcome.determinism,
@@ -508,7 +513,7 @@ class Reproduction:
 
     def _log(self, tmp: Path, outcome: Outcome, team: Team) -> None:
         record = json.loads((tmp / "record.json").read_text())
-        metrics = json.loads((tmp / "metrics.json").read_text())
+        metrics = {**json.loads((tmp / "metrics.json").read_text()), **record["cost"]}
         seeds = team.algorithm.seeds
         tags = {
             "team": team.id,

@@ -20,9 +20,12 @@ def tracking_uri(root: Path) -> str:
 
 
 def _quiet() -> None:
+    """MLflow and its database layer speak at INFO; the portal's own output is enough."""
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    import mlflow  # noqa: F401  (it sets its loggers' levels when imported)
+
     for name in ("alembic", "mlflow", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 
 def experiment_id(client, name: str, root: Path, uri: str) -> str:
@@ -63,26 +66,42 @@ def log_run(
     dataset: dict[str, str],
     artifacts: Path,
 ) -> tuple[str, str]:
-    """Log one finished reproduction; returns (run id, tracking URI)."""
-    _quiet()
-    import mlflow
+    """Log one finished reproduction; returns (run id, tracking URI).
+
+    Only the client API is used: ``mlflow.set_tracking_uri`` would also set
+    ``MLFLOW_TRACKING_URI`` for the whole process, and a later run of another
+    project would then be logged into this one's store.
+    """
+    import time
+
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.entities import DatasetInput, InputTag, Metric, Param
 
-    uri = tracking_uri(root)
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.tracking.MlflowClient(tracking_uri=uri)
+    client, uri = client_for(root)
     experiment = experiment_id(client, experiment_name, root, uri)
-    with mlflow.start_run(experiment_id=experiment, run_name=run_name) as run:
-        mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
-        mlflow.set_tags(tags)
-        finite = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
-        mlflow.log_metrics(finite)
+    run = client.create_run(experiment, run_name=run_name, tags=tags)
+    run_id = run.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+            metrics=[
+                Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and v == v
+            ],
+            synchronous=True,
+        )
         release = MetaDataset(
             LocalArtifactDatasetSource(dataset["uri"]),
             name=dataset["name"],
             digest=dataset["digest"],
         )
-        mlflow.log_input(release, context=dataset.get("context", "scoring"))
-        mlflow.log_artifacts(str(artifacts))
-    return run.info.run_id, uri
+        context = InputTag("mlflow.data.context", dataset.get("context", "scoring"))
+        client.log_inputs(run_id, [DatasetInput(release._to_mlflow_entity(), [context])])
+        client.log_artifacts(run_id, str(artifacts))
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return run_id, uri

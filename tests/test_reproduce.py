@@ -274,6 +274,9 @@ def test_the_mlflow_run_holds_the_release_hash_the_freeze_and_the_artifacts(env,
     import mlflow
 
     outcome = Reproduction(env, "datpark").run("exact", repeat=False)
+    import os
+
+    assert "MLFLOW_TRACKING_URI" not in os.environ, "another project would log into this store"
     mlflow.set_tracking_uri(f"sqlite:///{env / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["datpark"], output_format="list")
     run = next(r for r in runs if r.info.run_id == outcome.run_id)
