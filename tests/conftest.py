@@ -55,3 +55,31 @@ def full_size_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("full") / "datpark"
     synthesize("datpark", out, exams=12, seed=5)
     return out
+
+
+def small_release(export: Path, data: Path, *, exams: int, seed: int) -> Path:
+    """Synthesise, ingest and release ``exams`` tiny exams; returns the 1.0.0 folder."""
+    from portal.cards import load_card
+    from portal.ingest import ingest
+    from portal.release import build_release
+
+    card = load_card(Path(__file__).resolve().parent.parent / "data_cards" / "datpark.md")
+    synthesize("datpark", export, exams=exams, seed=seed, shape=(16, 32, 32))
+    ingest(
+        "datpark",
+        export,
+        data,
+        options=card.meta.deidentification,
+        key=b"small-release-key-0123456789abcde",
+        workers=1,
+    )
+    summary = build_release(
+        "datpark",
+        data / "staging",
+        data / "releases",
+        card,
+        version="1.0.0",
+        date="2025-06-01",
+        notes="First release.",
+    )
+    return summary.path

@@ -18,12 +18,10 @@ import yaml
 
 from portal.cards import load_card
 from portal.errors import ConfigError, InputError, VerificationError
-from portal.ingest import ingest
 from portal.manifest import read_manifest
-from portal.release import build_release
 from portal.reproduce import Reproduction, read_predictions
 from portal.sandbox import namespaces_available
-from portal.synth.export import synthesize
+from tests.conftest import small_release
 
 ROOT = Path(__file__).resolve().parent.parent
 CARD = load_card(ROOT / "data_cards" / "datpark.md")
@@ -143,24 +141,7 @@ def set_official(project: Path, scores: dict[str, tuple[float, float]]) -> None:
 def project(tmp_path_factory):
     """A project with one real release of 80 small exams and the real challenge.yaml."""
     root = tmp_path_factory.mktemp("project")
-    synthesize("datpark", root / "raw", exams=80, seed=21, shape=(16, 32, 32))
-    ingest(
-        "datpark",
-        root / "raw",
-        root / "data" / "datpark",
-        options=CARD.meta.deidentification,
-        key=b"reproduce-test-key-0123456789abc",
-        workers=1,
-    )
-    build_release(
-        "datpark",
-        root / "data" / "datpark" / "staging",
-        root / "data" / "datpark" / "releases",
-        CARD,
-        version="1.0.0",
-        date="2025-06-01",
-        notes="First release.",
-    )
+    small_release(root / "raw", root / "data" / "datpark", exams=80, seed=21)
     (root / "reproduce" / "datpark").mkdir(parents=True)
     shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
     for team, behaviour in [
