@@ -369,6 +369,48 @@ def verdicts(
     _print_wide(_verdict_table(rows, f"{challenge}: reproduction verdicts"))
 
 
+site_app = typer.Typer(help="The public site: build it, serve it.", no_args_is_help=True)
+app.add_typer(site_app, name="site")
+
+
+@site_app.command("build")
+def site_build(
+    out: Annotated[Path, typer.Option("--out", help="Where the site goes.")] = Path("site"),
+    book: Annotated[
+        bool, typer.Option("--book/--no-book", help="Also build the Jupyter Book per challenge.")
+    ] = True,
+) -> None:
+    """Generate every page from the data cards, releases and MLflow runs; mkdocs --strict."""
+    from portal.site.build import build_site
+
+    result = build_site(Path("."), out, book=book)
+    if not _state["quiet"]:
+        timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+        console.print(f"built {result.pages} pages into {result.site} ({timing})", highlight=False)
+        console.print(
+            f"open it: portal site serve  (http://127.0.0.1:8000/), or {result.site}/index.html",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@site_app.command("serve")
+def site_serve(
+    site: Annotated[Path, typer.Option("--site", help="The built site.")] = Path("site"),
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve the built site, and each release's files under /files/<challenge>/<version>/."""
+    from portal.site.build import make_server
+
+    server = make_server(Path("."), site, host, port)
+    console.print(f"serving {site} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn errors into exit codes."""
     try:

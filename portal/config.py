@@ -74,6 +74,32 @@ class ReproductionParams(BaseModel):
     team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="folder under reproduce/")
 
 
+class SiteParams(BaseModel):
+    """The ``site:`` section of ``params.yaml``: where the site and its files live."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "Open challenge portal"
+    url: str = Field(
+        "http://127.0.0.1:8000/", pattern=r"^https?://.*/$", description="the site's address"
+    )
+    downloads: str = Field(
+        "http://127.0.0.1:8000/files/",
+        pattern=r"^https?://.*/$",
+        description="base address of release files: <downloads><challenge>/<version>/<path>",
+    )
+    repository: str = Field(
+        "https://example.org/open-challenge-portal.git",
+        description="the git repository of this portal, for `dvc get`",
+    )
+    mlflow_ui: str = Field(
+        "http://127.0.0.1:5000/", pattern=r"^https?://.*/$", description="an MLflow UI on the runs"
+    )
+    hub_namespace: str | None = Field(
+        None, description="Hugging Face namespace the releases are pushed to, if any"
+    )
+
+
 class Params(BaseModel):
     """The whole ``params.yaml``."""
 
@@ -82,6 +108,7 @@ class Params(BaseModel):
     challenges: dict[str, ChallengeParams]
     releases: dict[str, ReleaseParams] = Field(default_factory=dict)
     reproductions: dict[str, ReproductionParams] = Field(default_factory=dict)
+    site: SiteParams = Field(default_factory=SiteParams)
 
     @model_validator(mode="after")
     def _release_keys(self) -> Params:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 DB = "mlflow.db"
@@ -22,7 +23,12 @@ def tracking_uri(root: Path) -> str:
 def _quiet() -> None:
     """MLflow and its database layer speak at INFO; the portal's own output is enough."""
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow  # noqa: F401  (it sets its loggers' levels when imported)
+
+    # MLflow's database layer warns about its own deprecated calls; not the reader's concern.
+    warnings.filterwarnings("ignore", module=r"sqlalchemy\..*")
+    warnings.filterwarnings("ignore", message=r".*noload.*")
 
     for name in ("alembic", "mlflow", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -6,6 +6,7 @@ set -euo pipefail
 # command -> Debian package
 declare -A NEEDED=(
   [dciodvfy]=dicom3tools
+  [chromium]=chromium  # the site tests drive it headless (Playwright, no browser download)
 )
 
 missing=()

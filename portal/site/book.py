@@ -1,0 +1,282 @@
+"""The reproduction book: one Jupyter Book (1.x) per challenge, executed at build time.
+
+Its MyST notebooks load the release and the MLflow runs with plain pandas and
+the MLflow client, as a reader would, and redraw the key figures. The book is
+written from templates below into a build folder that is never committed; the
+notebooks are executed by Jupyter Book with a cache keyed on their text, and
+the text names the inputs (release content hashes, run ids), so a new run or
+release re-executes them and nothing else does. Jupyter Book 2.x is not used:
+it downloads its theme at build time and cannot build offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from portal import tracking
+from portal.errors import BuildError, ToolMissingError
+from portal.site.sources import read_challenge
+
+CACHE = Path(".portal-cache") / "book"
+
+NOTEBOOK_HEAD = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+DATA = """
+# The data, release {version}
+
+This notebook reads release {version} of `{challenge}` as a reader who downloaded
+it would, checks the tables against the release manifest, and redraws the
+figures of the data card.
+
+```{{code-cell}} ipython3
+# Inputs: release {version}, content hash {content_hash}, template {template}
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+release = Path(os.environ["PORTAL_ROOT"]) / "data" / "{challenge}" / "releases" / "{version}"
+manifest = json.loads((release / "manifest.json").read_text())
+listed = {{f["path"]: f["sha256"] for f in manifest["files"]}}
+for name in ("metadata/splits.csv", "metadata/labels.csv", "metadata/clinical.csv"):
+    actual = hashlib.sha256((release / name).read_bytes()).hexdigest()
+    assert actual == listed[name], f"{{name}} differs from the manifest"
+    print(f"{{name}}: sha256 {{actual[:16]}}... matches the manifest")
+```
+
+```{{code-cell}} ipython3
+splits = pd.read_csv(release / "metadata" / "splits.csv")
+labels = pd.read_csv(release / "metadata" / "labels.csv")
+clinical = pd.read_csv(release / "metadata" / "clinical.csv")
+exams = splits.merge(labels.drop(columns="patient_id"), on="exam_id", how="left").merge(
+    clinical, on="exam_id", how="left"
+)
+exams["label"] = exams["label"].fillna("withheld")
+pd.crosstab(exams["split"], exams["label"], margins=True)
+```
+
+```{{code-cell}} ipython3
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+pd.crosstab(exams["split"], exams["label"]).plot.barh(stacked=True, ax=left)
+left.set_title("Exams per split and label")
+for sex, group in exams.groupby("sex"):
+    right.hist(group["age"], bins=range(30, 101, 5), alpha=0.6, label=f"{{sex}} (n={{len(group)}})")
+right.set_title("Age by sex")
+right.legend()
+plt.show()
+```
+
+Gray-zone exams per split (the cases readers disagreed on or found borderline):
+
+```{{code-cell}} ipython3
+exams.groupby("split")["gray_zone"].apply(lambda g: int((g == True).sum()))  # noqa: E712
+```
+"""
+
+REPRODUCTION = """
+# The reproductions, release {version}
+
+Each winning solution was run again by the portal; the runs are in MLflow. This
+notebook reads them with the MLflow client and compares the reproduced scores
+with the official leaderboard.
+
+```{{code-cell}} ipython3
+# Inputs: runs {run_ids}, template {template}
+import json
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+root = Path(os.environ["PORTAL_ROOT"])
+client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+experiment = client.get_experiment_by_name("{challenge}")
+runs = []
+if experiment is not None:
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        "attributes.status = 'FINISHED' and tags.release_version = '{version}'",
+        order_by=["attributes.start_time DESC"],
+    )
+latest = {{}}
+for run in runs:
+    latest.setdefault(run.data.tags["team"], run)
+print(f"{{len(latest)}} team(s) with a finished run on release {version}")
+```
+
+```{{code-cell}} ipython3
+official = pd.read_csv(root / "reproduce" / "{challenge}" / "leaderboard.csv", comment="#")
+records = {{}}
+for team, run in latest.items():
+    path = client.download_artifacts(run.info.run_id, "record.json")
+    records[team] = json.loads(Path(path).read_text())
+official["reproduced"] = official["team"].map(
+    lambda t: latest[t].data.metrics.get("{metric}") if t in latest else None
+)
+official["verdict"] = official["team"].map(
+    lambda t: latest[t].data.tags.get("verdict") if t in latest else "not run"
+)
+official["run"] = official["team"].map(lambda t: latest[t].info.run_id if t in latest else "")
+official[["rank", "team", "name", "private_score", "reproduced", "verdict", "run"]]
+```
+
+```{{code-cell}} ipython3
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+for i, row in official.reset_index(drop=True).iterrows():
+    left.plot(i, row["private_score"], "ks", label="official" if i == 0 else None)
+    if row["team"] in records:
+        low, high = records[row["team"]]["verdict"]["ci"]
+        left.errorbar(i, row["reproduced"], yerr=[[row["reproduced"] - low], [high - row["reproduced"]]],
+                      fmt="o", color="tab:blue", label="reproduced, 95 % CI" if i == 0 else None)
+left.set_xticks(range(len(official)), official["name"], rotation=20)
+left.set_ylabel("{metric}")
+left.set_title("Official vs reproduced")
+left.legend()
+for team, record in records.items():
+    roc = record["scores"]["roc"]
+    right.plot([p[0] for p in roc], [p[1] for p in roc], label=team)
+right.plot([0, 1], [0, 1], ":", color="grey")
+right.set_xlabel("1 - specificity")
+right.set_ylabel("sensitivity")
+right.set_title("ROC curves on {scoring_split}")
+right.legend()
+plt.show()
+```
+"""
+
+INTRO = """# {title}: reproduction book
+
+Executable notes for **{title}**, built by the portal from the published
+releases and the MLflow runs of the re-run winners, and executed when the site
+was built. Run them yourself in a clone of the portal (`make setup`, then
+`jupyter-book build` on the generated book, or open the notebooks in Jupyter
+with `PORTAL_ROOT` and `MLFLOW_TRACKING_URI` set).
+
+Back to the site: <a href="../../{challenge}/index.html">{title}</a>.
+"""
+
+
+def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
+    """Write the book's sources; returns False when there is no release to write about."""
+    challenge = read_challenge(Path(root), challenge_id, challenge_id)
+    title = challenge.card.meta.title
+    release = challenge.latest
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "title": f"{title}: reproduction book",
+        "author": "Open challenge portal",
+        "only_build_toc_files": True,
+        "execute": {"execute_notebooks": "cache", "timeout": 600, "allow_errors": False},
+        "html": {
+            "use_repository_button": False,
+            "use_issues_button": False,
+            "use_edit_page_button": False,
+            "use_download_button": False,
+        },
+        "launch_buttons": {"thebe": False},
+        "sphinx": {
+            "config": {
+                "nb_ipywidgets_js": {},  # no widget JavaScript from a CDN
+                "nb_output_stderr": "remove",  # library warnings are not the reader's concern
+                "html_show_copyright": False,
+            }
+        },
+    }
+    chapters = []
+    (folder / "intro.md").write_text(
+        INTRO.format(title=title, challenge=challenge_id), encoding="utf-8"
+    )
+    if release is not None:
+        runs = sorted(r.run_id for (_, v), r in challenge.runs.items() if v == release.version)
+        values = {
+            "challenge": challenge_id,
+            "version": release.version,
+            "content_hash": release.content_hash,
+            "run_ids": ", ".join(runs) or "none",
+            "template": hashlib.sha256((DATA + REPRODUCTION).encode()).hexdigest()[:12],
+            "metric": challenge.rules.metric.official if challenge.rules else "balanced_accuracy",
+            "scoring_split": challenge.rules.scoring_split if challenge.rules else "test",
+        }
+        (folder / "data.md").write_text(NOTEBOOK_HEAD + DATA.format(**values), encoding="utf-8")
+        chapters.append({"file": "data"})
+        if (
+            challenge.rules
+            and (Path(root) / "reproduce" / challenge_id / "leaderboard.csv").exists()
+        ):
+            (folder / "reproduction.md").write_text(
+                NOTEBOOK_HEAD + REPRODUCTION.format(**values), encoding="utf-8"
+            )
+            chapters.append({"file": "reproduction"})
+    toc = {"format": "jb-book", "root": "intro", **({"chapters": chapters} if chapters else {})}
+    (folder / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    (folder / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
+    return release is not None
+
+
+def build_book(root: Path, challenge_id: str, out: Path) -> None:
+    """Write, execute and build the challenge's book into ``out`` (HTML)."""
+    root = Path(root).resolve()
+    executable = Path(sys.executable).parent / "jupyter-book"
+    if not executable.exists():
+        raise ToolMissingError(
+            "jupyter-book is not installed next to this Python.",
+            hint="run `make setup` (it installs jupyter-book<2).",
+        )
+    work = root / CACHE / challenge_id
+    source = work / "source"
+    shutil.rmtree(source, ignore_errors=True)
+    write_book(root, challenge_id, source)
+    env = {
+        **os.environ,
+        "PORTAL_ROOT": str(root),
+        "MLFLOW_TRACKING_URI": tracking.tracking_uri(root),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    done = subprocess.run(
+        [
+            str(executable),
+            "build",
+            str(source),
+            "--path-output",
+            str(work),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    html = work / "_build" / "html"
+    if done.returncode != 0 or not (html / "index.html").exists():
+        tail = (done.stdout + done.stderr)[-3000:]
+        raise BuildError(
+            f"the reproduction book of {challenge_id} did not build (exit {done.returncode}).",
+            problems=tail.splitlines()[-30:],
+            hint=f"the executed notebooks and logs are in {work}/_build/.",
+        )
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(html, out, ignore=shutil.ignore_patterns(".buildinfo", "*macros.html"))

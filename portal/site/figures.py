@@ -1,0 +1,173 @@
+"""Dataset figures for the data card page, drawn from a release's own files.
+
+Each function returns PNG bytes and the release files it read, so the page can
+say where every bar came from.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from portal.site.sources import ReleaseInfo
+
+CLASS_COLOURS = {"normal": "#2e7d32", "pathological": "#c62828"}
+WITHHELD = "withheld"
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _figure(width: float = 6.4, height: float = 3.2, ncols: int = 1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, ncols, figsize=(width, height))
+
+
+def joined(release: ReleaseInfo) -> list[dict[str, str]]:
+    """One row per exam: splits, labels and clinical metadata joined on exam_id."""
+    labels = {r["exam_id"]: r for r in release.tables.get("labels", [])}
+    clinical = {r["exam_id"]: r for r in release.tables.get("clinical", [])}
+    rows = []
+    for split in release.tables.get("splits", []):
+        exam = split["exam_id"]
+        label = labels.get(exam, {})
+        rows.append(
+            {
+                **clinical.get(exam, {}),
+                **split,
+                "label": label.get("label") or WITHHELD,
+                "gray_zone": label.get("gray_zone", ""),
+            }
+        )
+    return rows
+
+
+def class_balance(release: ReleaseInfo) -> bytes:
+    rows = joined(release)
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    classes = sorted({r["label"] for r in rows})
+    fig, ax = _figure()
+    left = np.zeros(len(splits))
+    for cls in classes:
+        counts = np.array(
+            [sum(r["split"] == s and r["label"] == cls for r in rows) for s in splits]
+        )
+        ax.barh(splits, counts, left=left, color=CLASS_COLOURS.get(cls, "#9e9e9e"), label=cls)
+        for y, (x0, n) in enumerate(zip(left, counts, strict=True)):
+            if n:
+                ax.text(x0 + n / 2, y, str(n), ha="center", va="center", color="white", fontsize=9)
+        left += counts
+    ax.set_xlabel("exams")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", frameon=False)
+    ax.set_title("Exams per split and label")
+    return _png(fig)
+
+
+def centres(release: ReleaseInfo) -> bytes:
+    rows = joined(release)
+    names = sorted({r.get("centre", "") for r in rows})
+    classes = sorted({r["label"] for r in rows})
+    fig, ax = _figure()
+    bottom = np.zeros(len(names))
+    for cls in classes:
+        counts = np.array(
+            [sum(r.get("centre") == c and r["label"] == cls for r in rows) for c in names]
+        )
+        ax.bar(names, counts, bottom=bottom, color=CLASS_COLOURS.get(cls, "#9e9e9e"), label=cls)
+        bottom += counts
+    ax.set_ylabel("exams")
+    ax.set_title("Exams per centre (coded)")
+    ax.legend(frameon=False)
+    ax.tick_params(axis="x", labelrotation=30)
+    return _png(fig)
+
+
+def age_sex(release: ReleaseInfo) -> bytes:
+    rows = [r for r in joined(release) if r.get("age", "").isdigit()]
+    fig, ax = _figure()
+    bins = np.arange(30, 101, 5)
+    sexes = sorted({r.get("sex", "") for r in rows})
+    ages = [[int(r["age"]) for r in rows if r.get("sex") == s] for s in sexes]
+    ax.hist(ages, bins=bins, label=[f"{s} (n={len(a)})" for s, a in zip(sexes, ages, strict=True)])
+    ax.set_xlabel("age at exam (years)")
+    ax.set_ylabel("exams")
+    ax.set_title("Age by sex")
+    ax.legend(frameon=False)
+    return _png(fig)
+
+
+def example_volumes(release: ReleaseInfo) -> tuple[list[tuple[str, str, np.ndarray]], str | None]:
+    """One clear-cut exam per class from the first training shard: (exam, label, volume)."""
+    import pyarrow.parquet as pq
+
+    shards = sorted((release.path / "data").glob("train-*.parquet"))
+    if not shards:
+        return [], None
+    table = pq.read_table(shards[0], columns=["exam_id", "label", "gray_zone", "volume"])
+    picked, seen = [], set()
+    for i in range(table.num_rows):
+        label = table["label"][i].as_py()
+        if label in seen or table["gray_zone"][i].as_py() or label is None:
+            continue
+        seen.add(label)
+        slices = table["volume"][i].values  # slices -> rows -> voxels
+        rows = slices.flatten()  # flatten(), not .values: it honours the slice's offsets
+        flat = rows.flatten().to_numpy(zero_copy_only=False)
+        depth, height = len(slices), len(rows) // len(slices)
+        picked.append(
+            (table["exam_id"][i].as_py(), label, flat.reshape(depth, height, -1).astype(float))
+        )
+    return sorted(picked, key=lambda p: p[1]), shards[0].name
+
+
+def example_slices(release: ReleaseInfo) -> tuple[bytes | None, list[str], str | None]:
+    """The transaxial slice of peak striatal uptake of one normal and one pathological exam."""
+    examples, shard = example_volumes(release)
+    if not examples:
+        return None, [], None
+    fig, axes = _figure(3.2 * len(examples), 3.4, ncols=len(examples))
+    axes = np.atleast_1d(axes)
+    for ax, (exam, label, volume) in zip(axes, examples, strict=True):
+        index = int(np.argmax(volume.reshape(volume.shape[0], -1).max(axis=1)))
+        image = volume[index]
+        ys, xs = np.nonzero(image > 0.05 * image.max())
+        if len(ys):  # crop to the head, with a margin
+            image = image[max(0, ys.min() - 4) : ys.max() + 5, max(0, xs.min() - 4) : xs.max() + 5]
+        ax.imshow(image, cmap="magma", interpolation="nearest")
+        ax.set_title(f"{exam}: {label}\nslice {index + 1} of {volume.shape[0]}", fontsize=9)
+        ax.axis("off")
+    return _png(fig), [e for e, _, _ in examples], shard
+
+
+def counts(release: ReleaseInfo) -> dict[str, Counter]:
+    """Exams per split x label, and gray-zone exams per split, from the metadata tables."""
+    rows = joined(release)
+    return {
+        "split_label": Counter((r["split"], r["label"]) for r in rows),
+        "gray_zone": Counter(r["split"] for r in rows if r["gray_zone"] == "true"),
+        "split": Counter(r["split"] for r in rows),
+    }
+
+
+def source_files(release: ReleaseInfo, *names: str) -> list[tuple[str, str]]:
+    """(path, sha256) of release files, for a figure's caption."""
+    wanted = set(names)
+    return [(f.path, f.sha256) for f in release.manifest.files if f.path in wanted]
+
+
+def release_path(release: ReleaseInfo, name: str) -> Path:
+    return release.path / name
