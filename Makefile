@@ -36,6 +36,9 @@ demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	@echo "  release 1.0.0 (verified, DVC-tracked, pushed to .dvc-storage/): data/datpark/releases/1.0.0/"
 	@echo "  reproductions of the winners:         runs/datpark/1.0.0/<team>/  (record.json, figures, logs)"
 	@echo "  MLflow runs:                          mlflow.db + mlartifacts/  (mlflow ui --backend-store-uri sqlite:///mlflow.db)"
+	@echo "  the public site (built by the site stage): site/  (+ site/book/<challenge>/, the reproduction book)"
+	@echo
+	@echo "Open the site:  portal site serve   then http://127.0.0.1:8000/   (or open site/index.html as a file)"
 
 test: setup  ## lint, then the test suite (what CI runs)
 	ruff check portal tests bench
@@ -53,4 +56,4 @@ bench: setup  ## benchmarks: ratios against baselines measured in the same run
 	python -m bench
 
 clean:
-	rm -rf raw data runs site mlflow.db mlartifacts bench/results .pytest_cache .portal-envs
+	rm -rf raw data runs site mlflow.db mlartifacts bench/results .pytest_cache .portal-envs .portal-cache
