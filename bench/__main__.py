@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("synth", "ingest", "release", "reproduce")
+BENCHMARKS = ("synth", "ingest", "release", "reproduce", "site")
 
 
 def main() -> None:

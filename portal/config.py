@@ -95,9 +95,6 @@ class SiteParams(BaseModel):
     mlflow_ui: str = Field(
         "http://127.0.0.1:5000/", pattern=r"^https?://.*/$", description="an MLflow UI on the runs"
     )
-    hub_namespace: str | None = Field(
-        None, description="Hugging Face namespace the releases are pushed to, if any"
-    )
 
 
 class Params(BaseModel):

@@ -87,10 +87,12 @@ def test_every_setting_is_documented():
         Params,
         ReleaseParams,
         ReproductionParams,
+        SiteParams,
         SynthParams,
     )
 
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    for model in (Params, ChallengeParams, SynthParams, ReleaseParams, ReproductionParams):
+    models = (Params, ChallengeParams, SynthParams, ReleaseParams, ReproductionParams, SiteParams)
+    for model in models:
         for name in model.model_fields:
             assert f"`{name}`" in doc, f"{model.__name__}.{name} is not in docs/configuration.md"

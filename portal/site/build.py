@@ -51,13 +51,13 @@ class BuildResult:
     books: list[str] = field(default_factory=list)
 
 
-def _mkdocs(config_file: Path, site_dir: Path) -> None:
+def _mkdocs(config_file: Path, site_dir: Path, *, strict: bool = True) -> None:
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import Abort, MkDocsException
 
     try:
-        config = load_config(config_file=str(config_file), site_dir=str(site_dir), strict=True)
+        config = load_config(config_file=str(config_file), site_dir=str(site_dir), strict=strict)
         config.plugins.on_startup(command="build", dirty=False)
         try:
             build(config)

@@ -1,0 +1,152 @@
+"""How the site build grows with the number of challenges: 1 and 10.
+
+One small real project is made first (untimed): a release of synthetic exams,
+the DaT-Park challenge folder, and one real reproduction (``sbr-logistic``)
+logged to MLflow. Nine more challenges are clones of it: their own data card,
+challenge folder, release (hard links) and MLflow experiment, whose run is
+logged with the same record and artifacts. Then, timed:
+
+- baseline: a plain ``mkdocs build`` of the hand-written pages (docs/) with the
+  same theme, no generated page: the fixed cost of any mkdocs-material site;
+- ``portal site build --no-book`` (mkdocs with every generated page, figures
+  drawn, MLflow read) for 1 and 10 challenges;
+- the same with the reproduction books, cold (notebooks executed) and warm
+  (their cache, keyed on the inputs, reused).
+
+Printed: seconds, ratio to the baseline, and the cost per added challenge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from bench.common import save, timed
+
+ROOT = Path(__file__).resolve().parent.parent
+TEAM = "sbr-logistic"
+
+
+def _first(work: Path, exams: int) -> None:
+    from portal.cards import load_card
+    from portal.ingest import ingest
+    from portal.release import build_release
+    from portal.reproduce import Reproduction
+    from portal.synth.export import synthesize
+
+    card = load_card(ROOT / "data_cards" / "datpark.md")
+    synthesize("datpark", work / "raw", exams=exams, seed=7, shape=(32, 64, 64))
+    data = work / "data" / "datpark"
+    ingest("datpark", work / "raw", data, options=card.meta.deidentification,
+           key=b"bench-site-key-0123456789abcdefg", workers=1)
+    build_release("datpark", data / "staging", data / "releases", card, version="1.0.0",
+                  date="2025-06-01", notes="Benchmark release.")
+    shutil.rmtree(work / "raw")
+    shutil.rmtree(data / "staging")
+    shutil.copytree(ROOT / "data_cards", work / "data_cards")
+    (work / "reproduce" / "datpark").mkdir(parents=True)
+    for name in ("challenge.yaml", "leaderboard.csv"):
+        shutil.copy(ROOT / "reproduce" / "datpark" / name, work / "reproduce" / "datpark")
+    shutil.copytree(ROOT / "reproduce" / "datpark" / TEAM, work / "reproduce" / "datpark" / TEAM)
+    Reproduction(work, "datpark").run(TEAM, repeat=False)
+
+
+def _params(work: Path, ids: list[str]) -> None:
+    challenges = {cid: {"title": f"DaT-Park clone {cid}"} for cid in ids}
+    (work / "params.yaml").write_text(yaml.safe_dump({"challenges": challenges}))
+
+
+def _clone(work: Path, cid: str) -> None:
+    from portal import tracking
+
+    card = (work / "data_cards" / "datpark.md").read_text()
+    (work / "data_cards" / f"{cid}.md").write_text(card.replace("id: datpark", f"id: {cid}", 1))
+    shutil.copytree(work / "reproduce" / "datpark", work / "reproduce" / cid)
+    rules = work / "reproduce" / cid / "challenge.yaml"
+    rules.write_text(rules.read_text().replace("id: datpark", f"id: {cid}", 1))
+    shutil.copytree(work / "data" / "datpark" / "releases", work / "data" / cid / "releases",
+                    copy_function=os.link)
+    run = work / "runs" / "datpark" / "1.0.0" / TEAM
+    record = json.loads((run / "record.json").read_text())
+    tracking.log_run(
+        work,
+        experiment_name=cid,
+        run_name=f"{TEAM} @ 1.0.0 #1",
+        params={"team": TEAM, "release_version": "1.0.0"},
+        tags={"team": TEAM, "release_version": "1.0.0", "challenge": cid,
+              "verdict": record["verdict"]["verdict"], "deterministic": "None"},
+        metrics={**json.loads((run / "metrics.json").read_text()), **record["cost"]},
+        dataset={"uri": str(work / "data" / cid / "releases" / "1.0.0"), "name": f"{cid}-1.0.0",
+                 "digest": record["release"]["content_hash"][7:39]},
+        artifacts=run,
+    )
+
+
+def _baseline(work: Path) -> float:
+    """mkdocs-material on the hand-written pages alone."""
+    config = work / "baseline.yml"
+    config.write_text(yaml.safe_dump({
+        "site_name": "baseline", "docs_dir": str(ROOT / "docs"), "site_dir": str(work / "base"),
+        "use_directory_urls": False, "theme": {"name": "material", "font": False},
+        "plugins": ["search"],
+    }))
+    from portal.site.build import _mkdocs
+
+    seconds, _ = timed(lambda: _mkdocs(config, work / "base", strict=False))
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench site")
+    parser.add_argument("--exams", type=int, default=40)
+    parser.add_argument("--challenges", type=int, nargs="+", default=[1, 10])
+    args = parser.parse_args(argv)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.setdefault("PORTAL_ENV_CACHE", str(ROOT / ".portal-envs"))
+    os.environ["NO_MKDOCS_2_WARNING"] = "1"
+    from portal.site.build import build_site
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-site-") as tmp:
+        work = Path(tmp)
+        print(f"setting up: {args.exams} exams, one real reproduction …", flush=True)
+        _first(work, args.exams)
+        made = ["datpark"]
+        baseline = _baseline(work)
+        print(f"baseline (mkdocs-material, hand-written pages only): {baseline:.2f} s")
+        for n in sorted(args.challenges):
+            while len(made) < n:
+                made.append(f"clone{len(made):02d}")
+                _clone(work, made[-1])
+            _params(work, made)
+            config = ROOT / "mkdocs.yml"
+            shutil.rmtree(work / ".portal-cache", ignore_errors=True)
+            pages, _ = timed(lambda: build_site(work, work / "site", config_file=config, book=False))
+            cold, result = timed(lambda: build_site(work, work / "site", config_file=config))
+            warm, _ = timed(lambda: build_site(work, work / "site", config_file=config))
+            row = {"challenges": n, "pages_s": round(pages, 2), "with_book_cold_s": round(cold, 2),
+                   "with_book_warm_s": round(warm, 2), "html_pages": result.pages,
+                   "ratio_pages_to_baseline": round(pages / baseline, 2),
+                   "ratio_warm_to_baseline": round(warm / baseline, 2)}
+            rows.append(row)
+            print(f"{n:>2} challenge(s): pages {pages:6.2f} s ({pages / baseline:4.1f}x baseline), "
+                  f"with books cold {cold:6.2f} s, warm {warm:6.2f} s "
+                  f"({warm / baseline:4.1f}x baseline), {result.pages} HTML pages", flush=True)
+    if len(rows) >= 2:
+        first, last = rows[0], rows[-1]
+        extra = last["challenges"] - first["challenges"]
+        for key in ("pages_s", "with_book_cold_s", "with_book_warm_s"):
+            per = (last[key] - first[key]) / extra
+            print(f"per added challenge ({key}): {per:.2f} s")
+    path = save("site", {"baseline_s": round(baseline, 2), "exams": args.exams, "rows": rows})
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
