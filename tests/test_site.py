@@ -4,6 +4,7 @@ driven in Debian's headless Chromium (Playwright, pointed at /usr/bin/chromium).
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import re
@@ -48,8 +49,8 @@ Thresholds the putamen SBR. **Bold** claims, `code`, and a [safe link](https://e
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A project with one release, two reproduced teams (one exact, one drifted, whose
-    model card tries to inject a script) and a third that was never run."""
+    """A project with one release and four teams: one exact, one drifted (whose model card
+    tries to inject a script), one that crashes, and one that was never run."""
     import os
 
     root = tmp_path_factory.mktemp("site-project")
@@ -60,7 +61,8 @@ def project(tmp_path_factory):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = {"challenges": params["challenges"], "site": params.get("site", {})}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    for team, behaviour in (("exact", "exact"), ("evil", "drifted"), ("idle", "exact")):
+    teams = (("exact", "exact"), ("evil", "drifted"), ("idle", "exact"), ("crash", "crash"))
+    for team, behaviour in teams:
         write_team(root, team, behaviour)
     (root / "reproduce" / "datpark" / "evil" / "MODEL_CARD.md").write_text(EVIL_CARD)
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "PORTAL_ENV_CACHE")}
@@ -70,8 +72,8 @@ def project(tmp_path_factory):
         set_official(root, {"exact": (0.0, 0.0)})
         first = Reproduction(root, "datpark").run("exact", repeat=False)
         official = json.loads((first.out / "record.json").read_text())["verdict"]["reproduced"]
-        set_official(root, {t: (official, official) for t in ("exact", "evil", "idle")})
-        for team in ("exact", "evil"):
+        set_official(root, {t: (official, official) for t, _ in teams})
+        for team in ("exact", "evil", "crash"):
             Reproduction(root, "datpark").run(team, repeat=team == "exact")
     finally:
         for key, value in saved.items():
@@ -184,9 +186,9 @@ def test_search_finds_the_challenge(page, server):
 def test_the_leaderboard_shows_a_verdict_for_every_team(page, server, project):
     page.goto(server + "datpark/leaderboard.html")
     rows = page.locator("article table tbody tr")
-    assert rows.count() == 3
+    assert rows.count() == 4
     verdicts = {}
-    for i in range(3):
+    for i in range(4):
         row = rows.nth(i)
         name = row.locator("td").nth(1).locator("strong").inner_text()
         verdicts[name] = row.locator(".verdict").inner_text()
@@ -194,6 +196,7 @@ def test_the_leaderboard_shows_a_verdict_for_every_team(page, server, project):
         "fixture-exact": "reproduced",
         "fixture-evil": "not reproduced",
         "fixture-idle": "not yet run",
+        "fixture-crash": "failed",
     }
 
 
@@ -357,3 +360,39 @@ def test_a_failed_build_leaves_the_previous_site(project, site, tmp_path):
         card.write_text(saved)
     assert (site / "index.html").read_bytes() == before
     assert not list(site.parent.glob(".site.building-*"))
+
+
+def test_the_versions_page_shows_what_changed_from_the_parent(project, tmp_path):
+    from portal.site.pages import SiteWriter, directory_writer
+    from portal.site.sources import read_sources
+
+    sources = read_sources(project, with_runs=False)
+    challenge = sources.challenges[0]
+    first = challenge.releases[0]
+    second = copy.copy(first)
+    second.version, second.date = "2.0.0", "2026-01-15"
+    second.changes = {
+        "parent": "1.0.0",
+        "exams_added": [],
+        "exams_removed": ["DPK-E00003"],
+        "labels_changed": [
+            {"exam_id": "DPK-E00007", "field": "label", "from": "normal", "to": "pathological"}
+        ],
+        "metadata_changed": [],
+        "files_changed": ["metadata/labels.csv"],
+        "required_bump": "major",
+    }
+    challenge.releases = [first, second]
+    SiteWriter(sources, directory_writer(tmp_path), book=False).versions(challenge)
+    text = (tmp_path / "datpark" / "versions.md").read_text()
+    assert text.index("## 2.0.0") < text.index("## 1.0.0")  # newest first
+    assert "| labels changed | 1 |" in text and "| exams removed | 1 |" in text
+    assert "DPK-E00007 field: label from: normal to: pathological" in text
+    assert "Bump required by these changes: **major**" in text
+
+
+def test_a_failed_run_shows_where_it_failed(site):
+    report = (site / "datpark" / "teams" / "crash.html").read_text()
+    assert "verdict-failed" in report
+    assert "Where it failed" in report
+    assert "weights file corrupted (simulated crash)" in report

@@ -146,7 +146,7 @@ official[["rank", "team", "name", "private_score", "reproduced", "verdict", "run
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
 for i, row in official.reset_index(drop=True).iterrows():
     left.plot(i, row["private_score"], "ks", label="official" if i == 0 else None)
-    if row["team"] in records:
+    if (records.get(row["team"]) or {{}}).get("scores"):  # a failed run has no scores
         low, high = records[row["team"]]["verdict"]["ci"]
         left.errorbar(i, row["reproduced"], yerr=[[row["reproduced"] - low], [high - row["reproduced"]]],
                       fmt="o", color="tab:blue", label="reproduced, 95 % CI" if i == 0 else None)
@@ -155,6 +155,8 @@ left.set_ylabel("{metric}")
 left.set_title("Official vs reproduced")
 left.legend()
 for team, record in records.items():
+    if not record.get("scores"):
+        continue
     roc = record["scores"]["roc"]
     right.plot([p[0] for p in roc], [p[1] for p in roc], label=team)
 right.plot([0, 1], [0, 1], ":", color="grey")
@@ -272,7 +274,10 @@ def build_book(root: Path, challenge_id: str, out: Path) -> None:
     )
     html = work / "_build" / "html"
     if done.returncode != 0 or not (html / "index.html").exists():
-        tail = (done.stdout + done.stderr)[-3000:]
+        reports = sorted((html / "reports").glob("*.err.log")) if html.exists() else []
+        tail = (done.stdout + done.stderr)[-3000:] + "".join(
+            f"\n{r.name}:\n{r.read_text()[-2000:]}" for r in reports
+        )
         raise BuildError(
             f"the reproduction book of {challenge_id} did not build (exit {done.returncode}).",
             problems=tail.splitlines()[-30:],

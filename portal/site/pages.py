@@ -19,7 +19,7 @@ import yaml
 
 from portal.site import figures, jsonld
 from portal.site.sources import ChallengeInfo, ReleaseInfo, RunInfo, Sources, TeamInfo
-from portal.site.untrusted import html_block, inline
+from portal.site.untrusted import html_block, inline, preformatted
 
 #: Written into every generated page's front matter; tests and the link check use it.
 GENERATOR = "portal.site"
@@ -661,6 +661,14 @@ class SiteWriter:
             f"`{run.tags.get('release.content_hash', '?')}`.",
             "",
         ]
+        if rec.get("log_tail"):
+            out += [
+                "### Where it failed",
+                "",
+                "The last lines the team's code wrote (shown as text):",
+                "",
+                preformatted(str(rec["log_tail"])),
+            ]
         metric_rows = []
         for key in (
             "balanced_accuracy",

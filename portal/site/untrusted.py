@@ -58,6 +58,14 @@ def html_block(text: str, css_class: str = "portal-untrusted") -> str:
     return f'<div class="{css_class}">\n{rendered.strip()}\n</div>\n'
 
 
+def preformatted(text: str) -> str:
+    """Untrusted output (a log tail) as an inert ``<pre>`` block: no Markdown, no HTML."""
+    body = html.escape(text.rstrip("\n"), quote=False)
+    while _BLANK_LINE.search(body):
+        body = _BLANK_LINE.sub("\n&#10;", body)
+    return f'<div class="portal-untrusted"><pre><code>{body}\n</code></pre></div>\n'
+
+
 def inline(text: object) -> str:
     """A short untrusted string (a title, a team name) for a Markdown line or table cell."""
     escaped = html.escape(str(text), quote=True)
