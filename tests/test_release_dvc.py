@@ -51,15 +51,17 @@ def project(tmp_path_factory) -> Path:
     repo.mkdir()
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
-    # releases only: reproductions are tested in test_reproduce.py
+    # releases only: reproductions are tested in test_reproduce.py, the site in test_site.py
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())
     stages["stages"].pop("reproduce")
+    stages["stages"].pop("site")
     (repo / "dvc.yaml").write_text(yaml.safe_dump(stages, sort_keys=False))
     shutil.copytree(ROOT / "data_cards", repo / "data_cards")
     shutil.copytree(ROOT / "portal", repo / "portal", ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["challenges"]["datpark"]["synth"] = {"exams": 24, "seed": 5, "shape": "32x32x16"}
     params.pop("reproductions")
+    params.pop("site")
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "init", "-q", cwd=repo)
     run("dvc", "init", "-q", cwd=repo)

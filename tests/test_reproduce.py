@@ -152,9 +152,9 @@ def test_the_mlflow_run_holds_the_release_hash_the_freeze_and_the_artifacts(env,
     import os
 
     assert "MLFLOW_TRACKING_URI" not in os.environ, "another project would log into this store"
-    mlflow.set_tracking_uri(f"sqlite:///{env / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["datpark"], output_format="list")
-    run = next(r for r in runs if r.info.run_id == outcome.run_id)
+    # the client, not mlflow.set_tracking_uri: that one sets the variable for every later test
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{env / 'mlflow.db'}")
+    run = client.get_run(outcome.run_id)
     content_hash = read_manifest(env / "data" / "datpark" / "releases" / "1.0.0").content_hash
     assert run.data.tags["release.content_hash"] == f"sha256:{content_hash}"
     assert run.data.tags["verdict"] == "reproduced" and "git.commit" in run.data.tags
@@ -164,13 +164,14 @@ def test_the_mlflow_run_holds_the_release_hash_the_freeze_and_the_artifacts(env,
     assert dataset.dataset.name == "datpark-1.0.0" and content_hash.startswith(
         dataset.dataset.digest
     )
-    client = mlflow.tracking.MlflowClient()
     listed = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"environment.txt", "record.json", "figures", "logs", "run"} <= listed
     local = Path(client.download_artifacts(run.info.run_id, "environment.txt"))
     assert local.read_text() == (outcome.out / "environment.txt").read_text()
     figures = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")}
     assert {"roc.png", "confusion.png"} <= figures
+    experiment = client.get_experiment_by_name("datpark").experiment_id
+    runs = client.search_runs([experiment], max_results=1000)
     attempts = [r for r in runs if r.data.tags.get("team") == "exact"]
     assert len(attempts) >= 2 and outcome.attempt == len(attempts)
 

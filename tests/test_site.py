@@ -66,7 +66,8 @@ def project(tmp_path_factory):
         write_team(root, team, behaviour)
     (root / "reproduce" / "datpark" / "evil" / "MODEL_CARD.md").write_text(EVIL_CARD)
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "PORTAL_ENV_CACHE")}
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    # this module's own store, whatever an earlier test left in the environment
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     os.environ["PORTAL_ENV_CACHE"] = str(root / ".portal-envs")
     try:
         set_official(root, {"exact": (0.0, 0.0)})
@@ -75,11 +76,13 @@ def project(tmp_path_factory):
         set_official(root, {t: (official, official) for t, _ in teams})
         for team in ("exact", "evil", "crash"):
             Reproduction(root, "datpark").run(team, repeat=team == "exact")
+        yield root
     finally:
         for key, value in saved.items():
-            if value is not None:
+            if value is None:
+                os.environ.pop(key, None)
+            else:
                 os.environ[key] = value
-    return root
 
 
 @pytest.fixture(scope="module")
