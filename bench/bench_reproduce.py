@@ -25,26 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import save
+from bench.common import datpark_release, save
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "sbr-logistic"
 
 
 def _project(work: Path, exams: int) -> None:
-    from portal.cards import load_card
-    from portal.ingest import ingest
-    from portal.release import build_release
-    from portal.synth.export import synthesize
-
-    card = load_card(ROOT / "data_cards" / "datpark.md")
-    synthesize("datpark", work / "raw", exams=exams, seed=2024, shape=(64, 128, 128))
-    data = work / "data" / "datpark"
-    ingest("datpark", work / "raw", data, options=card.meta.deidentification,
-           key=b"bench-reproduce-key-0123456789abc")
-    build_release("datpark", data / "staging", data / "releases", card, version="1.0.0",
-                  date="2025-06-01", notes="Benchmark release.")
-    shutil.rmtree(work / "raw")
+    datpark_release(work, exams=exams, seed=2024, key=b"bench-reproduce-key-0123456789abc")
     shutil.copytree(ROOT / "reproduce" / "datpark", work / "reproduce" / "datpark")
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import save, timed
+from bench.common import datpark_release, save, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAM = "sbr-logistic"
@@ -36,34 +36,10 @@ CONFIG = ROOT / "mkdocs.yml"
 
 
 def _first(work: Path, exams: int) -> None:
-    from portal.cards import load_card
-    from portal.ingest import ingest
-    from portal.release import build_release
     from portal.reproduce import Reproduction
-    from portal.synth.export import synthesize
 
-    card = load_card(ROOT / "data_cards" / "datpark.md")
-    synthesize("datpark", work / "raw", exams=exams, seed=7, shape=(64, 128, 128))
-    data = work / "data" / "datpark"
-    ingest(
-        "datpark",
-        work / "raw",
-        data,
-        options=card.meta.deidentification,
-        key=b"bench-site-key-0123456789abcdefg",
-        workers=1,
-    )
-    build_release(
-        "datpark",
-        data / "staging",
-        data / "releases",
-        card,
-        version="1.0.0",
-        date="2025-06-01",
-        notes="Benchmark release.",
-    )
-    shutil.rmtree(work / "raw")
-    shutil.rmtree(data / "staging")
+    datpark_release(work, exams=exams, seed=7, key=b"bench-site-key-0123456789abcdefg", workers=1)
+    shutil.rmtree(work / "data" / "datpark" / "staging")
     shutil.copytree(ROOT / "data_cards", work / "data_cards")
     (work / "reproduce" / "datpark").mkdir(parents=True)
     for name in ("challenge.yaml", "leaderboard.csv"):

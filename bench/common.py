@@ -104,3 +104,23 @@ class TreeMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def datpark_release(work: Path, *, exams: int, seed: int, key: bytes, workers: int | None = None):
+    """Synthesise, ingest and release ``exams`` full-size DaT-Park exams as 1.0.0 under
+    ``work/data/datpark`` (untimed set-up of a benchmark); the export is removed after."""
+    from portal.cards import load_card
+    from portal.ingest import ingest
+    from portal.release import build_release
+    from portal.synth.export import synthesize
+
+    root = Path(__file__).resolve().parent.parent
+    card = load_card(root / "data_cards" / "datpark.md")
+    synthesize("datpark", work / "raw", exams=exams, seed=seed, shape=(64, 128, 128))
+    data = work / "data" / "datpark"
+    extra = {"workers": workers} if workers else {}
+    ingest("datpark", work / "raw", data, options=card.meta.deidentification, key=key, **extra)
+    build_release("datpark", data / "staging", data / "releases", card, version="1.0.0",
+                  date="2025-06-01", notes="Benchmark release.")
+    shutil.rmtree(work / "raw")
+

@@ -22,7 +22,7 @@ import yaml
 
 from portal import tracking
 from portal.errors import BuildError, ToolMissingError
-from portal.site.sources import read_challenge
+from portal.site.sources import read_challenge, read_runs
 
 CACHE = Path(".portal-cache") / "book"
 
@@ -183,7 +183,7 @@ Back to the site: <a href="../../{challenge}/index.html">{title}</a>.
 
 def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
     """Write the book's sources; returns False when there is no release to write about."""
-    challenge = read_challenge(Path(root), challenge_id, challenge_id)
+    challenge = read_challenge(Path(root), challenge_id, challenge_id, with_runs=False)
     title = challenge.card.meta.title
     release = challenge.latest
     folder.mkdir(parents=True, exist_ok=True)
@@ -212,7 +212,8 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
         INTRO.format(title=title, challenge=challenge_id), encoding="utf-8"
     )
     if release is not None:
-        runs = sorted(r.run_id for (_, v), r in challenge.runs.items() if v == release.version)
+        found = read_runs(Path(root), challenge_id, artifacts=False)  # only the ids are needed
+        runs = sorted(r.run_id for (_, v), r in found.items() if v == release.version)
         values = {
             "challenge": challenge_id,
             "version": release.version,

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from pathlib import Path
-
 import numpy as np
 
 from portal.site.sources import ReleaseInfo
@@ -167,7 +165,3 @@ def source_files(release: ReleaseInfo, *names: str) -> list[tuple[str, str]]:
     """(path, sha256) of release files, for a figure's caption."""
     wanted = set(names)
     return [(f.path, f.sha256) for f in release.manifest.files if f.path in wanted]
-
-
-def release_path(release: ReleaseInfo, name: str) -> Path:
-    return release.path / name

@@ -40,7 +40,6 @@ RELEASE_COPIES = (
     "croissant.json",
     "deid_report.json",
 )
-HIGHER_IS_BETTER = {"balanced_accuracy", "roc_auc"}
 
 Writer = Callable[[str, str | bytes], None]
 

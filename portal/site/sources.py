@@ -38,7 +38,7 @@ class ReleaseInfo:
     changes: dict
     changelog: str
     date: str
-    files: dict[str, str]  # descriptor name -> text (citation.bib, CITATION.cff, ...)
+    files: dict[str, str]  # citation file name -> text
     tables: dict[str, list[dict[str, str]]]  # metadata/<name>.csv rows
 
     @property
@@ -107,7 +107,8 @@ class Sources:
     challenges: list[ChallengeInfo]
 
 
-DESCRIPTORS = ("citation.bib", "CITATION.cff", "datacite.json", "croissant.json", "README.md")
+#: The citation records the cite page shows as text (croissant.json is linked, not shown).
+CITATIONS = ("citation.bib", "CITATION.cff", "datacite.json")
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -129,13 +130,17 @@ def read_release(folder: Path, challenge: str) -> ReleaseInfo:
         changes=json.loads((folder / "changes.json").read_text("utf-8")),
         changelog=(folder / "CHANGELOG.md").read_text("utf-8"),
         date=str(cff.get("date-released", "")),
-        files={name: (folder / name).read_text("utf-8") for name in DESCRIPTORS},
+        files={name: (folder / name).read_text("utf-8") for name in CITATIONS},
         tables=tables,
     )
 
 
-def read_runs(root: Path, challenge: str) -> dict[tuple[str, str], RunInfo]:
-    """The latest FINISHED run of each (team, release) in the challenge's experiment."""
+def read_runs(
+    root: Path, challenge: str, *, artifacts: bool = True
+) -> dict[tuple[str, str], RunInfo]:
+    """The latest FINISHED run of each (team, release) in the challenge's experiment;
+    ``artifacts=False`` skips the downloads (record, freeze, figures) for callers that
+    only need ids and metrics."""
     from portal import tracking
 
     client, uri = tracking.client_for(root)
@@ -154,16 +159,16 @@ def read_runs(root: Path, challenge: str) -> dict[tuple[str, str], RunInfo]:
         key = (tags.get("team", ""), tags.get("release_version", ""))
         if not all(key) or key in latest:
             continue
-        latest[key] = _run_info(client, run, uri)
+        latest[key] = _run_info(client, run, uri, artifacts)
     return latest
 
 
-def _run_info(client, run, uri: str) -> RunInfo:
+def _run_info(client, run, uri: str, artifacts: bool = True) -> RunInfo:
     run_id = run.info.run_id
+    record, environment, figures = {}, "", {}
     with tempfile.TemporaryDirectory(prefix="portal-site-run-") as tmp:
         local = Path(tmp)
-        names = {a.path for a in client.list_artifacts(run_id)}
-        record, environment, figures = {}, "", {}
+        names = {a.path for a in client.list_artifacts(run_id)} if artifacts else set()
         if "record.json" in names:
             path = client.download_artifacts(run_id, "record.json", str(local))
             record = json.loads(Path(path).read_text("utf-8"))
