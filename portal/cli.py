@@ -269,6 +269,87 @@ def verify(
         raise typer.Exit(7)
 
 
+@app.command()
+def publish(
+    challenge: Annotated[str, typer.Argument(help="Challenge, e.g. datpark.")],
+    version: Annotated[str, typer.Option("--version", help="The release version, X.Y.Z.")],
+    to: Annotated[
+        str, typer.Option("--to", help="dir:///path, s3://bucket/prefix or hf://org/name.")
+    ],
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint-url",
+            help="An S3-compatible store's address (default: AWS_ENDPOINT_URL_S3/_URL).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build and check the upload plan; send nothing.")
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option("--repair", help="Rewrite files a mirror of this same release got wrong."),
+    ] = False,
+    workers: Annotated[int, typer.Option(help="Parallel uploads.", min=1, max=64)] = 8,
+    data: Annotated[
+        Path | None, typer.Option(help="Data folder; default data/<challenge>.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan and result.")] = False,
+) -> None:
+    """Copy a verified release to a mirror, then check the mirror file by file."""
+    from portal.publish import publish as publish_release
+    from portal.publish import record
+
+    folder = data or Path("data") / challenge
+    release = folder / "releases" / version
+    if not release.is_dir():
+        raise PortalError(
+            f"{release}: no such release.",
+            hint=f"build it with `portal release {challenge} --version {version}` "
+            "(or `dvc pull` it) first.",
+        )
+    plans = []
+    with progress_bar("publish", 0) as bar:
+        task = bar.add_task(f"publish {challenge} {version}", total=None)
+        result = publish_release(
+            release,
+            to,
+            dry_run=dry_run,
+            repair=repair,
+            endpoint_url=endpoint_url,
+            workers=workers,
+            progress=lambda n: bar.advance(task, n),
+            plan_out=plans.append,
+        )
+    if result.verified:
+        record(folder / "publications.json", result)
+    if as_json:
+        console.print_json(
+            json.dumps({"plan": plans[0].to_dict() if plans else None, **result.to_dict()})
+        )
+        return
+    plan = plans[0] if plans else None
+    for note in plan.notes if plan else []:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if dry_run:
+        console.print(
+            f"dry run: {len(plan.upload)} file(s) to send "
+            f"({sum(i.size for i in plan.upload) / 1e6:.1f} MB), {len(plan.present)} already "
+            f"there, {len(plan.delete)} to remove, to {result.target}; nothing sent.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    state = "already published" if result.uploaded == 0 and result.deleted == 0 else "published"
+    console.print(
+        f"{state}: {challenge} {version} at {result.target}: {result.files} files "
+        f"({result.bytes / 1e6:.1f} MB), {result.uploaded} sent, {result.skipped} already there; "
+        f"verified against the manifest ({result.content_hash}) in {result.seconds:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 VERDICT_STYLE = {
     "reproduced": "green",
     "within noise": "yellow",

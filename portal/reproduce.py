@@ -522,6 +522,7 @@ class Reproduction:
             "release_version": self.version,
             "release.content_hash": self.content_hash,
             "verdict": outcome.verdict.verdict.value,
+            "attempt": str(outcome.attempt),
             "deterministic": str(outcome.determinism.get("identical")),
             "upstream.repository": team.algorithm.upstream.repository,
             "upstream.commit": team.algorithm.upstream.commit,

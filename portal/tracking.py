@@ -41,7 +41,15 @@ def experiment_id(client, name: str, root: Path, uri: str) -> str:
     location = None
     if uri.startswith("sqlite:"):  # embedded: artifacts beside the database
         location = (Path(root) / ARTIFACTS / name).resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException:  # another reproduction created it meanwhile
+        existing = client.get_experiment_by_name(name)
+        if existing is None:
+            raise
+        return existing.experiment_id
 
 
 def client_for(root: Path):

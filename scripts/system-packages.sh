@@ -17,6 +17,9 @@ done
 # unprivileged user can read (a pyenv or conda Python under /root it cannot).
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import venv" 2>/dev/null \
   || missing+=(python3 python3-venv)
+# The integration tests start a throw-away PostgreSQL server (the tracking server's
+# database); Debian installs its binaries under /usr/lib/postgresql/<major>/bin.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
