@@ -76,6 +76,7 @@ def project(tmp_path_factory):
         set_official(root, {t: (official, official) for t, _ in teams})
         for team in ("exact", "evil", "crash"):
             Reproduction(root, "datpark").run(team, repeat=team == "exact")
+        publish_mirrors(root)
         yield root
     finally:
         for key, value in saved.items():
@@ -83,6 +84,20 @@ def project(tmp_path_factory):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def publish_mirrors(root: Path) -> None:
+    """A folder mirror and a (mocked) Hub repository, verified; and a stale entry for
+    other content, which the site must not show."""
+    from portal.publish import publish, record
+    from tests.test_publish import FakeHub
+
+    release = root / "data" / "datpark" / "releases" / "1.0.0"
+    log = root / "data" / "datpark" / "publications.json"
+    for target in (f"dir://{root / 'mirror'}", "hf://portal-org/datpark"):
+        record(log, publish(release, target, api=FakeHub()))
+    stale = json.loads(log.read_text())[0] | {"target": "s3://old/x", "content_hash": "sha256:0"}
+    log.write_text(json.dumps([*json.loads(log.read_text()), stale]))
 
 
 @pytest.fixture(scope="module")
@@ -399,3 +414,14 @@ def test_a_failed_run_shows_where_it_failed(site):
     assert "verdict-failed" in report
     assert "Where it failed" in report
     assert "weights file corrupted (simulated crash)" in report
+
+
+def test_the_download_page_lists_the_verified_mirrors_of_this_content(site):
+    text = (site / "datpark" / "download.html").read_text()
+    assert "Verified mirrors of 1.0.0" in text
+    assert "dir://" in text and "hf://datasets/portal-org/datpark@1.0.0" in text
+    assert "s3://old/x" not in text, "a mirror of other content is not shown"
+    import html
+
+    plain = html.unescape(re.sub(r"<[^>]+>", "", text))
+    assert 'load_dataset("portal-org/datpark", revision="1.0.0")' in plain

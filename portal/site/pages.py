@@ -396,6 +396,42 @@ class SiteWriter:
             ]
         self.write(f"{c.id}/versions.md", page({"title": f"Versions: {c.title}"}, "\n".join(out)))
 
+    def _hub_tabs(self, r) -> list[str]:
+        """A ``load_dataset`` tab per Hub repository verified to hold this version."""
+        out = []
+        for hub in (m for m in r.mirrors if m["target"].startswith("hf://")):
+            repo = hub["target"].removeprefix("hf://datasets/").split("@")[0]
+            out += [
+                f'=== "Hugging Face Hub ({inline(repo)})"',
+                "",
+                "    ```python",
+                "    from datasets import load_dataset",
+                "",
+                f'    ds = load_dataset("{repo}", revision="{r.version}")  # the tag of this version',
+                "    ```",
+                "",
+            ]
+        return out
+
+    def _mirror_table(self, r) -> list[str]:
+        """Where ``portal publish`` verified this very content (publications.json)."""
+        if not r.mirrors:
+            return []
+        rows = [
+            [f"`{m['target']}`", m["at"], f"{m['files']} files, {size(m['bytes'])}"]
+            for m in r.mirrors
+        ]
+        return [
+            f"### Verified mirrors of {r.version}",
+            "",
+            "Each holds this exact content: after the upload, every file's size and checksum "
+            "as the mirror reports them matched the manifest (source: "
+            "`data/<challenge>/publications.json`).",
+            "",
+            table(["Mirror", "Checked (UTC)", "Content"], rows),
+            "",
+        ]
+
     def download(self, c: ChallengeInfo) -> None:
         out = [
             f"# Download {inline(c.title)}",
@@ -444,6 +480,7 @@ class SiteWriter:
                 "    ```",
                 "",
             ]
+            out += self._hub_tabs(r)
             rows = [[f"[`{f.path}`]({base}{f.path})", str(f.size), f"`{f.sha256}`"] for f in others]
             out += [
                 f"### Files of {r.version}",
@@ -470,6 +507,7 @@ class SiteWriter:
                 f"Lists: [SHA256SUMS]({r.version}/SHA256SUMS) · "
                 f"[manifest.json]({r.version}/manifest.json)",
                 "",
+                *self._mirror_table(r),
             ]
         self.write(
             f"{c.id}/download.md",

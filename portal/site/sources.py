@@ -40,6 +40,7 @@ class ReleaseInfo:
     date: str
     files: dict[str, str]  # citation file name -> text
     tables: dict[str, list[dict[str, str]]]  # metadata/<name>.csv rows
+    mirrors: list[dict] = field(default_factory=list)  # verified publications of this content
 
     @property
     def content_hash(self) -> str:
@@ -132,7 +133,26 @@ def read_release(folder: Path, challenge: str) -> ReleaseInfo:
         date=str(cff.get("date-released", "")),
         files={name: (folder / name).read_text("utf-8") for name in CITATIONS},
         tables=tables,
+        mirrors=read_mirrors(folder.parent.parent, raw["version"], raw["content_hash"]),
     )
+
+
+def read_mirrors(data: Path, version: str, content_hash: str) -> list[dict]:
+    """The targets ``portal publish`` verified this exact content at, latest check first:
+    from ``data/<challenge>/publications.json``."""
+    log = data / "publications.json"
+    if not log.exists():
+        return []
+    latest: dict[str, dict] = {}
+    for entry in json.loads(log.read_text("utf-8")):
+        if (
+            entry.get("verified")
+            and not entry.get("dry_run")
+            and entry.get("version") == version
+            and entry.get("content_hash") == content_hash
+        ):
+            latest[entry["target"]] = entry
+    return sorted(latest.values(), key=lambda e: e["at"], reverse=True)
 
 
 def read_runs(
