@@ -74,6 +74,20 @@ class ReproductionParams(BaseModel):
     team: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="folder under reproduce/")
 
 
+class PublicationParams(BaseModel):
+    """One ``publications:`` entry: a release mirrored to a target (a DVC stage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    challenge: str
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    to: str = Field(
+        # no user:password@ or key@ in the address: credentials come from the environment
+        pattern=r"^(dir://\S+|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?|hf://[\w.-]+/[\w.-]+)$",
+        description="dir:///path, s3://bucket/prefix or hf://org/name",
+    )
+
+
 class SiteParams(BaseModel):
     """The ``site:`` section of ``params.yaml``: where the site and its files live."""
 
@@ -105,6 +119,7 @@ class Params(BaseModel):
     challenges: dict[str, ChallengeParams]
     releases: dict[str, ReleaseParams] = Field(default_factory=dict)
     reproductions: dict[str, ReproductionParams] = Field(default_factory=dict)
+    publications: dict[str, PublicationParams] = Field(default_factory=dict)
     site: SiteParams = Field(default_factory=SiteParams)
 
     @model_validator(mode="after")
@@ -122,6 +137,16 @@ class Params(BaseModel):
             if f"{run.challenge}-{run.version}" not in self.releases:
                 raise ValueError(
                     f"reproductions.{key}: release {run.challenge}-{run.version} is not "
+                    "under releases:"
+                )
+        for key, target in self.publications.items():
+            if not key.startswith(f"{target.challenge}-{target.version}-"):
+                raise ValueError(
+                    f"publications.{key}: name it {target.challenge}-{target.version}-<mirror>"
+                )
+            if f"{target.challenge}-{target.version}" not in self.releases:
+                raise ValueError(
+                    f"publications.{key}: release {target.challenge}-{target.version} is not "
                     "under releases:"
                 )
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from portal.config import load_params
 from portal.errors import ConfigError
@@ -85,6 +86,7 @@ def test_every_setting_is_documented():
     from portal.config import (
         ChallengeParams,
         Params,
+        PublicationParams,
         ReleaseParams,
         ReproductionParams,
         SiteParams,
@@ -92,7 +94,44 @@ def test_every_setting_is_documented():
     )
 
     doc = (ROOT / "docs" / "configuration.md").read_text()
-    models = (Params, ChallengeParams, SynthParams, ReleaseParams, ReproductionParams, SiteParams)
+    models = (
+        Params,
+        ChallengeParams,
+        SynthParams,
+        ReleaseParams,
+        ReproductionParams,
+        PublicationParams,
+        SiteParams,
+    )
     for model in models:
         for name in model.model_fields:
             assert f"`{name}`" in doc, f"{model.__name__}.{name} is not in docs/configuration.md"
+
+
+def test_a_mirror_address_with_credentials_or_an_unknown_release_is_refused(tmp_path):
+    from portal.config import load_params
+
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    cases = {
+        "s3://AKIAEXAMPLE:secret@bucket/x": "publications.datpark-1.0.0-m.to",
+        "ftp://host/x": "publications.datpark-1.0.0-m.to",
+    }
+    for to, where in cases.items():
+        base["publications"] = {
+            "datpark-1.0.0-m": {"challenge": "datpark", "version": "1.0.0", "to": to}
+        }
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))
+        with pytest.raises(ConfigError) as refused:
+            load_params(tmp_path / "params.yaml")
+        assert where in str(refused.value)
+    base["publications"] = {
+        "datpark-9.0.0-m": {"challenge": "datpark", "version": "9.0.0", "to": "hf://o/n"}
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))
+    with pytest.raises(ConfigError, match=r"release datpark-9\.0\.0 is not under releases"):
+        load_params(tmp_path / "params.yaml")
+    base["publications"] = {
+        "datpark-1.0.0-hub": {"challenge": "datpark", "version": "1.0.0", "to": "hf://o/n"}
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))
+    assert load_params(tmp_path / "params.yaml").publications["datpark-1.0.0-hub"].to == "hf://o/n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -62,6 +63,10 @@ def project(tmp_path_factory) -> Path:
     params["challenges"]["datpark"]["synth"] = {"exams": 24, "seed": 5, "shape": "32x32x16"}
     params.pop("reproductions")
     params.pop("site")
+    mirror = f"dir://{repo.parent / 'mirror'}"
+    params["publications"] = {
+        "datpark-1.0.0-mirror": {"challenge": "datpark", "version": "1.0.0", "to": mirror}
+    }
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run("git", "init", "-q", cwd=repo)
     run("dvc", "init", "-q", cwd=repo)
@@ -79,6 +84,16 @@ def test_repro_builds_a_verified_release(project):
     assert (project / "dvc.lock").exists()
     status = run("dvc", "status", cwd=project)
     assert "up to date" in status.lower() or status.strip() == ""
+
+
+def test_repro_publishes_each_release_to_its_mirrors(project):
+    release = project / "data" / "datpark" / "releases" / "1.0.0"
+    mirror = project.parent / "mirror" / "datpark" / "1.0.0"
+    assert tree_hashes(mirror) == tree_hashes(release)
+    log = json.loads((project / "data" / "datpark" / "publications.json").read_text())
+    assert [(e["target"], e["verified"]) for e in log] == [(f"dir://{mirror}", True)]
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert "publish@datpark-1.0.0-mirror" in lock["stages"]
 
 
 def test_a_fresh_clone_pulls_and_gets_identical_bytes(project, tmp_path):
