@@ -185,6 +185,9 @@ class Target:
     def remove(self, path: str) -> None:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Before sending: clear what an interrupted publish left half-written."""
+
 
 class DirTarget(Target):
     """A static mirror in a folder: ``<root>/<challenge>/<version>/``."""
@@ -218,6 +221,11 @@ class DirTarget(Target):
 
     def remove(self, path: str) -> None:
         (self.base / path).unlink(missing_ok=True)
+
+    def prepare(self) -> None:
+        if self.base.exists():
+            for stale in self.base.rglob(f"*{TMP_MARKER}*"):
+                stale.unlink(missing_ok=True)
 
 
 class S3Target(Target):
@@ -806,6 +814,7 @@ def _send(target: Target, plan: Plan, progress: Progress | None, workers: int) -
         if progress:
             progress(1)
 
+    target.prepare()
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(put, body))
     for path in plan.delete:

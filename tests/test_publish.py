@@ -63,7 +63,9 @@ def test_a_folder_mirror_is_verified_idempotent_and_resumable(releases, tmp_path
 
     # interrupted before the seal: the manifest and a shard never arrived
     (copy / "manifest.json").unlink()
-    next(copy.glob("data/*.parquet")).unlink()
+    shard = next(copy.glob("data/*.parquet"))
+    shard.unlink()
+    (shard.parent / f".{shard.name}.tmp-4242").write_bytes(b"half a shard")  # killed mid-copy
     resumed = publish(release, f"dir://{mirror}")
     assert resumed.uploaded == 2 and tree_hashes(copy) == tree_hashes(release)
 
