@@ -49,6 +49,7 @@ from pydicom.uid import (
 from portal import __version__, atomic
 from portal.contract import Export, read_export
 from portal.deid import Deidentifier, Subject
+from portal.dicomwrite import encode_file
 from portal.errors import PortalError, VerificationError
 from portal.keys import key_id, key_source
 from portal.profile import PROFILE_DATABASE, DeidOptions
@@ -271,10 +272,14 @@ def _process(task: Task) -> dict:
             str(found.ds.get("SOPInstanceUID", "")).encode()
         ).hexdigest()
         counts = deid.dataset(found.ds, task.subject)
-        buffer = io.BytesIO()
-        found.ds.save_as(buffer, enforce_file_format=True)
+        encoded = encode_file(found.ds)  # the common encoding, fast; None: any other
+        if encoded is None:
+            found.ds.preamble = None  # never the input's preamble: 128 zero bytes
+            buffer = io.BytesIO()
+            found.ds.save_as(buffer, enforce_file_format=True)
+            encoded = buffer.getvalue()
         out = f"dicom/{task.exam_id}/{task.index + 1:04d}.dcm"
-        _write_output(work / "files" / out, buffer.getvalue(), source, found)
+        _write_output(work / "files" / out, encoded, source, found)
         record.update(status="ok", output=out, actions=dict(counts))
     except Quarantine as q:
         record.update(status="quarantined", reason=q.reason, fix=q.fix)

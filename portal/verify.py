@@ -470,6 +470,15 @@ def _init_worker(identifying: IdentifyingValues, pattern: str, allowed: list[str
     _STATE["verifier"] = Verifier(identifying, pseudonym_pattern=pattern, allowed_private=allowed)
 
 
+def _preamble(path: Path) -> str:
+    """The 128 bytes before 'DICM' are free for any use (a TIFF header, a vendor's note)
+    and no DICOM reader looks at them: in a release they must all be zero."""
+    with open(path, "rb") as handle:
+        head = handle.read(128)
+    used = sum(1 for byte in head if byte)
+    return f"{used} of 128 preamble bytes are not zero" if used else ""
+
+
 def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, dict]:
     """Verify a batch of DICOM files; return findings, counts and each file's dates."""
     root, relatives = Path(job[0]), job[1]
@@ -479,9 +488,12 @@ def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, d
     for relative in relatives:
         try:
             elements = elements_of(root / relative)
+            preamble = _preamble(root / relative)
         except Exception as error:
             report.findings.append(Finding(relative, "", "unreadable", type(error).__name__))
             continue
+        if preamble:
+            report.findings.append(Finding(relative, "(preamble)", "preamble", preamble))
         verifier.check_elements(relative, elements, report)
         dates[relative] = dates_by_path(elements)
     return report.findings, report.files, report.elements, dates

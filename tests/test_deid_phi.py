@@ -98,6 +98,8 @@ def phi_corpus(tmp_path_factory) -> dict:
     for path in sorted(export.glob("exams/*/*.dcm")):
         ds = pydicom.dcmread(path)
         add_phi(ds, path)
+        # the free 128 bytes before 'DICM': a vendor's note with the patient in it
+        ds.preamble = f"NOTE {ds.PatientName} {ds.PatientID}".encode().ljust(128, b"\x00")
         ds.save_as(path, enforce_file_format=True)
     out = root / "data"
     summary = ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=2)
@@ -276,3 +278,19 @@ def test_one_patient_keeps_one_pseudonym_and_one_date_shift(tmp_path):
 
 def _iso(day: str) -> str:
     return f"{day[:4]}-{day[4:6]}-{day[6:]}"
+
+
+def test_the_input_preamble_never_reaches_a_release(phi_corpus, tmp_path):
+    pairs = _pairs(phi_corpus)
+    for source, output in pairs:
+        assert source.read_bytes()[:128].strip(b"\x00"), "the input carries a preamble"
+        assert output.read_bytes()[:128] == b"\x00" * 128, output.name
+    # and the verifier, on its own, refuses a file whose preamble is not empty
+    folder = tmp_path / "leak"
+    folder.mkdir()
+    data = bytearray(pairs[0][1].read_bytes())
+    data[:128] = pairs[0][0].read_bytes()[:128]
+    (folder / "0001.dcm").write_bytes(bytes(data))
+    report = verify_tree(folder, IdentifyingValues())
+    assert [f.kind for f in report.findings] == ["preamble"]
+    assert "not zero" in report.findings[0].evidence
