@@ -76,6 +76,7 @@ class Deidentifier:
         self._key = key
         self.options = options
         self._allow = {entry.upper() for entry in options.private_allowlist}
+        self._decided: dict[tuple[int, str | None], tuple[str, str]] = {}
 
     # -- pseudonyms -------------------------------------------------------------------
     def _digest(self, *parts: str) -> bytes:
@@ -119,21 +120,20 @@ class Deidentifier:
             if tag.is_private:
                 self._private(ds, tag, counts)
                 continue
-            keyword = keyword_for_tag(tag) or ""
+            raw_vr = ds.get_item(tag).VR
+            key = (int(tag), raw_vr)  # plain ints: BaseTag compares in Python, slowly
+            decided = self._decided.get(key)
+            if decided is None:
+                decided = self._decided[key] = self._decide(tag, raw_vr)
+            keyword, action = decided
             if keyword in PIXEL_KEYWORDS:
                 counts["K"] += 1
                 continue
-            vr = _vr_of(ds.get_item(tag).VR, tag)
             if keyword in SPECIAL_KEYWORDS:
-                action = self._special(ds[tag], subject)
-                if action:
-                    counts[action] += 1
+                special = self._special(ds[tag], subject)
+                if special:
+                    counts[special] += 1
                     continue
-            action = action_for(int(tag), keyword, vr, self.options)
-            if vr == "SQ" and action == "K":
-                action = "R"  # kept sequences are still searched inside
-            if vr == "UI" and action == "K" and not keyword.endswith("ClassUID"):
-                action = "U"  # privacy first: instance UIDs outside the table too
             counts[action] += 1
             if action == "K":
                 continue
@@ -141,6 +141,18 @@ class Deidentifier:
                 del ds[tag]
                 continue
             self._apply(ds, ds[tag], action, subject, counts)
+
+    def _decide(self, tag: BaseTag, raw_vr: str | None) -> tuple[str, str]:
+        """(keyword, action) of a public element: a function of its tag and VR only,
+        so it is decided once per de-identifier and remembered."""
+        keyword = keyword_for_tag(tag) or ""
+        vr = _vr_of(raw_vr, tag)
+        action = action_for(int(tag), keyword, vr, self.options)
+        if vr == "SQ" and action == "K":
+            action = "R"  # kept sequences are still searched inside
+        if vr == "UI" and action == "K" and not keyword.endswith("ClassUID"):
+            action = "U"  # privacy first: instance UIDs outside the table too
+        return keyword, action
 
     def _special(self, elem: DataElement, subject: Subject) -> str | None:
         keyword = elem.keyword

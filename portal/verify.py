@@ -100,6 +100,8 @@ class VerifyReport:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():  # nothing to decompose: the common case, kept fast
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
