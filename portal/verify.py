@@ -545,6 +545,7 @@ def verify_tree(
         import multiprocessing as mp
 
         context = mp.get_context("forkserver")
+        context.set_forkserver_preload(["portal.verify"])  # no effect once the server runs
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=args
         ) as pool:
