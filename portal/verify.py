@@ -429,6 +429,8 @@ def dates_by_path(elements: Iterable[RawElement]) -> dict[str, str]:
 
 def _as_date(day: str) -> dt.date | None:
     try:
+        if len(day) == 8 and day.isdigit():  # the usual YYYYMMDD, without strptime's cost
+            return dt.date(int(day[:4]), int(day[4:6]), int(day[6:]))
         return dt.datetime.strptime(day, "%Y%m%d").date()
     except ValueError:
         return None
