@@ -54,6 +54,7 @@ BENIGN_KEYWORDS = frozenset(
     {"Manufacturer", "ManufacturerModelName", "SoftwareVersions", "Modality", "BodyPartExamined"}
 )
 NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UV", "SV"})
+TEXT_CHUNK = 2000  # lines of a text file per verification job
 MIN_TOKEN = 3
 MIN_DIGITS = 7
 
@@ -483,6 +484,17 @@ def _preamble(path: Path) -> str:
     return f"{used} of 128 preamble bytes are not zero" if used else ""
 
 
+def _check_text(job: tuple[str, int, list[str]]) -> list[Finding]:
+    """Search a run of a text file's lines (a table, a report) for identifying values."""
+    relative, start, lines = job
+    identifying = _STATE["verifier"].identifying  # type: ignore[attr-defined]
+    return [
+        Finding(relative, f"line {number}", kind, redact(evidence, source))
+        for number, line in enumerate(lines, start + 1)
+        for kind, evidence, source in identifying.search(line, words=False)
+    ]
+
+
 def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, dict]:
     """Verify a batch of DICOM files; return findings, counts and each file's dates."""
     root, relatives = Path(job[0]), job[1]
@@ -525,7 +537,8 @@ def verify_tree(
     allowed = sorted(allowed_private)
     verifier = Verifier(identifying, pseudonym_pattern=pseudonym_pattern, allowed_private=allowed)
     report = VerifyReport()
-    dicom_files = []
+    dicom_files: list[str] = []
+    text_jobs: list[tuple[str, int, list[str]]] = []
     for path in sorted(root.rglob("*")):
         relative = str(path.relative_to(root))
         verifier.check_name(relative, report)
@@ -533,17 +546,15 @@ def verify_tree(
             continue
         if path.suffix.lower() in text_suffixes:
             report.files += 1
-            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-                for kind, evidence, source in identifying.search(line, words=False):
-                    report.findings.append(
-                        Finding(relative, f"line {number}", kind, redact(evidence, source))
-                    )
+            lines = path.read_text(errors="replace").splitlines()
+            for start in range(0, len(lines), TEXT_CHUNK):  # long tables: searched in parallel
+                text_jobs.append((relative, start, lines[start : start + TEXT_CHUNK]))
         else:
             dicom_files.append(relative)
     batches = [dicom_files[i : i + 32] for i in range(0, len(dicom_files), 32)]
     jobs = [(str(root), batch) for batch in batches]
     args = (identifying, pseudonym_pattern, allowed)
-    if workers > 1 and len(batches) > 1:
+    if workers > 1 and len(batches) + len(text_jobs) > 1:
         import multiprocessing as mp
 
         context = mp.get_context("forkserver")
@@ -551,9 +562,14 @@ def verify_tree(
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=args
         ) as pool:
+            text_results = pool.map(_check_text, text_jobs)
             results = list(pool.map(_check_files, jobs))
+            for findings in text_results:
+                report.findings.extend(findings)
     else:
         _init_worker(*args)
+        for job in text_jobs:
+            report.findings.extend(_check_text(job))
         results = [_check_files(job) for job in jobs]
     output_dates: dict[str, dict[str, str]] = {}
     for findings, files, elements, dates in results:
