@@ -112,10 +112,28 @@ def log_run(
             digest=dataset["digest"],
         )
         context = InputTag("mlflow.data.context", dataset.get("context", "scoring"))
-        client.log_inputs(run_id, [DatasetInput(release._to_mlflow_entity(), [context])])
+        _log_inputs(client, run_id, [DatasetInput(release._to_mlflow_entity(), [context])])
         client.log_artifacts(run_id, str(artifacts))
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
     return run_id, uri
+
+
+def _log_inputs(client, run_id: str, inputs: list, attempts: int = 4) -> None:
+    """Link the release to the run. The tracking server records a dataset once per
+    experiment: when two runs on the same release log it at the same moment, one insert
+    loses the race (a unique-key error); the retry then finds the dataset and links it."""
+    import time
+
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        try:
+            client.log_inputs(run_id, inputs)
+            return
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))

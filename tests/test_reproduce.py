@@ -267,3 +267,29 @@ def test_the_command_line_prints_the_verdict_table_and_keeps_going(env, official
         [portal, "verdicts", "datpark"], cwd=env, capture_output=True, text=True, env=environ
     )
     assert listed.returncode == 0 and "crash" in listed.stdout and "exact" in listed.stdout
+
+
+def test_logging_the_release_retries_a_lost_race_for_the_dataset_row():
+    """Two runs on one release may insert its dataset row at once on a tracking server;
+    the loser's retry links the row the winner wrote."""
+    from mlflow.exceptions import MlflowException
+
+    from portal.tracking import _log_inputs
+
+    class Server:
+        calls = 0
+
+        def log_inputs(self, run_id, inputs):
+            Server.calls += 1
+            if Server.calls == 1:
+                raise MlflowException('duplicate key value violates unique constraint "dataset_pk"')
+
+    _log_inputs(Server(), "run", [])
+    assert Server.calls == 2
+
+    class Down:
+        def log_inputs(self, run_id, inputs):
+            raise MlflowException("the server is down")
+
+    with pytest.raises(MlflowException, match="down"):
+        _log_inputs(Down(), "run", [], attempts=2)
