@@ -49,8 +49,7 @@ def _s3_baseline(store, release: Path, bucket: str) -> float:
 
 
 def measure(exams: int, work: Path) -> dict:
-    import os
-
+    from portal.environ import scoped_environ
     from portal.publish import publish
     from tests import servers
 
@@ -69,9 +68,7 @@ def measure(exams: int, work: Path) -> dict:
     try:
         store.make_bucket("bench")
         row["s3_baseline_s"] = _s3_baseline(store, release, "bench")
-        saved = {k: os.environ.get(k) for k in store.env()}
-        os.environ.update(store.env())
-        try:
+        with scoped_environ(store.env()):
             target = "s3://bench/releases"
             row["s3_publish_s"], _ = timed(
                 lambda: publish(release, target, endpoint_url=store.endpoint, workers=WORKERS)
@@ -79,12 +76,6 @@ def measure(exams: int, work: Path) -> dict:
             row["s3_again_s"], _ = timed(
                 lambda: publish(release, target, endpoint_url=store.endpoint, workers=WORKERS)
             )
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     finally:
         store.service.stop(grace=2)
     for kind in ("dir", "s3"):

@@ -320,13 +320,11 @@ def test_a_restarted_tracking_server_loses_nothing(stack, project):
     check_complete(url, project, exact[-1])
 
     # the site reads the same runs through MLFLOW_TRACKING_URI alone
-    os.environ["MLFLOW_TRACKING_URI"] = url
-    try:
-        from portal.site.sources import read_runs
+    from portal.environ import scoped_environ
+    from portal.site.sources import read_runs
 
+    with scoped_environ({"MLFLOW_TRACKING_URI": url}):
         shown = read_runs(project, "datpark")
-    finally:
-        os.environ.pop("MLFLOW_TRACKING_URI")
     assert {key: r.run_id for key, r in shown.items()} == {
         ("exact", "1.0.0"): exact[-1].info.run_id,
         ("drifted", "1.0.0"): before["drifted"].info.run_id,

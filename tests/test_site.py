@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from portal.environ import scoped_environ
 from portal.errors import ConfigError
 from portal.reproduce import Reproduction
 from portal.site import linkcheck
@@ -51,7 +52,6 @@ Thresholds the putamen SBR. **Bold** claims, `code`, and a [safe link](https://e
 def project(tmp_path_factory):
     """A project with one release and four teams: one exact, one drifted (whose model card
     tries to inject a script), one that crashes, and one that was never run."""
-    import os
 
     root = tmp_path_factory.mktemp("site-project")
     small_release(root / "raw", root / "data" / "datpark", exams=60, seed=5)
@@ -65,11 +65,12 @@ def project(tmp_path_factory):
     for team, behaviour in teams:
         write_team(root, team, behaviour)
     (root / "reproduce" / "datpark" / "evil" / "MODEL_CARD.md").write_text(EVIL_CARD)
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "PORTAL_ENV_CACHE")}
     # this module's own store, whatever an earlier test left in the environment
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    os.environ["PORTAL_ENV_CACHE"] = str(root / ".portal-envs")
-    try:
+    own = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "PORTAL_ENV_CACHE": str(root / ".portal-envs"),
+    }
+    with scoped_environ(own):
         set_official(root, {"exact": (0.0, 0.0)})
         first = Reproduction(root, "datpark").run("exact", repeat=False)
         official = json.loads((first.out / "record.json").read_text())["verdict"]["reproduced"]
@@ -78,12 +79,6 @@ def project(tmp_path_factory):
             Reproduction(root, "datpark").run(team, repeat=team == "exact")
         publish_mirrors(root)
         yield root
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def publish_mirrors(root: Path) -> None:

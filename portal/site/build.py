@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from portal.environ import scoped_environ
 from portal.errors import BuildError, ConfigError
 from portal.site.pages import SiteWriter, Writer
 from portal.site.sources import read_sources
@@ -96,40 +97,34 @@ def build_site(
         "NO_MKDOCS_2_WARNING": "1",
         "DISABLE_MKDOCS_2_WARNING": "true",
     }
-    saved = {k: os.environ.get(k) for k in env}
     try:
-        os.environ.update(env)
-        started = time.perf_counter()
-        with contextlib.chdir(config_file.parent):
-            _mkdocs(config_file, tmp)
-        result.seconds["mkdocs"] = time.perf_counter() - started
-        if book:
+        with scoped_environ(env):
             started = time.perf_counter()
-            for challenge in read_sources(root, with_runs=False).challenges:
-                books.build_book(root, challenge.id, tmp / "book" / challenge.id)
-                result.books.append(challenge.id)
-            result.seconds["book"] = time.perf_counter() - started
-        started = time.perf_counter()
-        broken = linkcheck.check(tmp)
-        result.seconds["linkcheck"] = time.perf_counter() - started
-        if broken:
-            raise BuildError(
-                f"{len(broken)} broken internal link(s) in the built site:",
-                problems=[str(b) for b in broken[:50]],
-                hint="the page generator or a hand-written page in docs/ links to a missing file.",
-            )
-        result.pages = sum(1 for _ in tmp.rglob("*.html"))
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+            with contextlib.chdir(config_file.parent):
+                _mkdocs(config_file, tmp)
+            result.seconds["mkdocs"] = time.perf_counter() - started
+            if book:
+                started = time.perf_counter()
+                for challenge in read_sources(root, with_runs=False).challenges:
+                    books.build_book(root, challenge.id, tmp / "book" / challenge.id)
+                    result.books.append(challenge.id)
+                result.seconds["book"] = time.perf_counter() - started
+            started = time.perf_counter()
+            broken = linkcheck.check(tmp)
+            result.seconds["linkcheck"] = time.perf_counter() - started
+            if broken:
+                raise BuildError(
+                    f"{len(broken)} broken internal link(s) in the built site:",
+                    problems=[str(b) for b in broken[:50]],
+                    hint="the page generator or a hand-written page in docs/ links to a missing file.",
+                )
+            result.pages = sum(1 for _ in tmp.rglob("*.html"))
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            if out.exists():
+                out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         shutil.rmtree(tmp, ignore_errors=True)
     return result
 
