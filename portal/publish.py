@@ -83,7 +83,6 @@ class Held:
     size: int
     sha256: str | None = None  # checked by the target: S3 checksum, LFS oid, a re-hash
     git_sha1: str | None = None  # the Hub's id of a small (non-LFS) file
-    recorded_sha256: str | None = None  # only what was written beside the object
     etag: str | None = None  # S3: the MD5 of a single-PUT object, computed by the store
 
 
@@ -170,7 +169,6 @@ def _md5(path: Path) -> str:
 class Target:
     """A place a release is copied to; subclasses know one kind of storage."""
 
-    kind = ""
     url = ""
 
     def listing(self) -> dict[str, Held]:
@@ -191,8 +189,6 @@ class Target:
 
 class DirTarget(Target):
     """A static mirror in a folder: ``<root>/<challenge>/<version>/``."""
-
-    kind = "dir"
 
     def __init__(self, root: Path, challenge: str, version: str) -> None:
         self.base = Path(root).expanduser().resolve() / challenge / version
@@ -235,8 +231,6 @@ class S3Target(Target):
     the bytes it received against the manifest's hash and refuses a mismatch, and later
     reports that checksum back, so verification needs no download.
     """
-
-    kind = "s3"
 
     def __init__(
         self,
@@ -334,7 +328,6 @@ class S3Target(Target):
                 etag=keys[path][1].strip('"') or None,
                 sha256=_b64_to_hex(checked) if checked and "-" not in checked else None,
                 git_sha1=None,
-                recorded_sha256=(meta.get("Metadata") or {}).get("sha256"),
             )
 
         with ThreadPoolExecutor(self.workers) as pool:
@@ -379,8 +372,6 @@ class S3Target(Target):
 class HubTarget(Target):
     """A Hugging Face Hub dataset repository: ``main`` holds the newest published version,
     each version is a tag. ``api`` is an ``HfApi`` (the tests give a stand-in)."""
-
-    kind = "hf"
 
     def __init__(self, repo_id: str, challenge: str, version: str, *, api=None) -> None:
         self.repo_id = repo_id
@@ -771,22 +762,20 @@ def publish(
     target = open_target(
         target_url, raw["name"], raw["version"], endpoint_url=endpoint_url, workers=workers, api=api
     )
-    if dry_run and isinstance(target, HubTarget):
-        plan = Plan(target.url, raw["name"], raw["version"], raw["content_hash"], upload=items)
-        problems, plan.notes = hub_checks(release, items)
-        if plan_out:
-            plan_out(plan)
+    if isinstance(target, HubTarget):  # what the Hub would refuse, found before contacting it
+        problems, notes = hub_checks(release, items)
         if problems:
             raise ConfigError(
                 f"the upload plan for {target.url} would fail:",
                 problems=problems,
                 hint="fix the release's card or layout (a new version), then publish again.",
             )
-        return _publication(target, raw, items, plan, verified=False, dry_run=True, t0=started)
-    if isinstance(target, HubTarget):
-        problems, _notes = hub_checks(release, items)
-        if problems:
-            raise ConfigError(f"the upload plan for {target.url} would fail:", problems=problems)
+        if dry_run:  # the Hub's plan is built locally: everything, as for a first upload
+            plan = Plan(target.url, raw["name"], raw["version"], raw["content_hash"])
+            plan.upload, plan.notes = items, notes
+            if plan_out:
+                plan_out(plan)
+            return _publication(target, raw, items, plan, verified=False, dry_run=True, t0=started)
     plan = make_plan(target, items, raw, repair=repair)
     if plan_out:
         plan_out(plan)
