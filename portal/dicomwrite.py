@@ -79,18 +79,26 @@ def _dataset(out: DicomBytesIO, ds: Dataset, parent_encoding) -> None:
             write_data_element(out, elem, encoding)
 
 
-def _raw(out: DicomBytesIO, elem) -> None:
-    """A kept element: its header in Explicit VR Little Endian, its bytes as read."""
-    vr, value, tag = elem.VR, elem.value, elem.tag
-    if vr is None or len(vr) != 2 or elem.length == 0xFFFFFFFF or value is None:
-        raise _Unusual  # undefined length or unknown VR: leave it to pydicom
+def _element(out: DicomBytesIO, tag: int, vr: str, data: bytes) -> bool:
+    """Write one element in Explicit VR Little Endian; False (nothing written) when the
+    value is too long for its VR's 2-byte length, which pydicom would rewrite as UN."""
     head = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + vr.encode("ascii")
     if vr in _LONG:
-        out.write(head + struct.pack("<HI", 0, len(value)) + value)
-    elif len(value) > 0xFFFF:
-        raise _Unusual  # pydicom would rewrite it as UN
+        out.write(head + struct.pack("<HI", 0, len(data)) + data)
+    elif len(data) > 0xFFFF:
+        return False
     else:
-        out.write(head + struct.pack("<H", len(value)) + value)
+        out.write(head + struct.pack("<H", len(data)) + data)
+    return True
+
+
+def _raw(out: DicomBytesIO, elem) -> None:
+    """A kept element: its header, and its bytes as read."""
+    vr, value = elem.VR, elem.value
+    if vr is None or len(vr) != 2 or elem.length == 0xFFFFFFFF or value is None:
+        raise _Unusual  # undefined length or unknown VR: leave it to pydicom
+    if not _element(out, elem.tag, vr, value):
+        raise _Unusual
 
 
 def _text(out: DicomBytesIO, elem) -> bool:
@@ -111,16 +119,7 @@ def _text(out: DicomBytesIO, elem) -> bool:
     data = text.encode("ascii")
     if len(data) % 2:
         data += b"\x00" if elem.VR == "UI" else b" "
-    vr = elem.VR
-    tag = elem.tag
-    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + vr.encode("ascii")
-    if vr in _LONG:
-        out.write(head + struct.pack("<HI", 0, len(data)) + data)
-    elif len(data) > 0xFFFF:
-        return False
-    else:
-        out.write(head + struct.pack("<H", len(data)) + data)
-    return True
+    return _element(out, elem.tag, elem.VR, data)
 
 
 def _sequence(out: DicomBytesIO, elem, encoding) -> None:

@@ -197,6 +197,7 @@ class Postgres:
     password: str
     database: str
     service: Service
+    base: Path  # the cluster's folder, outside pytest's private tmp; removed on stop
 
     @property
     def uri(self) -> str:
@@ -256,7 +257,6 @@ def start_postgres(folder: Path) -> Postgres:
         str(base),
     ]
     service = Service("postgres", command, folder / "logs" / "postgres.log", env).start()
-    service.base = base  # type: ignore[attr-defined]  (removed by stop_postgres)
     service.wait(lambda: listening(port), timeout=60)
     created = subprocess.run(
         [_postgres_bin("createdb"), "-h", LOOPBACK, "-p", str(port), "-U", "portal", "mlflow"],
@@ -265,12 +265,12 @@ def start_postgres(folder: Path) -> Postgres:
         env={**env, "PGPASSWORD": password},
     )
     assert created.returncode == 0, created.stderr
-    return Postgres(port, "portal", password, "mlflow", service)
+    return Postgres(port, "portal", password, "mlflow", service, base)
 
 
 def stop_postgres(db: Postgres) -> None:
     db.service.stop(signal.SIGINT)  # "fast" shutdown: SIGTERM would wait for every client
-    shutil.rmtree(db.service.base, ignore_errors=True)  # type: ignore[attr-defined]
+    shutil.rmtree(db.base, ignore_errors=True)
 
 
 @dataclass
