@@ -475,12 +475,10 @@ def _init_worker(identifying: IdentifyingValues, pattern: str, allowed: list[str
     _STATE["verifier"] = Verifier(identifying, pseudonym_pattern=pattern, allowed_private=allowed)
 
 
-def _preamble(path: Path) -> str:
+def _preamble(data: bytes) -> str:
     """The 128 bytes before 'DICM' are free for any use (a TIFF header, a vendor's note)
     and no DICOM reader looks at them: in a release they must all be zero."""
-    with open(path, "rb") as handle:
-        head = handle.read(128)
-    used = sum(1 for byte in head if byte)
+    used = 128 - data[:128].count(0)
     return f"{used} of 128 preamble bytes are not zero" if used else ""
 
 
@@ -503,8 +501,9 @@ def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, d
     dates = {}
     for relative in relatives:
         try:
-            elements = elements_of(root / relative)
-            preamble = _preamble(root / relative)
+            data = (root / relative).read_bytes()  # read once: the preamble and the elements
+            elements = elements_of(root / relative, data)
+            preamble = _preamble(data)
         except Exception as error:
             report.findings.append(Finding(relative, "", "unreadable", type(error).__name__))
             continue
