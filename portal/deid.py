@@ -120,12 +120,7 @@ class Deidentifier:
             if tag.is_private:
                 self._private(ds, tag, counts)
                 continue
-            raw_vr = ds.get_item(tag).VR
-            key = (int(tag), raw_vr)  # plain ints: BaseTag compares in Python, slowly
-            decided = self._decided.get(key)
-            if decided is None:
-                decided = self._decided[key] = self._decide(tag, raw_vr)
-            keyword, action = decided
+            keyword, action = self.decision(int(tag), ds.get_item(tag).VR)
             if keyword in PIXEL_KEYWORDS:
                 counts["K"] += 1
                 continue
@@ -142,9 +137,16 @@ class Deidentifier:
                 continue
             self._apply(ds, ds[tag], action, subject, counts)
 
+    def decision(self, tag: int, raw_vr: str | None) -> tuple[str, str]:
+        """(keyword, action) of a public element: a function of its tag and its VR as
+        read only, so it is decided once per de-identifier and remembered."""
+        key = (tag, raw_vr)  # plain ints: BaseTag compares in Python, slowly
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._decided[key] = self._decide(BaseTag(tag), raw_vr)
+        return decided
+
     def _decide(self, tag: BaseTag, raw_vr: str | None) -> tuple[str, str]:
-        """(keyword, action) of a public element: a function of its tag and VR only,
-        so it is decided once per de-identifier and remembered."""
         keyword = keyword_for_tag(tag) or ""
         vr = _vr_of(raw_vr, tag)
         action = action_for(int(tag), keyword, vr, self.options)
@@ -210,11 +212,15 @@ class Deidentifier:
         return function(str(elem.value))
 
     def _dummy(self, elem: DataElement, subject: Subject):
-        vr = elem.VR
+        if elem.VR == "UI":
+            return self._map_values(elem, self.uid)
+        return self.dummy_value(elem.VR, subject)
+
+    @staticmethod
+    def dummy_value(vr: str, subject: Subject):
+        """The dummy of a VR other than UI (whose UIDs are remapped instead)."""
         if vr == "SQ":
             return Sequence([])
-        if vr == "UI":
-            return self._map_values(elem, self.uid)
         if vr == "DA":
             return _shift("20000101", "DA", subject.shift_days)
         if vr == "DT":

@@ -31,7 +31,7 @@ _ITEM_END = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
 _SEQUENCE_END = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
 #: VRs whose value is text; ASCII text encodes the same in every character set a
 #: dataset may declare (ISO 2022 escapes only non-ASCII), so it is written here.
-_TEXT = frozenset(
+TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC"}
     | {"UI", "UR", "UT"}
 )
@@ -52,7 +52,7 @@ def encode_file(ds: Dataset) -> bytes | None:
     out.write(PREAMBLE + b"DICM")
     write_file_meta_info(out, meta, enforce_standard=True)
     try:
-        _dataset(out, ds, ds.get("SpecificCharacterSet", "iso8859"))
+        write_dataset(out, ds, ds.get("SpecificCharacterSet", "iso8859"))
     except _Unusual:
         return None
     return out.getvalue()
@@ -62,7 +62,8 @@ class _Unusual(Exception):
     """Something this fast path does not write exactly as pydicom would."""
 
 
-def _dataset(out: DicomBytesIO, ds: Dataset, parent_encoding) -> None:
+def write_dataset(out: DicomBytesIO, ds: Dataset, parent_encoding) -> None:
+    """Every element of ``ds`` in tag order, sequences at every depth."""
     if tuple(ds.original_encoding) not in ((False, True), (None, None)):
         raise _Unusual
     encoding = ds.get("SpecificCharacterSet", parent_encoding)
@@ -75,7 +76,7 @@ def _dataset(out: DicomBytesIO, ds: Dataset, parent_encoding) -> None:
             _raw(out, elem)
         elif elem.VR == "SQ":
             _sequence(out, elem, encoding)
-        elif elem.VR not in _TEXT or not _text(out, elem):
+        elif elem.VR not in TEXT_VRS or not _text(out, elem):
             write_data_element(out, elem, encoding)
 
 
@@ -130,7 +131,7 @@ def _sequence(out: DicomBytesIO, elem, encoding) -> None:
     for item in elem.value or []:
         start = body.tell()
         body.write(_ITEM)
-        _dataset(body, item, encoding)
+        write_dataset(body, item, encoding)
         if getattr(item, "is_undefined_length_sequence_item", False):
             body.write(_ITEM_END)
         else:

@@ -29,7 +29,8 @@ import multiprocessing as mp
 import os
 import shutil
 import struct
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -49,6 +50,7 @@ from pydicom.uid import (
 from portal import __version__, atomic
 from portal.contract import Export, read_export
 from portal.deid import Deidentifier, Subject
+from portal.deidbytes import ByteDeidentifier, Deidentified, Facts, Fallback
 from portal.dicomwrite import encode_file
 from portal.errors import PortalError, VerificationError
 from portal.keys import key_id, key_source
@@ -114,6 +116,7 @@ class InputFile:
     header: bytes  # the file's bytes before the pixel element, as read
     tail_offset: int  # where the pixel element starts in the input file
     tail_length: int  # its length in bytes, header included; 0 when ds holds the pixels
+    facts: Facts  # as read, before de-identification
 
 
 def _pixel_element(tail: bytes, syntax: str) -> tuple[int, int] | None:
@@ -192,21 +195,36 @@ def read_input(path: Path) -> InputFile:
                 "copy the file again from the source; it is incomplete or damaged",
             ) from None
         tail_length = 0
-    _check_header(ds, syntax, tail_length - element[0] if tail_length and element else None)
-    return InputFile(ds, header, offset, tail_length)
+    facts = _facts(ds, syntax, tail_length - element[0] if tail_length and element else None)
+    check_facts(facts)
+    return InputFile(ds, header, offset, tail_length, facts)
 
 
-def _check_header(ds: pydicom.Dataset, syntax: str, pixel_bytes: int | None) -> None:
+def _facts(ds: pydicom.Dataset, syntax: str, pixel_bytes: int | None) -> Facts:
+    """What ``check_facts`` needs, from a dataset pydicom read."""
     if pixel_bytes is None and "PixelData" in ds and syntax in NATIVE_SYNTAXES:
         pixel_bytes = len(ds.PixelData)
-    expected = _expected_pixel_bytes(ds)
-    if syntax in NATIVE_SYNTAXES and pixel_bytes is not None and expected > pixel_bytes:
+    return Facts(
+        syntax=str(syntax),
+        sop_class=str(ds.get("SOPClassUID", "")),
+        sop_instance=str(ds.get("SOPInstanceUID", "")),
+        modality=str(ds.get("Modality", "")),
+        burned=str(ds.get("BurnedInAnnotation", "")),
+        expected_pixel_bytes=_expected_pixel_bytes(ds),
+        pixel_bytes=pixel_bytes,
+    )
+
+
+def check_facts(facts: Facts) -> None:
+    """Quarantine an image whose pixels are cut short or may carry burned-in text."""
+    expected, pixel_bytes = facts.expected_pixel_bytes, facts.pixel_bytes
+    if facts.syntax in NATIVE_SYNTAXES and pixel_bytes is not None and expected > pixel_bytes:
         raise Quarantine(
             f"pixel data truncated ({pixel_bytes} of {expected} bytes)",
             "copy the file again from the source; it is incomplete",
         )
-    sop_class = str(ds.get("SOPClassUID", ""))
-    burned = str(ds.get("BurnedInAnnotation", "")).upper()
+    sop_class = facts.sop_class
+    burned = facts.burned.upper()
     if burned == "YES":
         raise Quarantine(
             "BurnedInAnnotation is YES: the pixels may show names or dates",
@@ -217,7 +235,7 @@ def _check_header(ds: pydicom.Dataset, syntax: str, pixel_bytes: int | None) -> 
             "secondary capture image: screenshots often carry burned-in text",
             "replace it with the original acquisition, or clean its pixels and mark it",
         )
-    modality = str(ds.get("Modality", "")).upper()
+    modality = facts.modality.upper()
     if modality in TEXT_PRONE_MODALITIES and burned != "NO":
         raise Quarantine(
             f"{modality} image without BurnedInAnnotation=NO: its pixels may carry text",
@@ -242,7 +260,8 @@ _WORKER: dict[str, object] = {}
 
 
 def _init_worker(key: bytes, options: DeidOptions, work: str) -> None:
-    _WORKER.update(deid=Deidentifier(key, options), work=work)
+    deid = Deidentifier(key, options)
+    _WORKER.update(deid=deid, bytes=ByteDeidentifier(deid), work=work)
 
 
 def _process(task: Task) -> dict:
@@ -253,6 +272,7 @@ def _process(task: Task) -> dict:
     """
     work = Path(str(_WORKER["work"]))
     deid: Deidentifier = _WORKER["deid"]  # type: ignore[assignment]
+    bytes_deid: ByteDeidentifier = _WORKER["bytes"]  # type: ignore[assignment]
     source = Path(task.source)
     stat = source.stat()
     record: dict = {
@@ -265,22 +285,21 @@ def _process(task: Task) -> dict:
     catalogue = IdentifyingValues()
     catalogue.add_file_name(source.name)
     try:
-        found = read_input(source)
-        header = found.header if found.tail_length else None  # None: whole file parsed
-        record["input_dates"] = catalogue.add_file(source, header)
+        try:  # the byte path first: the common encoding, read with certainty
+            done = bytes_deid.file(source, task.subject)
+        except Fallback:
+            done = None
+        if done is None:
+            done = _deidentify_dataset(deid, source, task.subject)
+        else:
+            check_facts(done.facts)
+        record["input_dates"] = catalogue.add_file(source, done.header)
         record["sop_instance_uid_hash"] = hashlib.sha256(
-            str(found.ds.get("SOPInstanceUID", "")).encode()
+            done.facts.sop_instance.encode()
         ).hexdigest()
-        counts = deid.dataset(found.ds, task.subject)
-        encoded = encode_file(found.ds)  # the common encoding, fast; None: any other
-        if encoded is None:
-            found.ds.preamble = None  # never the input's preamble: 128 zero bytes
-            buffer = io.BytesIO()
-            found.ds.save_as(buffer, enforce_file_format=True)
-            encoded = buffer.getvalue()
         out = f"dicom/{task.exam_id}/{task.index + 1:04d}.dcm"
-        _write_output(work / "files" / out, encoded, source, found)
-        record.update(status="ok", output=out, actions=dict(counts))
+        _write_output(work / "files" / out, done, source)
+        record.update(status="ok", output=out, actions=dict(done.counts))
     except Quarantine as q:
         record.update(status="quarantined", reason=q.reason, fix=q.fix)
         _catalogue_quietly(source, catalogue)
@@ -295,17 +314,37 @@ def _process(task: Task) -> dict:
     return record
 
 
-def _write_output(target: Path, header: bytes, source: Path, found: InputFile) -> None:
+def _deidentify_dataset(deid: Deidentifier, source: Path, subject: Subject) -> Deidentified:
+    """The pydicom path, for every file the byte path leaves aside."""
+    found = read_input(source)
+    counts = deid.dataset(found.ds, subject)
+    encoded = encode_file(found.ds)  # the common encoding, fast; None: any other
+    if encoded is None:
+        found.ds.preamble = None  # never the input's preamble: 128 zero bytes
+        buffer = io.BytesIO()
+        found.ds.save_as(buffer, enforce_file_format=True)
+        encoded = buffer.getvalue()
+    return Deidentified(
+        encoded=encoded,
+        header=found.header if found.tail_length else None,  # None: whole file parsed
+        tail_offset=found.tail_offset,
+        tail_length=found.tail_length,
+        counts=counts,
+        facts=found.facts,
+    )
+
+
+def _write_output(target: Path, done: Deidentified, source: Path) -> None:
     """The de-identified header, then the input's pixel element copied byte for byte
     (in the kernel where it can). No rename needed: a resumed run trusts an output
     only when its record, written after it, says so."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out:
-        out.write(header)
-        if found.tail_length:
+        out.write(done.encoded)
+        if done.tail_length:
             out.flush()
             with open(source, "rb") as src:
-                _copy_range(src, out, found.tail_offset, found.tail_length)
+                _copy_range(src, out, done.tail_offset, done.tail_length)
 
 
 def _copy_range(src, out, offset: int, length: int) -> None:
@@ -537,16 +576,32 @@ def _deidentify_all(
     # the fork server imports these once; every worker (the verifier's too) is then forked
     # ready, instead of importing pydicom and the portal again (about 0.4 s a pool)
     context.set_forkserver_preload(["portal.ingest", "portal.verify"])
+    pending = deque(todo)
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=args
     ) as pool:
+        # Starting the fork server takes about half a second (it imports the portal), and
+        # the first submission waits for it: a thread waits instead, while this process,
+        # which has everything imported, de-identifies files itself.
+        starter = threading.Thread(target=_start_workers, args=(pool, workers), daemon=True)
+        starter.start()
+        _init_worker(*args)
+        while pending and starter.is_alive():
+            _gather([_process(pending.popleft())], done, progress, catalogue)
+        starter.join()
         try:
-            _gather(pool.map(_process, todo, chunksize=2), done, progress, catalogue)
+            _gather(pool.map(_process, pending, chunksize=2), done, progress, catalogue)
         except BrokenProcessPool:
             raise PortalError(
                 "a worker process died while de-identifying (finished files are kept).",
                 hint="re-run to resume; `--workers 1` shows which file brings it down.",
             ) from None
+
+
+def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Have ``pool`` start all its workers now (each submission starts one)."""
+    for ready in [pool.submit(os.getpid) for _ in range(workers)]:
+        ready.result()
 
 
 def _verify_staging(

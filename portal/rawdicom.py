@@ -14,6 +14,7 @@ caller can fall back to a full parser.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,9 @@ MAX_BYTES_DECODED = 65536
 CHARSETS = {"ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8", "ISO_IR 6": "latin-1", "": "latin-1"}
 
 
+_KEYWORDS: dict[int, str] = {}
+
+
 class UnsupportedEncoding(Exception):
     """The file uses an encoding this reader leaves to a full parser."""
 
@@ -72,7 +76,10 @@ class RawElement:
 
     @property
     def keyword(self) -> str:
-        return keyword_for_tag(self.tag) or ""
+        keyword = _KEYWORDS.get(self.tag)
+        if keyword is None:  # the dictionary lookup is slow; files repeat their tags
+            keyword = _KEYWORDS[self.tag] = keyword_for_tag(self.tag) or ""
+        return keyword
 
     @property
     def is_private(self) -> bool:
@@ -210,7 +217,7 @@ def _charset(raw: bytes) -> str:
     return CHARSETS.get(first, "latin-1")
 
 
-def read_elements(path: Path, data: bytes | None = None) -> Iterator[RawElement]:
+def read_elements(path: Path, data: bytes | mmap.mmap | None = None) -> Iterator[RawElement]:
     """Every element of a DICOM Part 10 file, file meta included, pixels skipped.
 
     ``data`` may hold the file's bytes already, or only its header (everything

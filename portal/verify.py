@@ -22,6 +22,7 @@ One finding is enough to refuse a release.
 from __future__ import annotations
 
 import datetime as dt
+import mmap
 import re
 import unicodedata
 from collections import defaultdict
@@ -162,7 +163,7 @@ def _pydicom_elements(path: Path) -> list[RawElement]:
     return out
 
 
-def elements_of(path: Path, data: bytes | None = None) -> list[RawElement]:
+def elements_of(path: Path, data: bytes | mmap.mmap | None = None) -> list[RawElement]:
     """Every element of a file, read by the verifier's own byte-level reader."""
     try:
         return list(read_elements(path, data))
@@ -500,10 +501,13 @@ def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, d
     report = VerifyReport()
     dates = {}
     for relative in relatives:
-        try:
-            data = (root / relative).read_bytes()  # read once: the preamble and the elements
-            elements = elements_of(root / relative, data)
-            preamble = _preamble(data)
+        try:  # mapped, not read: the walk skips the pixels, which are never loaded
+            with (
+                open(root / relative, "rb") as handle,
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
+            ):
+                elements = elements_of(root / relative, data)
+                preamble = _preamble(data)
         except Exception as error:
             report.findings.append(Finding(relative, "", "unreadable", type(error).__name__))
             continue

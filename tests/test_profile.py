@@ -110,4 +110,6 @@ def test_the_verifier_shares_no_code_with_the_deidentifier():
     """verify.py reads files with its own byte-level reader, and nothing else of the portal."""
     assert _portal_imports("verify") == {"portal.rawdicom"}
     assert _portal_imports("rawdicom") == set()
-    assert "rawdicom" not in (ROOT / "portal" / "deid.py").read_text()
+    for module in ("deid", "deidbytes", "dicomwrite"):
+        assert not {"portal.rawdicom", "portal.verify"} & _portal_imports(module), module
+        assert "rawdicom" not in (ROOT / "portal" / f"{module}.py").read_text()
