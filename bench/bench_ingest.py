@@ -8,10 +8,11 @@ For 200 and 2,000 synthetic exams at the default shape, times:
   processes, writing its output beside: de-identification only.
 
 Each measurement runs in a fresh subprocess; peak memory is sampled over its
-whole process tree (workers included). Each tool runs twice, in the order
-dicognito, portal, portal, dicognito, each run after ``os.sync()`` with no output
-left from before; the faster run of each counts (the order and the other tool's
-pending writes then favour neither).
+whole process tree (workers included), from the benchmark's own process so that
+the sampling never competes with the measured tool for its interpreter.
+Each tool runs twice, in the order dicognito, portal, portal, dicognito, each run
+after ``os.sync()`` with no output left from before; the faster run of each
+counts (the order and the other tool's pending writes then favour neither).
 Reports exams/s, MB/s, the speed ratio (above 1: the portal is faster) and
 peak resident memory at both sizes (it should not grow with the exam count).
 """
@@ -29,7 +30,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.common import save
+from bench.common import TreeMemory, save
 
 WORKERS = 2
 
@@ -82,19 +83,27 @@ def run_portal(export: Path, out: Path) -> dict:
 def measure(tool: str, export: Path, out: Path) -> dict:
     """Run one tool in a fresh interpreter; return its timing and peak memory."""
     code = (
-        "import json; from pathlib import Path; from bench.common import TreeMemory; "
+        "import json; from pathlib import Path; "
         "from bench.bench_ingest import run_dicognito, run_portal\n"
         "if __name__ == '__main__':\n"
-        "    with TreeMemory() as memory:\n"
-        f"        r = run_{tool}(Path({str(export)!r}), Path({str(out)!r}))\n"
-        "    r['peak_tree_mb'] = memory.peak_mb\n"
+        f"    r = run_{tool}(Path({str(export)!r}), Path({str(out)!r}))\n"
         "    print(json.dumps(r))"
     )
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    if done.returncode:
-        raise SystemExit(f"{tool} failed on {export}:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    with TreeMemory(root=child.pid) as memory:  # sampled from here, not inside the tool
+        stdout, stderr = child.communicate()
+    if child.returncode:
+        raise SystemExit(f"{tool} failed on {export}:\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_tree_mb"] = memory.peak_mb
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -56,12 +56,15 @@ class TreeMemory:
 
     Worker processes started by a forkserver are not our direct children, so
     ``RUSAGE_CHILDREN`` misses them; summing the tree every 50 ms does not.
+    ``root`` samples another process's tree (a measured subprocess), so that the
+    sampling thread does not compete for the measured interpreter's lock.
     """
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, root: int | None = None) -> None:
         import threading
 
         self.interval = interval
+        self.root = root
         self.peak_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -92,7 +95,7 @@ class TreeMemory:
         return sum(rss.get(pid, 0) for pid in members) / 1e6
 
     def _run(self) -> None:
-        root = os.getpid()
+        root = self.root or os.getpid()
         while not self._stop.is_set():
             self.peak_mb = max(self.peak_mb, self._tree_rss_mb(root))
             self._stop.wait(self.interval)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 
@@ -64,9 +64,10 @@ class UnsupportedEncoding(Exception):
     """The file uses an encoding this reader leaves to a full parser."""
 
 
-@dataclass(frozen=True)
-class RawElement:
-    """One element as the bytes say it: where, what, and its values as text."""
+class RawElement(NamedTuple):
+    """One element as the bytes say it: where, what, and its values as text.
+
+    A named tuple: files hold hundreds of elements, and a tuple is made fastest."""
 
     path: str  # e.g. "(0040,0275)[0]/(0008,0050)", "meta/(0002,0003)"
     tag: int
@@ -87,7 +88,8 @@ class RawElement:
 
     @property
     def is_private_creator(self) -> bool:
-        return self.is_private and 0x0010 <= (self.tag & 0xFFFF) <= 0x00FF
+        tag = self.tag
+        return bool((tag >> 16) & 1) and 0x0010 <= (tag & 0xFFFF) <= 0x00FF
 
 
 class _Reader:

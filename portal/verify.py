@@ -56,6 +56,7 @@ BENIGN_KEYWORDS = frozenset(
 )
 NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UV", "SV"})
 TEXT_CHUNK = 2000  # lines of a text file per verification job
+MEMO_SIZE = 200_000  # searched values remembered per verifier process
 MIN_TOKEN = 3
 MIN_DIGITS = 7
 
@@ -361,6 +362,9 @@ class Verifier:
         self.identifying = identifying
         self.pseudonym = re.compile(pseudonym_pattern)
         self.allowed_private = {a.upper() for a in allowed_private}
+        # what a searched value holds: files repeat most values (codes, vocabulary), and
+        # the identifying values do not change while a verifier runs
+        self._found: dict[tuple[str, bool], list[tuple[str, str, str]]] = {}
 
     def check_name(self, relative: str, report: VerifyReport) -> None:
         for part in Path(relative).parts:
@@ -384,11 +388,12 @@ class Verifier:
 
     def _check_element(self, relative: str, elem: RawElement, report: VerifyReport) -> None:
         add = report.findings.append
-        path = elem.path
-        if elem.is_private_creator:
-            return
-        if elem.is_private and not self._private_allowed(elem):
-            add(Finding(relative, path, "private-tag", f"private element in {elem.tag >> 16:04X}"))
+        path, tag = elem.path, elem.tag
+        if (tag >> 16) & 1:  # private
+            if 0x0010 <= (tag & 0xFFFF) <= 0x00FF:
+                return  # a private creator: a vendor's name
+            if not self._private_allowed(elem):
+                add(Finding(relative, path, "private-tag", f"private element in {tag >> 16:04X}"))
         vr = elem.vr
         for value in elem.values:
             value = value.strip().strip("\x00")
@@ -408,8 +413,17 @@ class Verifier:
                 continue
             if vr in NUMERIC_VRS:
                 continue
-            for kind, evidence, source in self.identifying.search(value, words=vr != "CS"):
+            for kind, evidence, source in self._search(value, vr != "CS"):
                 add(Finding(relative, path, kind, redact(evidence, source)))
+
+    def _search(self, value: str, words: bool) -> list[tuple[str, str, str]]:
+        key = (value, words)
+        found = self._found.get(key)
+        if found is None:
+            if len(self._found) >= MEMO_SIZE:
+                self._found.clear()
+            found = self._found[key] = list(self.identifying.search(value, words=words))
+        return found
 
     def _private_allowed(self, elem: RawElement) -> bool:
         if not self.allowed_private:
