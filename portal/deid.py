@@ -106,7 +106,7 @@ class Deidentifier:
         counts: Counter[str] = Counter()
         self._walk(ds, subject, counts)
         self._rebuild_file_meta(ds)
-        self._mark(ds, subject)
+        self.mark(ds)
         return counts
 
     def _walk(self, ds: Dataset, subject: Subject, counts: Counter[str]) -> None:
@@ -183,7 +183,7 @@ class Deidentifier:
             else:
                 elem.value = self._map_values(elem, self.uid)
         elif action == "S":
-            shifted = self._map_values(elem, lambda v: _shift(v, elem.VR, subject.shift_days))
+            shifted = self._map_values(elem, lambda v: shift_date(v, elem.VR, subject.shift_days))
             if shifted is None:
                 del ds[elem.tag]
                 counts["X"] += 1
@@ -222,9 +222,9 @@ class Deidentifier:
         if vr == "SQ":
             return Sequence([])
         if vr == "DA":
-            return _shift("20000101", "DA", subject.shift_days)
+            return shift_date("20000101", "DA", subject.shift_days)
         if vr == "DT":
-            return _shift("20000101000000", "DT", subject.shift_days)
+            return shift_date("20000101000000", "DT", subject.shift_days)
         if vr == "TM":
             return "000000"
         if vr in ("IS", "DS"):
@@ -279,7 +279,8 @@ class Deidentifier:
         meta.ImplementationVersionName = f"PORTAL_{__version__}"[:16]
         ds.file_meta = meta
 
-    def _mark(self, ds: Dataset, subject: Subject) -> None:
+    def mark(self, ds: Dataset) -> None:
+        """Say, in ``ds``, that it was de-identified and how (PS3.15 E.1.1)."""
         ds.PatientIdentityRemoved = "YES"
         codes = self.options.codes()
         ds.DeidentificationMethod = "PS3.15 E " + " ".join(code for code, _ in codes)
@@ -315,13 +316,13 @@ def _vr_of(raw_vr: str | None, tag: BaseTag) -> str:
 _DATE = re.compile(r"^(\d{8})(.*)$")
 
 
-def _shift(value: str, vr: str, days: int) -> str | None:
+def shift_date(value: str, vr: str, days: int) -> str | None:
     """Shift a DA or DT value by ``days``; ``None`` when it cannot be read (then removed)."""
     value = value.strip()
     if not value:
         return value
     if vr == "DA" and "-" in value:  # a date range
-        parts = [_shift(p, "DA", days) if p else "" for p in value.split("-")]
+        parts = [shift_date(p, "DA", days) if p else "" for p in value.split("-")]
         return None if None in parts else "-".join(parts)  # type: ignore[arg-type]
     match = _DATE.match(value)
     if not match:

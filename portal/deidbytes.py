@@ -37,8 +37,8 @@ from portal.deid import (
     SPECIAL_KEYWORDS,
     Deidentifier,
     Subject,
-    _shift,
     clean_descriptor,
+    shift_date,
 )
 
 EXPLICIT_LE = b"1.2.840.10008.1.2.1"
@@ -141,14 +141,14 @@ class ByteDeidentifier:
     def __init__(self, deid: Deidentifier) -> None:
         self.deid = deid
         self.allow = bool(deid.options.private_allowlist)
-        self._mark = self._marks(deid)
+        self._marked = self._marks(deid)
         self._version = f"PORTAL_{__version__}"[:16]
 
     @staticmethod
     def _marks(deid: Deidentifier) -> dict[int, bytes]:
-        """The bytes of the elements ``_mark`` adds: the same for every file."""
+        """The bytes of the elements ``Deidentifier.mark`` adds: the same for every file."""
         marked = Dataset()
-        deid._mark(marked, Subject("X", 0))
+        deid.mark(marked)
         out = {}
         for tag in marked.keys():  # noqa: SIM118 (tags)
             one = Dataset()
@@ -181,7 +181,7 @@ class ByteDeidentifier:
         meta_end, syntax, meta_class = self._meta(data)
         if syntax != EXPLICIT_LE:
             raise Fallback
-        walk = _Walk(self, data, subject)
+        walk = _Walk(self.deid, data, subject)
         entries, pixel_at = walk.dataset(meta_end, size, top=True)
         if pixel_at is None:
             raise Fallback  # no pixels, or not found where expected: the pydicom path says why
@@ -193,7 +193,7 @@ class ByteDeidentifier:
             raise Fallback  # encapsulated, truncated, or elements after the pixels
         facts = walk.facts(syntax.decode(), length)
         for tag in MARK_TAGS:
-            entries[tag] = self._mark[tag]
+            entries[tag] = self._marked[tag]
         sop_class = walk.kept_text.get(0x00080016) or meta_class
         sop_instance = walk.kept_text.get(0x00080018, "")
         meta = self._file_meta(sop_class, sop_instance, syntax.decode())
@@ -252,9 +252,8 @@ class ByteDeidentifier:
 class _Walk:
     """One file's walk: the counts, the character set, and the facts met on the way."""
 
-    def __init__(self, owner: ByteDeidentifier, data, subject: Subject) -> None:
-        self.owner = owner
-        self.deid = owner.deid
+    def __init__(self, deid: Deidentifier, data, subject: Subject) -> None:
+        self.deid = deid
         self.data = data
         self.subject = subject
         self.counts: Counter[str] = Counter()
@@ -472,7 +471,7 @@ class _Walk:
         values = self._values(raw)
         if values is None:
             return _element(tag, vr, b"")
-        shifted = [_shift(v, vr, self.subject.shift_days) for v in values]
+        shifted = [shift_date(v, vr, self.subject.shift_days) for v in values]
         if any(v is None for v in shifted):
             self.counts["X"] += 1
             return None
