@@ -10,12 +10,13 @@ and the same dummies, and writes the result the way ``save_as`` writes it.
 The tests check both paths give the same bytes and counts.
 
 Only files this module can read with certainty take it. Anything else raises
-``Fallback`` and the caller uses the pydicom path: another encoding, an element
-of VR UN or of an unknown VR, an undefined length outside sequences, tags out
-of order, a character set it does not decode, a private block that is kept
-(allow-list), a multi-valued descriptor, encapsulated pixels, elements after the
-pixels, a truncated or malformed file. Doubt costs speed, never privacy: the
-independent verifier checks every output either way.
+``Fallback`` and the caller uses the pydicom path: another encoding, a public
+element of VR UN (or a private one of undefined length), an unknown VR, an
+undefined length outside sequences, tags out of order, a character set it does
+not decode, a private block that is kept (allow-list), a multi-valued
+descriptor, encapsulated pixels, elements after the pixels, a truncated or
+malformed file. Doubt costs speed, never privacy: the independent verifier
+checks every output either way.
 """
 
 from __future__ import annotations
@@ -269,11 +270,14 @@ class _Walk:
         vr = bytes(data[pos + 4 : pos + 6])
         if vr in SHORT_VRS:
             return vr.decode(), _unpack_short(data, pos + 6)[0], pos + 8
-        if vr in LONG_VRS:
+        if vr in LONG_VRS or (vr == b"UN" and data[pos] & 1):  # private UN: removed
             if data[pos + 6 : pos + 8] != b"\x00\x00":
                 raise Fallback
-            return vr.decode(), _unpack_long(data, pos + 8)[0], pos + 12
-        raise Fallback  # UN, or not a VR at all
+            length = _unpack_long(data, pos + 8)[0]
+            if vr == b"UN" and length == UNDEFINED:
+                raise Fallback  # a private sequence sent as UN: implicit VR inside
+            return vr.decode(), length, pos + 12
+        raise Fallback  # UN in a public element, or not a VR at all
 
     def dataset(self, pos: int, end: int, *, top: bool = False, delimited: bool = False):
         """De-identify the elements from ``pos`` up to ``end``, or up to the item delimiter

@@ -119,6 +119,18 @@ def test_real_world_files_match_or_fall_back():
     assert taken >= 30, f"only {taken} real-world files took the byte path"
 
 
+def test_private_elements_sent_as_un_are_removed_on_the_byte_path(small_exams, tmp_path):
+    def vendor(ds: Dataset) -> None:
+        ds.add_new(0x00290010, "LO", "ACME PRIVATE 1.0")
+        ds.add_new(0x00291010, "UN", str(ds.PatientName).encode() + b" 19680308")
+
+    target = _rewrite(small_exams[3], tmp_path / "un.dcm", vendor)
+    assert b"UN\x00\x00" in target.read_bytes()[:8192], "the element is written as UN"
+    assert_same(target)
+    out = BYTES.file(target, SUBJECT)
+    assert out.counts["X-private"] >= 2 and b"ACME" not in out.encoded
+
+
 def _implicit(ds: Dataset) -> None:
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
 
