@@ -98,6 +98,11 @@ class Facts:
     pixel_bytes: int | None  # the pixel value's length as found, None if unknown
 
 
+def pixel_bytes_of(rows: int, columns: int, samples: int, frames: int, bits: int) -> int:
+    """How many bytes native pixel data of this shape takes."""
+    return (rows * columns * samples * frames * bits + 7) // 8
+
+
 @dataclass
 class Deidentified:
     """A de-identified file: its new header, and where the input's pixel element lies."""
@@ -525,12 +530,13 @@ class _Walk:
                 return int(value) if value else None
             raise Fallback
 
-        shape = [number(n) for n in ("rows", "columns", "bits", "samples", "frames")]
-        rows, columns, bits, samples, frames = shape
+        rows, columns, bits = number("rows"), number("columns"), number("bits")
         expected = 0
-        if None not in (rows, columns, bits):  # as pydicom's path computes it
-            samples = 1 if samples is None else samples
-            expected = (rows * columns * samples * (frames or 1) * bits + 7) // 8
+        if rows is not None and columns is not None and bits is not None:
+            samples = number("samples")
+            expected = pixel_bytes_of(
+                rows, columns, 1 if samples is None else samples, number("frames") or 1, bits
+            )
         return Facts(
             syntax=syntax,
             sop_class=text("sop_class"),

@@ -50,7 +50,7 @@ from pydicom.uid import (
 from portal import __version__, atomic
 from portal.contract import Export, read_export
 from portal.deid import Deidentifier, Subject
-from portal.deidbytes import ByteDeidentifier, Deidentified, Facts, Fallback
+from portal.deidbytes import ByteDeidentifier, Deidentified, Facts, Fallback, pixel_bytes_of
 from portal.dicomwrite import encode_file
 from portal.errors import PortalError, VerificationError
 from portal.keys import key_id, key_source
@@ -251,8 +251,7 @@ def _expected_pixel_bytes(ds: pydicom.Dataset) -> int:
         bits = int(ds.BitsAllocated)
     except (AttributeError, TypeError, ValueError):
         return 0
-    total_bits = rows * cols * samples * frames * bits
-    return (total_bits + 7) // 8
+    return pixel_bytes_of(rows, cols, samples, frames, bits)
 
 
 # -- workers ------------------------------------------------------------------------------

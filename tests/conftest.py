@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from portal.synth.export import synthesize
 
 SMALL_SHAPE = (32, 64, 64)  # slices, rows, columns: striata still resolved, 8x cheaper
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -63,7 +65,7 @@ def small_release(export: Path, data: Path, *, exams: int, seed: int) -> Path:
     from portal.ingest import ingest
     from portal.release import build_release
 
-    card = load_card(Path(__file__).resolve().parent.parent / "data_cards" / "datpark.md")
+    card = load_card(ROOT / "data_cards" / "datpark.md")
     synthesize("datpark", export, exams=exams, seed=seed, shape=(16, 32, 32))
     ingest(
         "datpark",
@@ -83,3 +85,12 @@ def small_release(export: Path, data: Path, *, exams: int, seed: int) -> Path:
         notes="First release.",
     )
     return summary.path
+
+
+def challenge_project(root: Path, *, exams: int, seed: int) -> Path:
+    """A portal project under ``root``: a small DaT-Park release 1.0.0 and the real
+    challenge.yaml, ready for fixture teams; returns ``root``."""
+    small_release(root / "raw", root / "data" / "datpark", exams=exams, seed=seed)
+    (root / "reproduce" / "datpark").mkdir(parents=True)
+    shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
+    return root

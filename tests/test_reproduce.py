@@ -21,7 +21,7 @@ from portal.errors import ConfigError, InputError, VerificationError
 from portal.manifest import read_manifest
 from portal.reproduce import Reproduction, read_predictions
 from portal.sandbox import namespaces_available
-from tests.conftest import small_release
+from tests.conftest import challenge_project
 from tests.fixture_teams import set_official, write_team
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +34,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A project with one real release of 80 small exams and the real challenge.yaml."""
-    root = tmp_path_factory.mktemp("project")
-    small_release(root / "raw", root / "data" / "datpark", exams=80, seed=21)
-    (root / "reproduce" / "datpark").mkdir(parents=True)
-    shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
+    root = challenge_project(tmp_path_factory.mktemp("project"), exams=80, seed=21)
     for team, behaviour in [
         ("exact", "exact"),
         ("drifted", "drifted"),

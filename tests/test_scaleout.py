@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import servers
-from tests.conftest import small_release, tree_hashes
+from tests.conftest import challenge_project, tree_hashes
 from tests.fixture_teams import set_official, write_team
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,10 +93,7 @@ def stack(tmp_path_factory):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A portal project: one small release, two fixture teams with official scores."""
-    root = tmp_path_factory.mktemp("project")
-    small_release(root / "raw", root / "data" / "datpark", exams=40, seed=31)
-    (root / "reproduce" / "datpark").mkdir(parents=True)
-    shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
+    root = challenge_project(tmp_path_factory.mktemp("project"), exams=40, seed=31)
     for team in ("exact", "drifted"):
         write_team(root, team, team)
     set_official(root, {"exact": (0.8, 0.8), "drifted": (0.8, 0.8)})

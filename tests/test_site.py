@@ -21,7 +21,7 @@ from portal.errors import ConfigError
 from portal.reproduce import Reproduction
 from portal.site import linkcheck
 from portal.site.build import build_site, make_server
-from tests.conftest import small_release
+from tests.conftest import challenge_project
 from tests.fixture_teams import set_official, write_team
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,11 +53,8 @@ def project(tmp_path_factory):
     """A project with one release and four teams: one exact, one drifted (whose model card
     tries to inject a script), one that crashes, and one that was never run."""
 
-    root = tmp_path_factory.mktemp("site-project")
-    small_release(root / "raw", root / "data" / "datpark", exams=60, seed=5)
+    root = challenge_project(tmp_path_factory.mktemp("site-project"), exams=60, seed=5)
     shutil.copytree(ROOT / "data_cards", root / "data_cards")
-    (root / "reproduce" / "datpark").mkdir(parents=True)
-    shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = {"challenges": params["challenges"], "site": params.get("site", {})}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
