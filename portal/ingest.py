@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import io
 import json
-import multiprocessing as mp
 import os
 import shutil
 import struct
@@ -56,6 +55,7 @@ from portal.errors import PortalError, VerificationError
 from portal.keys import key_id, key_source
 from portal.profile import PROFILE_DATABASE, DeidOptions
 from portal.verify import IdentifyingValues, verify_tree
+from portal.workers import process_pool
 
 SUPPORTED_SYNTAXES = {
     ImplicitVRLittleEndian: "Implicit VR Little Endian",
@@ -571,13 +571,14 @@ def _deidentify_all(
         _init_worker(*args)
         _gather(map(_process, todo), done, progress, catalogue)
         return
-    context = mp.get_context("forkserver")
+    pending = deque(todo)
     # the fork server imports these once; every worker (the verifier's too) is then forked
     # ready, instead of importing pydicom and the portal again (about 0.4 s a pool)
-    context.set_forkserver_preload(["portal.ingest", "portal.verify"])
-    pending = deque(todo)
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=args
+    with process_pool(
+        workers,
+        initializer=_init_worker,
+        initargs=args,
+        preload=["portal.ingest", "portal.verify"],
     ) as pool:
         # Starting the fork server takes about half a second (it imports the portal), and
         # the first submission waits for it: a thread waits instead, while this process,

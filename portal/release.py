@@ -230,11 +230,10 @@ def _write_all_shards(shards: list[_Shard], progress) -> list[tuple[str, int, tu
             if progress:
                 progress(len(shard.exams))
         return results
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from portal.workers import process_pool
 
     results = []
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
+    with process_pool(workers, preload=["portal.release"]) as pool:
         for result in pool.map(_write_shard, shards):
             results.append(result)
             if progress:

@@ -548,8 +548,6 @@ def verify_tree(
     Interval checks use ``inputs`` (output file -> patient, input dates) or, when
     only paths are known, ``pairs`` of (input file, output file, patient).
     """
-    from concurrent.futures import ProcessPoolExecutor
-
     root = Path(root)
     allowed = sorted(allowed_private)
     verifier = Verifier(identifying, pseudonym_pattern=pseudonym_pattern, allowed_private=allowed)
@@ -572,12 +570,10 @@ def verify_tree(
     jobs = [(str(root), batch) for batch in batches]
     args = (identifying, pseudonym_pattern, allowed)
     if workers > 1 and len(batches) + len(text_jobs) > 1:
-        import multiprocessing as mp
+        from portal.workers import process_pool
 
-        context = mp.get_context("forkserver")
-        context.set_forkserver_preload(["portal.verify"])  # no effect once the server runs
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=args
+        with process_pool(
+            workers, initializer=_init_worker, initargs=args, preload=["portal.verify"]
         ) as pool:
             text_results = pool.map(_check_text, text_jobs)
             results = list(pool.map(_check_files, jobs))

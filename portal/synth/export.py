@@ -20,10 +20,8 @@ import csv
 import hashlib
 import io
 import json
-import multiprocessing as mp
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from portal.errors import ConfigError
 from portal.synth.cohort import LABELS, Exam, build_cohort
 from portal.synth.nmdicom import build_dataset, file_name
 from portal.synth.phantom import Geometry, render
+from portal.workers import process_pool
 
 DEFAULT_SHAPE = (64, 128, 128)  # slices, rows, columns
 CHALLENGES = {"datpark": "DaT-Park: normal vs pathological DaT-SPECT"}
@@ -245,10 +244,7 @@ def synthesize(
             results = map(_render_one, range(len(cohort)))
             total = _collect(results, sums, progress)
         else:
-            context = mp.get_context("forkserver" if os.name == "posix" else "spawn")
-            with ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker, initargs=args
-            ) as pool:
+            with process_pool(workers, initializer=_init_worker, initargs=args) as pool:
                 results = pool.map(_render_one, range(len(cohort)), chunksize=4)
                 total = _collect(results, sums, progress)
         for name, data in _tables(cohort).items():
