@@ -4,12 +4,27 @@
 ``exams/`` folders, and collects *every* problem (file, row, value, fix)
 before raising one ``InputError``, so an organiser fixes the export in one pass.
 A patient in two splits is an error, never a warning.
+
+The same rules hold for the tables ``portal ingest`` stages: ``check_staging``
+re-reads them before a release is built, so a staging edited by hand (a label
+outside the challenge's classes, a short row, an exam without images) is refused
+by name instead of being published.
+
+Files are read as UTF-8; a byte-order mark at the start of an export table (as
+spreadsheet programs write) is accepted and dropped. Symbolic links under
+``exams/`` that lead outside the export, or nowhere, are refused: the portal
+never reads or copies a file the export does not hold.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import os
+import re
+import stat
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +37,20 @@ REQUIRED = {
     "splits.csv": ("exam_id", "split"),
     "clinical.csv": ("exam_id", "age", "sex", "centre"),
 }
+#: Exam and patient IDs become folder names, file names and URLs of the release.
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Columns the release stores as integers (empty allowed), with their accepted range.
+INTEGERS = {
+    "reader_confidence": (0, 100),
+    "reader_agreement": (0, 100),
+    "age": (0, 130),
+    "weight_kg": (0, 500),
+    "uptake_minutes": (0, 10_000),
+}
+SEXES = ("M", "F", "O")  # DICOM PatientSex
+BOM = b"\xef\xbb\xbf"
+#: At most this many problems of one table are listed; the count says how many more.
+MAX_PROBLEMS_PER_TABLE = 20
 
 
 @dataclass
@@ -42,41 +71,336 @@ class Export:
         return self.labels[exam_id]["patient_id"]
 
 
-def _read_table(root: Path, name: str, problems: list[str]) -> list[tuple[int, dict[str, str]]]:
+class _Problems(list):
+    """Problems found, capped per table so one broken file does not bury the others."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.per_table: dict[str, int] = defaultdict(int)
+
+    def add(self, table: str, text: str) -> None:
+        self.per_table[table] += 1
+        if self.per_table[table] <= MAX_PROBLEMS_PER_TABLE:
+            self.append(text)
+
+    def close(self) -> None:
+        for table, count in self.per_table.items():
+            if count > MAX_PROBLEMS_PER_TABLE:
+                self.append(f"{table}: {count - MAX_PROBLEMS_PER_TABLE} more problem(s) not listed")
+
+
+def _read_table(
+    root: Path, name: str, problems: _Problems, *, bom_ok: bool = True
+) -> list[tuple[int, dict[str, str]]] | None:
+    """The complete rows of ``root/name`` with their line numbers; None when the file as a
+    whole is unusable (then no other table is checked against it: no follow-on errors)."""
     path = root / name
+    if path.is_symlink() and not _inside(path, root):
+        problems.add(
+            name,
+            f"{name}: a link to {os.path.realpath(path)}, outside the folder; "
+            "copy the file itself into the folder",
+        )
+        return None
     if not path.is_file():
-        problems.append(f"{name}: missing (the export contract requires it)")
-        return []
+        what = "not a file" if path.exists() else "missing"
+        problems.add(name, f"{name}: {what} (the export contract requires it)")
+        return None
+    with open(path, "rb") as handle:
+        starts_with_bom = handle.read(3) == BOM
+    if starts_with_bom and not bom_ok:
+        problems.add(
+            name,
+            f"{name}: file starts with a byte-order mark; ingest never writes one, so it was "
+            "edited by hand",
+        )
+        return None
+    rows: list[tuple[int, dict[str, str]]] = []
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             columns = reader.fieldnames or []
-            missing = [c for c in REQUIRED[name] if c not in columns]
-            if missing:
-                problems.append(f"{name}: missing column(s) {', '.join(missing)}")
-                return []
-            return [(number, row) for number, row in enumerate(reader, start=2)]
+            if not _header_ok(name, columns, problems):
+                return None
+            for row in reader:
+                number = reader.line_num
+                if None in row or None in row.values():
+                    found = (
+                        len(columns)
+                        + len(row.get(None) or [])
+                        - sum(v is None for v in row.values())
+                    )
+                    problems.add(
+                        name,
+                        f"{name} row {number}: {found} field(s) where the header has "
+                        f"{len(columns)}; give the row one value per column (an empty value "
+                        "is written as two commas)",
+                    )
+                    continue
+                rows.append((number, row))
     except UnicodeDecodeError:
-        problems.append(f"{name}: not UTF-8 text; re-export it as UTF-8 CSV")
-        return []
+        problems.add(
+            name,
+            f"{name}: not UTF-8 text (near row {reader.line_num + 1}); re-export it as UTF-8 CSV",
+        )
+        return None
+    except csv.Error as error:
+        problems.add(
+            name, f"{name} row {reader.line_num}: not readable as CSV ({error}); re-export it"
+        )
+        return None
+    return rows
+
+
+def _header_ok(name: str, columns: Sequence[str], problems: _Problems) -> bool:
+    if not columns:
+        problems.add(name, f"{name}: empty file (no header line); write the header and rows")
+        return False
+    if len(columns) == 1 and ";" in columns[0]:
+        problems.add(
+            name, f"{name}: columns are separated by ';'; re-export it with ',' as separator"
+        )
+        return False
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        problems.add(name, f"{name}: column(s) {', '.join(repeated)} appear more than once")
+        return False
+    missing = [c for c in REQUIRED[name] if c not in columns]
+    if missing:
+        problems.add(
+            name,
+            f"{name}: missing column(s) {', '.join(missing)} (header: {', '.join(columns)})",
+        )
+        return False
+    return True
+
+
+Indexed = dict[str, tuple[int, dict[str, str]]]
 
 
 def _index(
-    rows: list[tuple[int, dict[str, str]]], name: str, problems: list[str]
-) -> dict[str, tuple[int, dict[str, str]]]:
-    out: dict[str, tuple[int, dict[str, str]]] = {}
+    rows: list[tuple[int, dict[str, str]]] | None, name: str, problems: _Problems
+) -> Indexed | None:
+    """Rows by exam ID (None stays None: the table could not be read)."""
+    if rows is None:
+        return None
+    out: Indexed = {}
     for number, row in rows:
-        exam = (row.get("exam_id") or "").strip()
-        if not exam:
-            problems.append(f"{name} row {number}: empty exam_id")
+        exam = row["exam_id"]
+        if not exam.strip():
+            problems.add(name, f"{name} row {number}: empty exam_id")
+        elif not IDENTIFIER.match(exam):
+            problems.add(
+                name,
+                f"{name} row {number}: exam_id {exam!r} is not a plain identifier (letters, "
+                "digits, '.', '_', '-', at most 64, no spaces)",
+            )
         elif exam in out:
-            problems.append(f"{name} row {number}: exam {exam} already on row {out[exam][0]}")
+            problems.add(name, f"{name} row {number}: exam {exam} already on row {out[exam][0]}")
         else:
             out[exam] = (number, row)
     return out
 
 
-def read_export(root: Path) -> Export:
+def _check_values(name: str, number: int, row: dict[str, str], problems: _Problems) -> None:
+    """Values every table shares: IDs, integers, sex, centre."""
+    where = f"{name} row {number}"
+    if "patient_id" in row:
+        patient = row["patient_id"]
+        if not patient.strip():
+            problems.add(name, f"{where}: empty patient_id")
+        elif not IDENTIFIER.match(patient):
+            problems.add(
+                name,
+                f"{where}: patient_id {patient!r} is not a plain identifier (letters, digits, "
+                "'.', '_', '-', at most 64, no spaces)",
+            )
+    for column, (low, high) in INTEGERS.items():
+        value = row.get(column)
+        if not value:
+            continue
+        if not re.fullmatch(r"\d+", value.strip()) or not low <= int(value) <= high:
+            problems.add(
+                name, f"{where}: {column} {value!r} is not a whole number from {low} to {high}"
+            )
+    if "sex" in row and row["sex"] not in SEXES:
+        problems.add(name, f"{where}: sex {row['sex']!r} is not one of {', '.join(SEXES)}")
+    if "centre" in row and not row["centre"].strip():
+        problems.add(name, f"{where}: empty centre")
+
+
+def _check_tables(
+    labels: Indexed | None,
+    splits: Indexed | None,
+    clinical: Indexed | None,
+    classes: Sequence[str],
+    problems: _Problems,
+) -> None:
+    """The rules between and within the three tables (export or staging alike). A table
+    that could not be read (None) is left out of the checks between tables."""
+    for exam, (number, row) in (labels or {}).items():
+        if row["label"] not in classes:
+            problems.add(
+                "labels.csv",
+                f"labels.csv row {number}: label {row['label']!r} is not one of "
+                f"{', '.join(classes)}",
+            )
+        if row["gray_zone"].lower() not in ("true", "false"):
+            problems.add(
+                "labels.csv",
+                f"labels.csv row {number}: gray_zone {row['gray_zone']!r} must be true or false",
+            )
+        _check_values("labels.csv", number, row, problems)
+        if splits is not None and exam not in splits:
+            problems.add(
+                "splits.csv", f"splits.csv: no split for exam {exam} (labels.csv row {number})"
+            )
+        if clinical is not None and exam not in clinical:
+            problems.add(
+                "clinical.csv", f"clinical.csv: no row for exam {exam} (labels.csv row {number})"
+            )
+    for exam, (number, row) in (splits or {}).items():
+        if row["split"] not in SPLITS:
+            problems.add(
+                "splits.csv",
+                f"splits.csv row {number}: split {row['split']!r} is not one of "
+                f"{', '.join(SPLITS)}",
+            )
+        if labels is not None and exam not in labels:
+            problems.add("splits.csv", f"splits.csv row {number}: exam {exam} has no label")
+    for exam, (number, row) in (clinical or {}).items():
+        _check_values("clinical.csv", number, row, problems)
+        if labels is None:
+            continue
+        if exam not in labels:
+            problems.add("clinical.csv", f"clinical.csv row {number}: exam {exam} has no label")
+        elif "patient_id" in row and row["patient_id"] != labels[exam][1]["patient_id"]:
+            problems.add(
+                "clinical.csv",
+                f"clinical.csv row {number}: patient_id {row['patient_id']!r} differs from "
+                f"labels.csv row {labels[exam][0]} ({labels[exam][1]['patient_id']!r})",
+            )
+
+    by_patient: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for exam, (_, row) in (labels or {}).items():
+        if splits is not None and exam in splits:
+            by_patient[row["patient_id"]][splits[exam][1]["split"]].append(exam)
+    for patient, placed in sorted(by_patient.items()):
+        if len(placed) > 1:
+            where = "; ".join(f"{s}: {', '.join(sorted(e))}" for s, e in sorted(placed.items()))
+            problems.add(
+                "splits.csv",
+                f"splits.csv: patient {patient} is in {len(placed)} splits ({where}); "
+                "splits must be at patient level",
+            )
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, links resolved, stays under ``root`` (links resolved too)."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _exam_files(root: Path, folder: Path, problems: _Problems) -> list[Path]:
+    """The regular files under one exam folder. Links are followed only while they stay
+    inside the export; any other link, and any special file, is a problem named by path."""
+    files: list[Path] = []
+    seen = {os.path.realpath(folder)}
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as error:
+            problems.add("exams/", f"{current.relative_to(root)}/: cannot be listed ({error})")
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            shown = path.relative_to(root).as_posix()
+            if entry.is_symlink():
+                target = os.path.realpath(path)
+                if not os.path.exists(target):
+                    problems.add(
+                        "exams/",
+                        f"{shown}: a link to {os.readlink(path)}, which does not exist; "
+                        "replace it with the file itself",
+                    )
+                    continue
+                if not _inside(path, root):
+                    problems.add(
+                        "exams/",
+                        f"{shown}: a link to {target}, outside the export; copy the file "
+                        "itself into the export (the portal never follows links out of it)",
+                    )
+                    continue
+            try:
+                mode = path.stat().st_mode
+            except OSError as error:
+                problems.add("exams/", f"{shown}: cannot be read ({error.strerror})")
+                continue
+            if stat.S_ISDIR(mode):
+                real = os.path.realpath(path)
+                if real not in seen:
+                    seen.add(real)
+                    pending.append(path)
+            elif stat.S_ISREG(mode):
+                if not os.access(path, os.R_OK):
+                    problems.add("exams/", f"{shown}: not readable (permissions); fix them")
+                else:
+                    files.append(path)
+            else:
+                problems.add(
+                    "exams/", f"{shown}: {_kind(mode)}, not a file; remove it from the export"
+                )
+    return sorted(files)
+
+
+def _exam_folders(root: Path, problems: _Problems) -> dict[str, list[Path]]:
+    exams_dir = root / "exams"
+    folders: dict[str, list[Path]] = {}
+    if exams_dir.is_symlink() and not _inside(exams_dir, root):
+        problems.add(
+            "exams/",
+            f"exams/: a link to {os.path.realpath(exams_dir)}, outside the export; "
+            "move the exams into the export",
+        )
+        return folders
+    if not exams_dir.is_dir():
+        problems.add("exams/", "exams/: missing (one folder per exam holding its DICOM files)")
+        return folders
+    for entry in sorted(exams_dir.iterdir()):
+        shown = entry.relative_to(root).as_posix()
+        if entry.is_symlink() and (not entry.exists() or not _inside(entry, root)):
+            target = os.path.realpath(entry)
+            where = "which does not exist" if not entry.exists() else "outside the export"
+            problems.add(
+                "exams/",
+                f"{shown}: a link to {target}, {where}; copy the exam folder itself "
+                "into the export",
+            )
+        elif entry.is_dir():
+            folders[entry.name] = _exam_files(root, entry, problems)
+        elif not entry.name.startswith("."):
+            problems.add(
+                "exams/",
+                f"{shown}: a file directly under exams/; put it in its exam's folder "
+                "(exams/<exam_id>/) or remove it",
+            )
+    return folders
+
+
+def read_export(root: Path, classes: Sequence[str] = LABELS) -> Export:
     """Read and validate an export; raise ``InputError`` listing all problems found."""
     root = Path(root)
     if not root.is_dir():
@@ -85,61 +409,31 @@ def read_export(root: Path) -> Export:
             path=root,
             hint="run `portal synth datpark` for the synthetic export, or point --export at it.",
         )
-    problems: list[str] = []
+    problems = _Problems()
     labels = _index(_read_table(root, "labels.csv", problems), "labels.csv", problems)
     splits = _index(_read_table(root, "splits.csv", problems), "splits.csv", problems)
     clinical = _index(_read_table(root, "clinical.csv", problems), "clinical.csv", problems)
+    folders = _exam_folders(root, problems)
+    _check_tables(labels, splits, clinical, classes, problems)
 
-    exams_dir = root / "exams"
-    folders: dict[str, list[Path]] = {}
-    if not exams_dir.is_dir():
-        problems.append("exams/: missing (one folder per exam holding its DICOM files)")
-    else:
-        for folder in sorted(p for p in exams_dir.iterdir() if p.is_dir()):
-            folders[folder.name] = sorted(p for p in folder.rglob("*") if p.is_file())
-
-    for exam, (number, row) in labels.items():
-        if row["label"] not in LABELS:
-            problems.append(
-                f"labels.csv row {number}: label {row['label']!r} is not one of {', '.join(LABELS)}"
-            )
-        if row["gray_zone"].lower() not in ("true", "false"):
-            problems.append(f"labels.csv row {number}: gray_zone must be true or false")
-        if not (row.get("patient_id") or "").strip():
-            problems.append(f"labels.csv row {number}: empty patient_id")
+    exams_readable = (root / "exams").is_dir() and "exams/" not in problems.per_table
+    for exam, (number, _) in (labels or {}).items():
+        if not exams_readable:
+            break
         if exam not in folders:
-            problems.append(
-                f"labels.csv row {number}: label for missing exam {exam} (no exams/{exam}/ folder)"
+            problems.add(
+                "exams/",
+                f"labels.csv row {number}: label for missing exam {exam} (no exams/{exam}/ folder)",
             )
         elif not folders[exam]:
-            problems.append(f"exams/{exam}/: empty folder; add its DICOM files or drop its label")
-        if exam not in splits:
-            problems.append(f"splits.csv: no split for exam {exam} (labels.csv row {number})")
-        if exam not in clinical:
-            problems.append(f"clinical.csv: no row for exam {exam} (labels.csv row {number})")
+            problems.add(
+                "exams/", f"exams/{exam}/: no file in it; add its DICOM files or drop its label"
+            )
     for exam in folders:
-        if exam not in labels:
-            problems.append(f"exams/{exam}/: exam with no label; add a row to labels.csv")
-    for exam, (number, row) in splits.items():
-        if row["split"] not in SPLITS:
-            problems.append(
-                f"splits.csv row {number}: split {row['split']!r} is not one of {', '.join(SPLITS)}"
-            )
-        if exam not in labels:
-            problems.append(f"splits.csv row {number}: exam {exam} has no label")
+        if labels is not None and exam not in labels:
+            problems.add("exams/", f"exams/{exam}/: exam with no label; add a row to labels.csv")
 
-    by_patient: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for exam, (_, row) in labels.items():
-        if exam in splits:
-            by_patient[row["patient_id"]][splits[exam][1]["split"]].append(exam)
-    for patient, placed in sorted(by_patient.items()):
-        if len(placed) > 1:
-            where = "; ".join(f"{s}: {', '.join(sorted(e))}" for s, e in sorted(placed.items()))
-            problems.append(
-                f"splits.csv: patient {patient} is in {len(placed)} splits ({where}); "
-                "splits must be at patient level"
-            )
-
+    problems.close()
     if problems:
         raise InputError(
             f"the export breaks the contract in {len(problems)} place(s):",
@@ -149,8 +443,69 @@ def read_export(root: Path) -> Export:
         )
     return Export(
         root=root,
-        labels={e: r for e, (_, r) in labels.items()},
-        splits={e: r["split"] for e, (_, r) in splits.items()},
-        clinical={e: r for e, (_, r) in clinical.items()},
+        labels={e: r for e, (_, r) in (labels or {}).items()},
+        splits={e: r["split"] for e, (_, r) in (splits or {}).items()},
+        clinical={e: r for e, (_, r) in (clinical or {}).items()},
         files=folders,
     )
+
+
+def check_staging(staging: Path, classes: Sequence[str] = LABELS) -> None:
+    """Re-check a staging folder's tables against the export contract before a release.
+
+    ``portal ingest`` writes only valid tables, so a problem here means the
+    staging was changed afterwards: a label outside ``classes``, a short row,
+    an exam without its images, a link out of the folder, an unreadable report.
+    Every problem is listed in one ``InputError``; nothing is built. A folder
+    without ``deid_report.json`` is left to the release's own check, which
+    says it was not made by ingest.
+    """
+    staging = Path(staging)
+    report = staging / "deid_report.json"
+    if not staging.is_dir() or not report.exists():
+        return
+    problems = _Problems()
+    try:
+        json.loads(report.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        problems.add("deid_report.json", f"deid_report.json: not valid JSON ({error})")
+    labels = _index(
+        _read_table(staging, "labels.csv", problems, bom_ok=False), "labels.csv", problems
+    )
+    splits = _index(
+        _read_table(staging, "splits.csv", problems, bom_ok=False), "splits.csv", problems
+    )
+    clinical = _index(
+        _read_table(staging, "clinical.csv", problems, bom_ok=False), "clinical.csv", problems
+    )
+    _check_tables(labels, splits, clinical, tuple(classes) or LABELS, problems)
+    dicom = staging / "dicom"
+    for exam, (number, _) in (labels or {}).items():
+        folder = dicom / exam
+        files = _exam_files(staging, folder, problems) if folder.is_dir() else []
+        if not files:
+            problems.add(
+                "dicom/",
+                f"labels.csv row {number}: exam {exam} has no image (no dicom/{exam}/*.dcm)",
+            )
+        for path in files:
+            if path.is_symlink():
+                problems.add(
+                    "dicom/",
+                    f"{path.relative_to(staging).as_posix()}: a link; staging holds files only",
+                )
+                continue
+            with open(path, "rb") as handle:
+                head = handle.read(132)
+            if head[128:132] != b"DICM":
+                problems.add("dicom/", f"{path.relative_to(staging).as_posix()}: not a DICOM file")
+    problems.close()
+    if problems:
+        raise InputError(
+            f"the staging tables break the export contract in {len(problems)} place(s); "
+            "nothing is released:",
+            path=staging,
+            problems=problems,
+            hint="re-run `portal ingest` to rebuild the staging (it is written by ingest "
+            "only); correct labels in the export, not in the staging.",
+        )
