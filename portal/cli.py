@@ -238,35 +238,44 @@ def release(
 @app.command()
 def verify(
     release: Annotated[Path, typer.Argument(help="A release folder (or a downloaded copy).")],
+    expect: Annotated[
+        str | None,
+        typer.Option(
+            "--expect",
+            help="The content hash (sha256:...) the site, CITATION.cff or DataCite give: "
+            "only a match proves this is the published release.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Check every file of a release against its manifest: name missing, extra, altered files."""
+    """Check every file of a release against its manifest and its content hash: name every
+    missing, extra, altered or linked file; with --expect, refuse any other release."""
     import json
 
+    from portal.errors import VerificationError
     from portal.manifest import verify_release
 
-    result = verify_release(release)
+    result = verify_release(release, expect=expect)
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
     else:
-        for path in result.missing:
-            errors.print(f"missing: {path}", highlight=False)
-        for path in result.extra:
-            errors.print(f"extra (not in the manifest): {path}", highlight=False)
-        for item in result.altered:
-            errors.print(
-                f"altered: {item['path']} (expected {item['expected']}, found {item['found']})",
-                highlight=False,
-                soft_wrap=True,
-            )
-        state = "ok" if result.ok else "FAILED"
+        for finding in result.findings():
+            errors.print(finding, highlight=False, soft_wrap=True, markup=False)
+        if not result.ok:
+            state = f"FAILED ({len(result.findings())} finding(s))"
+        elif result.anchored:
+            state = "ok, the published release"
+        else:
+            state = "ok (self-consistent; pass --expect <the published hash> to prove it is "
+            "the published release)"
         console.print(
-            f"verify {state}: {result.checked} files checked, release {result.content_hash}",
+            f"verify {state}: {result.checked} files checked, content hash {result.content_hash}",
             highlight=False,
             soft_wrap=True,
+            markup=False,
         )
     if not result.ok:
-        raise typer.Exit(7)
+        raise typer.Exit(VerificationError.exit_code)
 
 
 @app.command()
@@ -344,7 +353,8 @@ def publish(
     console.print(
         f"{state}: {challenge} {version} at {result.target}: {result.files} files "
         f"({result.bytes / 1e6:.1f} MB), {result.uploaded} sent, {result.skipped} already there; "
-        f"verified against the manifest ({result.content_hash}) in {result.seconds:.1f} s",
+        f"content hash {result.content_hash}, computed from the files and checked at the "
+        f"target, in {result.seconds:.1f} s",
         highlight=False,
         soft_wrap=True,
     )

@@ -2,8 +2,10 @@
 
 ``publish`` trusts neither side:
 
-- the local release is re-hashed against its manifest first: an altered release is
-  never published;
+- the local release is re-hashed first and its content hash computed from the files:
+  a release that does not give the content hash its manifest records (an altered file,
+  a rewritten manifest, a link) is never published, and the hash printed is the one
+  the files were found to have;
 - the plan compares the manifest with what the target already holds. Identical files
   are skipped, so publishing twice uploads nothing and an interrupted publish resumes
   where it stopped; a file that differs is refused, because a published version is
@@ -11,7 +13,9 @@
 - after the upload the target is listed again and every file's size and checksum is
   compared to the manifest. Only then is the version sealed at the target: on a folder
   or a bucket ``manifest.json`` is written last, on the Hub the version tag is created
-  last. A reader who finds the manifest (or the tag) finds the whole release.
+  last. A reader who finds the manifest (or the tag) finds the whole release. A folder
+  also holds ``.portal-publishing.json`` (the command to run again) until it is
+  sealed, so ``portal verify`` calls an interrupted mirror incomplete, not foreign.
 
 Layouts: a folder or a bucket holds ``<root>/<challenge>/<version>/<path>`` (what the
 site's ``downloads`` address expects); a Hub dataset repository holds one version at
@@ -41,11 +45,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from portal.atomic import TMP_MARKER
-from portal.errors import ConfigError, OutputExistsError, PortalError, VerificationError
+from portal.errors import (
+    ConfigError,
+    OutputExistsError,
+    PublishError,
+    VerificationError,
+)
 from portal.manifest import (
     CHECKSUMS,
     DESCRIPTORS,
     MANIFEST,
+    PUBLISHING,
     read_manifest,
     sha256_file,
     verify_release,
@@ -58,12 +68,6 @@ HUB_MAX_PER_FOLDER = 10_000  # the Hub's advice: more files in one folder slow e
 HUB_LFS_OVER = 10 * 1000**2  # larger (or binary) files go to LFS/Xet storage
 HUB_BATCH = 500  # operations per commit: a failed commit costs little, a resumed one less
 S3_MAX_PUT = 5 * 1024**3  # one PUT; larger files would need a multipart upload
-
-
-class PublishError(PortalError):
-    """The target could not be written, or does not hold what was sent."""
-
-    exit_code = 10
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,12 @@ class Target:
     def prepare(self) -> None:
         """Before sending: clear what an interrupted publish left half-written."""
 
+    def begin(self, info: dict) -> None:
+        """Before the first file: mark the version as being published (folders only)."""
+
+    def finish(self) -> None:
+        """After the sealed version was checked: remove the mark of :meth:`begin`."""
+
 
 class DirTarget(Target):
     """A static mirror in a folder: ``<root>/<challenge>/<version>/``."""
@@ -199,7 +209,7 @@ class DirTarget(Target):
             return {}
         held = {}
         for path in sorted(self.base.rglob("*")):
-            if path.is_file() and TMP_MARKER not in path.name:
+            if path.is_file() and TMP_MARKER not in path.name and path.name != PUBLISHING:
                 held[path.relative_to(self.base).as_posix()] = Held(
                     path.stat().st_size, sha256_file(path)
                 )
@@ -213,6 +223,7 @@ class DirTarget(Target):
             shutil.copyfileobj(source, out, 1 << 20)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o444)  # a published file is not edited in place
         os.replace(tmp, dest)
 
     def remove(self, path: str) -> None:
@@ -222,6 +233,16 @@ class DirTarget(Target):
         if self.base.exists():
             for stale in self.base.rglob(f"*{TMP_MARKER}*"):
                 stale.unlink(missing_ok=True)
+
+    def begin(self, info: dict) -> None:
+        import json
+
+        from portal import atomic
+
+        atomic.write_text(self.base / PUBLISHING, json.dumps(info, indent=2) + "\n")
+
+    def finish(self) -> None:
+        (self.base / PUBLISHING).unlink(missing_ok=True)
 
 
 class S3Target(Target):
@@ -749,16 +770,15 @@ def publish(
     check = verify_release(release)
     if not check.ok:
         raise VerificationError(
-            f"{release} does not match its manifest; it is not published.",
-            problems=[
-                *(f"missing: {p}" for p in check.missing),
-                *(f"extra: {p}" for p in check.extra),
-            ]
-            + [f"altered: {a['path']}" for a in check.altered],
+            f"{release} does not give the content hash its manifest records "
+            f"({check.recorded_hash or 'none'}); it is not published.",
+            problems=check.findings()[:20],
             hint=f"run `portal verify {release}`, then restore the release (dvc pull or "
             "dvc checkout) before publishing.",
         )
     items, raw = release_items(release)
+    # the hash the files were just found to have (equal to the manifest's, checked above)
+    raw = {**raw, "content_hash": check.content_hash}
     target = open_target(
         target_url, raw["name"], raw["version"], endpoint_url=endpoint_url, workers=workers, api=api
     )
@@ -781,6 +801,8 @@ def publish(
         plan_out(plan)
     if dry_run or plan.sealed:
         verified = plan.sealed and not dry_run
+        if verified:
+            target.finish()  # a publish killed after the seal, before removing its mark
         return _publication(
             target, raw, items, plan, verified=verified, dry_run=dry_run, t0=started
         )
@@ -789,11 +811,19 @@ def publish(
         _verify(target, items, target.listing(target.commit), exact=True)
         target.tag(raw["content_hash"])
     else:
-        _send(target, plan, progress, workers)
+        command = f"portal publish {raw['name']} --version {raw['version']} --to {target_url}"
+        info = {
+            "challenge": raw["name"],
+            "version": raw["version"],
+            "content_hash": check.content_hash,
+            "files": len(items),
+            "command": command,
+        }
+        _send(target, plan, progress, workers, info)
     return _publication(target, raw, items, plan, verified=True, dry_run=False, t0=started)
 
 
-def _send(target: Target, plan: Plan, progress: Progress | None, workers: int) -> None:
+def _send(target: Target, plan: Plan, progress: Progress | None, workers: int, info: dict) -> None:
     """Payload first, checked; then the manifest, checked: it seals the version."""
     seal = [i for i in plan.upload if i.path == MANIFEST]
     body = [i for i in plan.upload if i.path != MANIFEST]
@@ -804,6 +834,7 @@ def _send(target: Target, plan: Plan, progress: Progress | None, workers: int) -
             progress(1)
 
     target.prepare()
+    target.begin(info)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(put, body))
     for path in plan.delete:
@@ -813,6 +844,7 @@ def _send(target: Target, plan: Plan, progress: Progress | None, workers: int) -
     for item in seal:
         put(item)
     _verify(target, everything, target.listing(), exact=True)
+    target.finish()
 
 
 def _verify(target: Target, items: list[Item], held: dict[str, Held], *, exact: bool) -> None:
@@ -824,9 +856,9 @@ def _verify(target: Target, items: list[Item], held: dict[str, Held], *, exact: 
             problems.append(f"{item.path}: missing at the target")
         elif not target.same(item, there):
             problems.append(
-                f"{item.path}: the target reports {there.size} bytes, sha256 "
-                f"{(there.sha256 or there.git_sha1 or '?')[:16]}…, expected {item.size} bytes, "
-                f"sha256 {item.sha256[:16]}…"
+                f"{item.path}: the target reports {there.size} bytes, "
+                f"{'sha256 ' + there.sha256 if there.sha256 else 'git id ' + str(there.git_sha1)}"
+                f", expected {item.size} bytes, sha256 {item.sha256}"
             )
     if exact:
         extra = sorted(set(held) - {i.path for i in items})

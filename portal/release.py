@@ -12,16 +12,23 @@ Layout of ``data/<challenge>/releases/<version>/``::
     manifest.json  SHA256SUMS              every file, its size and sha256
 
 The release is built in a temporary folder, checked against its own manifest,
-then renamed into place. A published version never changes: building it again
-with the same content is a no-op, with other content it is refused.
+made read-only, then renamed into place. A published version never changes: building
+it again with the same content is a no-op, with other content it is refused, and a
+version lower than the latest published one is refused too. Released files share no
+inode with staging (a copy, or a reflink where the file system offers one), so no
+change made elsewhere can reach them, and they are written read-only (files 0444,
+folders 0555).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import json
 import os
 import shutil
+import stat
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -38,15 +45,18 @@ from portal.citation import bibtex, citation_cff, datacite
 from portal.commitment import FILE as COMMITMENTS
 from portal.commitment import commitments, policies_at
 from portal.croissant import croissant
-from portal.errors import InputError, OutputExistsError, VerificationError
+from portal.errors import ConfigError, InputError, OutputExistsError, VerificationError
 from portal.manifest import (
+    DESCRIPTORS,
+    PLACEHOLDER,
     Manifest,
     build_manifest,
     payload_hash,
     read_manifest,
+    seal,
     write_manifest,
 )
-from portal.versions import Tables, check_version, compare, parse_version
+from portal.versions import Tables, check_version, compare, next_version, parse_version
 
 SPLITS = ("train", "public_test", "private_test")
 #: Small shards: a label fix rewrites few of them, and DVC stores changed files only.
@@ -78,6 +88,23 @@ def published_versions(releases: Path) -> list[str]:
                 continue
             found.append(folder.name)
     return sorted(found, key=parse_version)
+
+
+def check_increasing(releases: Path, challenge: str, version: str) -> None:
+    """Refuse a new version that is not above every published one."""
+    published = published_versions(releases)
+    if version in published or not published:
+        return
+    latest = published[-1]
+    if parse_version(version) < parse_version(latest):
+        raise ConfigError(
+            f"version {version} of {challenge} is lower than its latest release {latest}; "
+            "versions must increase.",
+            hint=f"release it as {next_version(latest, 'patch')}, "
+            f"{next_version(latest, 'minor')} or {next_version(latest, 'major')} (as the "
+            "changes require): rename it under `releases:` in params.yaml, then run "
+            f"`portal release {challenge} --version <new>`.",
+        )
 
 
 def _parent_of(releases: Path, version: str) -> str | None:
@@ -407,6 +434,7 @@ def build_release(
     more before anything is built: a release never rests on an old verdict alone.
     """
     parse_version(version)
+    check_increasing(Path(releases), challenge, version)
     if not notes or not notes.strip():
         raise InputError(
             "a release needs a changelog entry.",
@@ -449,14 +477,16 @@ def build_release(
         releases / parent_version if parent_version else None,
     )
 
-    with atomic.atomic_dir(releases / f".build-{version}", overwrite=True) as tmp:
+    build = releases / f".build-{version}"
+    _remove_stale(build)
+    with atomic.atomic_dir(build, overwrite=True) as tmp:
         for folder in ("data", "dicom", "metadata"):
             (tmp / folder).mkdir()
-        dicom_files = _link_dicom(staging, tmp, tables)
+        dicom_files = _copy_dicom(staging, tmp, tables)
         _write_metadata(staging, tmp, tables, withheld)
         if committed is not None:
             (tmp / COMMITMENTS).write_text(json.dumps(committed, indent=2) + "\n")
-        shutil.copy2(staging / "deid_report.json", tmp / "deid_report.json")
+        shutil.copyfile(staging / "deid_report.json", tmp / "deid_report.json")
 
         jobs: list[_Shard] = []
         for split in SPLITS:
@@ -476,39 +506,20 @@ def build_release(
         shape = next(iter(shapes)) if len(shapes) == 1 and () not in shapes else None
 
         payload = build_manifest(tmp, name=challenge, version=version)
-        content_hash = f"sha256:{payload_hash(payload.files)}"
-        if existing is not None:
-            if f"sha256:{existing.content_hash}" == content_hash:
-                return ReleaseSummary(
-                    target,
-                    version,
-                    content_hash,
-                    len(existing.files),
-                    existing.total_bytes,
-                    {},
-                    {},
-                    already_published=True,
-                )
-            raise OutputExistsError(
-                f"version {version} of {challenge} is already published with other content "
-                f"({existing.content_hash[:12]}… here, {content_hash[7:19]}… now); a "
-                "published version never changes.",
-                hint="release the new content under a new version number.",
-            )
-
+        # the descriptors quote the content hash, which covers them: they are written
+        # with a placeholder, hashed, then given the hash (manifest.seal)
+        content_hash = f"sha256:{PLACEHOLDER}"
         files = {f.path: f.sha256 for f in payload.files}
         changes = compare(
             parent_tables,
             tables.withholding(withheld),
             parent_version=parent_version,
             parent_files={
-                f.path: f.sha256
-                for f in parent_manifest.files
-                if f.path.startswith(("dicom/", "metadata/"))
+                f.path: f.sha256 for f in parent_manifest.files if f.path not in DESCRIPTORS
             }
             if parent_manifest
             else None,
-            new_files={p: h for p, h in files.items() if p.startswith(("dicom/", "metadata/"))},
+            new_files=files,
         )
         note = check_version(version, parent_version, changes, lower_bump_reason=lower_bump_reason)
         note = " ".join(n for n in (note, commitment_note) if n)
@@ -540,6 +551,7 @@ def build_release(
         final = build_manifest(
             tmp, name=challenge, version=version, parent=parent_manifest, known=payload.files
         )
+        final = seal(tmp, final)
         write_manifest(
             tmp,
             final,
@@ -549,7 +561,32 @@ def build_release(
             },
         )
         _check_listing(tmp, final)
-    os.replace(releases / f".build-{version}", target)
+        if existing is None:
+            make_read_only(tmp)
+    content_hash = f"sha256:{final.content_hash}"
+    if existing is not None:
+        _remove_stale(build)
+        legacy = existing.format < 2 and existing.content_hash == payload_hash(final.files)
+        if existing.content_hash == final.content_hash or legacy:
+            return ReleaseSummary(
+                target,
+                version,
+                f"sha256:{existing.content_hash}",
+                len(existing.files),
+                existing.total_bytes,
+                {},
+                {},
+                already_published=True,
+            )
+        raise OutputExistsError(
+            f"version {version} of {challenge} is already published with other content "
+            f"(sha256:{existing.content_hash} there, {content_hash} now); a published "
+            "version never changes.",
+            hint="give the new content a new version under `releases:` in params.yaml and run "
+            f"`portal release {challenge} --version <new>`; if {target} was changed by hand, "
+            "restore it first (`dvc checkout`, or a copy from a mirror).",
+        )
+    os.replace(build, target)
     return ReleaseSummary(
         target,
         version,
@@ -559,6 +596,76 @@ def build_release(
         {s: v["num_examples"] for s, v in split_info.items()},
         changes.to_dict(),
     )
+
+
+FILE_MODE, DIR_MODE = 0o444, 0o555
+
+
+def make_read_only(root: Path) -> None:
+    """Files 0444, folders 0555, the deepest first (``root`` last)."""
+    for folder, dirs, names in os.walk(root, topdown=False):
+        for name in names:
+            os.chmod(os.path.join(folder, name), FILE_MODE, follow_symlinks=False)
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), DIR_MODE)
+    os.chmod(root, DIR_MODE)
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a folder, read-only parts included (a failed or stale build)."""
+    root = Path(root)
+    if not root.exists() and not root.is_symlink():
+        return
+    if root.is_symlink() or not root.is_dir():
+        root.unlink()
+        return
+    for folder, dirs, _names in os.walk(root):
+        os.chmod(folder, stat.S_IRWXU)
+        for name in dirs:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, stat.S_IRWXU)
+    shutil.rmtree(root)
+
+
+def _remove_stale(build: Path) -> None:
+    """What an interrupted build left: ``.build-<v>`` and its temporaries."""
+    remove_tree(build)
+    for stale in build.parent.glob(f".{build.name}{atomic.TMP_MARKER}*"):
+        remove_tree(stale)
+
+
+FICLONE = 0x40049409  # ioctl(dest, FICLONE, source): share extents, copy-on-write
+
+
+def clone_file(source: Path, target: Path) -> str:
+    """Copy ``source`` to a new file ``target`` (its own inode): a reflink where the file
+    system offers one (btrfs, XFS, ...), else an in-kernel copy, else a plain copy.
+    Returns how: "reflink", "copy_file_range" or "copy"."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+            return "reflink"
+        except OSError:
+            pass
+        size = os.fstat(src.fileno()).st_size
+        try:
+            done = 0
+            while done < size:
+                sent = os.copy_file_range(src.fileno(), dst.fileno(), size - done)
+                if sent == 0:
+                    break
+                done += sent
+            if done == size:
+                return "copy_file_range"
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+        src.seek(0)
+        dst.seek(0)
+        dst.truncate()
+        shutil.copyfileobj(src, dst, 1 << 20)
+        return "copy"
 
 
 def _check_listing(folder: Path, manifest: Manifest) -> None:
@@ -578,8 +685,9 @@ def _check_listing(folder: Path, manifest: Manifest) -> None:
         )
 
 
-def _link_dicom(staging: Path, out: Path, tables: Tables) -> dict[str, str]:
-    """dicom/<exam>/ of staging → dicom/<split>/<exam>/ (hard links: no copy, same bytes)."""
+def _copy_dicom(staging: Path, out: Path, tables: Tables) -> dict[str, str]:
+    """dicom/<exam>/ of staging → dicom/<split>/<exam>/: copies (or reflinks), never hard
+    links, so that nothing done to staging reaches the release, nor the reverse."""
     first: dict[str, str] = {}
     for exam in sorted(tables.labels):
         source = staging / "dicom" / exam
@@ -587,17 +695,14 @@ def _link_dicom(staging: Path, out: Path, tables: Tables) -> dict[str, str]:
             relative = f"dicom/{tables.splits[exam]}/{exam}/{path.name}"
             target = out / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, target)
-            except OSError:
-                shutil.copy2(path, target)
+            clone_file(path, target)
             first.setdefault(exam, relative)
     return first
 
 
 def _write_metadata(staging: Path, out: Path, tables: Tables, withheld: list[str]) -> None:
-    shutil.copy2(staging / "splits.csv", out / "metadata" / "splits.csv")
-    shutil.copy2(staging / "clinical.csv", out / "metadata" / "clinical.csv")
+    shutil.copyfile(staging / "splits.csv", out / "metadata" / "splits.csv")
+    shutil.copyfile(staging / "clinical.csv", out / "metadata" / "clinical.csv")
     with open(staging / "labels.csv", newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         columns, rows = reader.fieldnames or [], list(reader)

@@ -253,8 +253,9 @@ def check_version(
         raise ConfigError(
             f"{why}: semver for data requires a {required.upper()} version "
             f"({next_version(parent, required)}), not {requested}.",
-            hint=f"release as {next_version(parent, required)}, or pass "
-            "--lower-bump-reason 'why' to keep this version and record why.",
+            hint=f"release as {next_version(parent, required)}, or add "
+            "`lower_bump_reason: 'why'` to this release under `releases:` in params.yaml "
+            "to keep this version and record why.",
         )
     return (
         f"Released as a {bump.upper()} version although {why} (semver for data says "

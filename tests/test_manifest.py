@@ -8,7 +8,14 @@ import subprocess
 import pytest
 
 from portal.errors import InputError
-from portal.manifest import build_manifest, read_manifest, verify_release, write_manifest
+from portal.manifest import (
+    PLACEHOLDER,
+    build_manifest,
+    read_manifest,
+    seal,
+    verify_release,
+    write_manifest,
+)
 from tests.test_cli import portal
 
 
@@ -64,16 +71,37 @@ def test_missing_and_extra_files_are_named(release):
     assert result.missing == ["README.md"] and result.extra == ["data/notes.txt"]
 
 
-def test_content_hash_depends_on_content_and_parent_is_recorded(release, tmp_path):
+def test_content_hash_covers_every_file_descriptors_included(release):
     first = read_manifest(release)
-    (release / "README.md").write_text("# card, corrected\n")  # a descriptor: not content
+    (release / "README.md").write_text("# card, corrected\n")  # descriptors are content too
+    changed_card = build_manifest(release, name="datpark", version="1.0.1", parent=first)
+    assert changed_card.content_hash != first.content_hash
+    (release / "README.md").write_text("# card\n")
     same = build_manifest(release, name="datpark", version="1.0.1", parent=first)
     assert same.content_hash == first.content_hash
-    assert {f.path: f.sha256 for f in same.files} != {f.path: f.sha256 for f in first.files}
     (release / "data" / "train-00000.parquet").write_bytes(b"R" * 5000)
     second = build_manifest(release, name="datpark", version="1.0.1", parent=first)
     assert second.content_hash != first.content_hash
     assert second.parent == {"version": "1.0.0", "content_hash": f"sha256:{first.content_hash}"}
+
+
+def test_descriptors_quote_the_hash_that_covers_them(tmp_path):
+    root = tmp_path / "r"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "a.bin").write_bytes(b"A" * 100)
+    (root / "CITATION.cff").write_text(f"identifier: sha256:{PLACEHOLDER}\n")
+    sealed = seal(root, build_manifest(root, name="datpark", version="1.0.0"))
+    write_manifest(root, sealed)
+    assert (root / "CITATION.cff").read_text() == f"identifier: sha256:{sealed.content_hash}\n"
+    result = verify_release(root, expect=f"sha256:{sealed.content_hash}")
+    assert result.ok and result.anchored, result.findings()
+    # another licence or citation, its manifest lines rewritten: the hash no longer matches
+    (root / "CITATION.cff").write_text(f"identifier: sha256:{sealed.content_hash}\nforged\n")
+    forged = build_manifest(root, name="datpark", version="1.0.0")
+    forged.recorded_hash = sealed.content_hash
+    write_manifest(root, forged)
+    result = verify_release(root, expect=f"sha256:{sealed.content_hash}")
+    assert not result.ok and any("not the published release" in p for p in result.hash_problems)
 
 
 def test_cli_verify_exit_codes(release, tmp_path):
@@ -81,7 +109,7 @@ def test_cli_verify_exit_codes(release, tmp_path):
     assert ok.returncode == 0 and "verify ok" in ok.stdout
     (release / "data" / "train-00000.parquet").write_bytes(b"Q" * 5000)
     bad = portal("verify", str(release))
-    assert bad.returncode == 7 and "altered: data/train-00000.parquet" in bad.stderr
+    assert bad.returncode == 6 and "altered: data/train-00000.parquet" in bad.stderr
     nothing = portal("verify", str(tmp_path))
     assert nothing.returncode == 3 and "not a release folder" in nothing.stderr
 
