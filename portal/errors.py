@@ -1,8 +1,12 @@
-"""The portal's exception tree.
+"""The portal's exception tree and its exit codes.
 
 Library code raises these; only the CLI turns them into a one-line message and
 an exit code. Every message says what failed, where (file, row, tag), what was
 expected and what was found, and what to do next.
+
+Each exit code belongs to exactly one name here: an exception's ``exit_code``, or
+one of the ``EXIT_*`` constants for the outcomes no exception carries. The table
+in ``docs/cli.md`` lists them all; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -10,9 +14,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+EXIT_OK = 0
+"""The command did what it was asked."""
+
+EXIT_USAGE = 2
+"""The command line itself is wrong: an unknown command or option, a missing or bad value.
+
+Set by the CLI for the usage errors of the argument parser; shared with ``ConfigError``,
+whose fix is also in what the person typed or configured."""
+
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it. Set by the CLI."""
+
 
 class PortalError(Exception):
-    """Base of every error the portal raises on purpose.
+    """Base of every error the portal raises on purpose; raised as such only by the CLI
+    (e.g. ``portal publish`` of a version that was never built, ``portal verdicts`` with
+    no run yet). Library code raises one of the children.
 
     ``hint`` is the next step for the person at the keyboard; the CLI prints it
     after the message.
@@ -38,13 +56,18 @@ class PortalError(Exception):
 
 
 class ConfigError(PortalError):
-    """Raised for an invalid ``params.yaml``, data card or command-line option."""
+    """Raised for an invalid ``params.yaml``, data card, ``challenge.yaml``, team folder
+    or option value, and for a challenge, card or team that is not where the portal
+    looked: by ``config``, ``cards``, ``algorithm``, ``reproduce``, ``versions``,
+    ``keys``, ``synth`` and the CLI."""
 
     exit_code = 2
 
 
 class InputError(PortalError):
-    """Raised when a challenge export or other input file is unusable.
+    """Raised when a challenge export, a staging folder, a release folder or another
+    input file is unusable: by ``contract``, ``ingest``, ``release``, ``manifest`` and
+    ``reproduce``.
 
     ``path`` names the file; ``problems`` lists every problem found, so a
     person can fix them all in one pass instead of one per run.
@@ -66,24 +89,53 @@ class InputError(PortalError):
 
 
 class OutputExistsError(PortalError):
-    """Raised when a command would overwrite something it must not replace silently."""
+    """Raised when a command would overwrite something it must not replace silently: an
+    existing output folder (``atomic``), a published version with other content
+    (``versions``, ``release``, ``publish``)."""
 
     exit_code = 4
 
 
 class ToolMissingError(PortalError):
-    """Raised when an external program the portal calls (e.g. ``dciodvfy``) is absent."""
+    """Raised when an external program the portal calls is absent: ``dciodvfy``
+    (``dciodvfy``), the Python that builds team environments (``envs``), Jupyter Book
+    (``site.book``)."""
 
     exit_code = 5
 
 
 class VerificationError(PortalError):
-    """Raised when the independent verifier finds anything identifying: no release happens."""
+    """Raised when a check of the data fails: the independent verifier finds anything
+    identifying (``ingest``, ``release``, ``portal verify-deid``), or a release's files do
+    not give its manifest or the expected content hash (``manifest``, ``publish``,
+    ``reproduce``, ``portal verify``). Nothing is released, published or run on it."""
 
     exit_code = 6
 
 
 class BuildError(PortalError):
-    """A team's environment could not be built."""
+    """Raised when something the portal builds fails to build: a team's environment
+    (``envs``), the site or its reproduction book (``site.build``, ``site.book``)."""
 
     exit_code = 8
+
+
+class NotReproducedError(PortalError):
+    """Raised by ``portal reproduce --strict`` when a team's verdict is ``not reproduced``
+    or ``failed``; the verdicts are written and logged first."""
+
+    exit_code = 9
+
+
+class PublishError(PortalError):
+    """Raised by ``publish`` when the target could not be written, or does not hold what
+    was sent."""
+
+    exit_code = 10
+
+
+class PortInUseError(PortalError):
+    """Raised by ``portal site serve`` (``site.build.make_server``) when the port it should
+    listen on is taken."""
+
+    exit_code = 11
