@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from portal.errors import ConfigError, OutputExistsError
 from portal.synth import export as export_module
 from portal.synth.export import parse_shape, synthesize
-from tests.conftest import read_csv, tree_hashes
+from tests.conftest import flip_label, read_csv, tree_hashes
 
 
 def test_layout_follows_the_export_contract(cohort_export):
@@ -97,3 +101,80 @@ def test_bad_shape_is_a_config_error_with_a_fix(text):
 def test_unknown_challenge_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="datpark"):
         synthesize("nope", tmp_path / "x", exams=1, seed=0)
+
+
+def test_overwrite_refuses_an_export_the_organiser_corrected(tmp_path):
+    out = tmp_path / "datpark"
+    synthesize("datpark", out, exams=3, seed=1, shape=(16, 32, 32))
+    flip_label(out / "labels.csv")
+    corrected = tree_hashes(out)
+    with pytest.raises(OutputExistsError) as refused:
+        synthesize("datpark", out, exams=3, seed=1, shape=(16, 32, 32), overwrite=True)
+    assert "labels.csv differs from what it wrote" in str(refused.value)
+    assert "dvc commit synth@datpark" in refused.value.hint
+    assert tree_hashes(out) == corrected
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda out: (out / "exams" / "extra.txt").write_text("note"), "exams/extra.txt was added"),
+        (lambda out: (out / "splits.csv").unlink(), "splits.csv was removed"),
+        (lambda out: (out / "_synth" / "written.json").unlink(), "_synth/written.json was removed"),
+        (lambda out: (out / "SHA256SUMS").write_text(""), "SHA256SUMS differs"),
+    ],
+)
+def test_overwrite_refuses_any_change_to_what_synth_wrote(tmp_path, change, named):
+    out = tmp_path / "datpark"
+    synthesize("datpark", out, exams=2, seed=1, shape=(16, 32, 32))
+    change(out)
+    before = tree_hashes(out)
+    with pytest.raises(OutputExistsError, match=re.escape(named)):
+        synthesize("datpark", out, exams=2, seed=3, shape=(16, 32, 32), overwrite=True)
+    assert tree_hashes(out) == before
+
+
+def test_overwrite_refuses_an_export_from_elsewhere(tmp_path):
+    out = tmp_path / "datpark"
+    (out / "exams").mkdir(parents=True)
+    (out / "labels.csv").write_text("exam_id,patient_id,label\n")
+    with pytest.raises(OutputExistsError, match=re.escape("no _synth/written.json")):
+        synthesize("datpark", out, exams=2, seed=1, shape=(16, 32, 32), overwrite=True)
+    assert (out / "labels.csv").read_text() == "exam_id,patient_id,label\n"
+
+
+def test_a_corrected_export_survives_dvc_repro(tmp_path):
+    """The synth stage of dvc.yaml, run by real DVC: a correction is never regenerated over;
+    the fix the error names (`dvc commit`) makes `dvc repro` leave it alone."""
+    import shutil
+
+    import yaml
+
+    from tests.test_release_dvc import ROOT, run
+
+    if shutil.which("git") is None:
+        pytest.skip("git is needed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"synth": stages["stages"]["synth"]}}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    synth = {"exams": 3, "seed": 4, "shape": "32x32x16"}
+    challenges = {"datpark": {**params["challenges"]["datpark"], "synth": synth}}
+    (repo / "params.yaml").write_text(yaml.safe_dump({"challenges": challenges}))
+    run("git", "init", "-q", cwd=repo)
+    run("dvc", "init", "-q", cwd=repo)
+    run("dvc", "repro", "-q", cwd=repo)
+    export = repo / "raw" / "datpark"
+    flip_label(export / "labels.csv")
+    corrected = tree_hashes(export)
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["dvc", "repro"], cwd=repo, capture_output=True, text=True, env=env)
+    assert done.returncode != 0
+    assert "labels.csv differs from what it wrote" in done.stdout + done.stderr
+    assert tree_hashes(export) == corrected
+
+    run("dvc", "commit", "-f", "synth@datpark", cwd=repo)
+    run("dvc", "repro", cwd=repo)
+    assert tree_hashes(export) == corrected

@@ -9,9 +9,14 @@ Layout (see DESIGN.md, "The export contract")::
     <out>/export.json     what this export is and how it was made
     <out>/SHA256SUMS      sha256sum -c list of every other file
     <out>/_synth/truth.csv  the generator's ground truth; never part of a release
+    <out>/_synth/written.json  what the generator wrote: its arguments, every file's sha256
 
 The same ``(exams, seed, shape)`` always gives byte-identical files, whatever
 the number of worker processes: each exam's noise comes from its own seed.
+
+``--overwrite`` replaces only an export this generator wrote and nobody changed since
+(``_synth/written.json`` says what it wrote): an export the organiser corrected, or one
+from a challenge platform, is never regenerated over.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import numpy as np
 
 from portal import __version__
 from portal.atomic import atomic_dir
-from portal.errors import ConfigError
+from portal.errors import ConfigError, OutputExistsError
 from portal.synth.cohort import LABELS, Exam, build_cohort
 from portal.synth.nmdicom import build_dataset, file_name
 from portal.synth.phantom import Geometry, render
@@ -38,6 +43,8 @@ from portal.workers import process_pool
 DEFAULT_SHAPE = (64, 128, 128)  # slices, rows, columns
 CHALLENGES = {"datpark": "DaT-Park: normal vs pathological DaT-SPECT"}
 EXPORT_DATE = "2025-03-31"  # when the challenge platform closed and exported
+MARKER = "_synth/written.json"  # what `portal synth` wrote, file by file
+SUMS = "SHA256SUMS"
 
 LABEL_COLUMNS = (
     "exam_id",
@@ -235,6 +242,8 @@ def synthesize(
     cohort = build_cohort(exams, seed)
     workers = max(1, min(workers or os.cpu_count() or 1, exams))
     out = Path(out)
+    if overwrite and out.is_dir() and any(out.iterdir()):
+        check_ours(out, challenge)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         sums: dict[str, str] = {}
         total = 0
@@ -281,8 +290,9 @@ def synthesize(
         data = (json.dumps(description, indent=2, ensure_ascii=False) + "\n").encode()
         (tmp / "export.json").write_bytes(data)
         sums["export.json"] = hashlib.sha256(data).hexdigest()
-        listing = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
-        (tmp / "SHA256SUMS").write_text(listing)
+        marker = _marker_bytes(description["generator"], sums)  # type: ignore[arg-type]
+        (tmp / MARKER).write_bytes(marker)
+        (tmp / SUMS).write_text(_listing(sums, marker))
     return ExportSummary(
         out=out,
         exams=len(cohort),
@@ -291,6 +301,84 @@ def synthesize(
         label_counts=labels,
         split_counts=splits,
         gray_zone=description["counts"]["gray_zone"],  # type: ignore[index]
+    )
+
+
+def _marker_bytes(generator: dict, sums: dict[str, str]) -> bytes:
+    record = {"generator": generator, "files": dict(sorted(sums.items()))}
+    return (json.dumps(record, indent=1) + "\n").encode()
+
+
+def _listing(sums: dict[str, str], marker: bytes) -> str:
+    """SHA256SUMS: every file but itself, the marker included."""
+    every = {**sums, MARKER: hashlib.sha256(marker).hexdigest()}
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(every.items()))
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _difference(out: Path) -> str | None:
+    """Why ``out`` is not exactly what ``portal synth`` wrote there; None if it is."""
+    on_disk = {}
+    for path in sorted(out.rglob("*")):
+        relative = path.relative_to(out).as_posix()
+        if path.is_symlink():
+            return f"{relative} is a symbolic link"
+        if path.is_file():
+            on_disk[relative] = path
+    marker = out / MARKER
+    if marker.is_file():
+        try:
+            written: dict[str, str] = json.loads(marker.read_bytes())["files"]
+        except (ValueError, KeyError, TypeError):
+            return f"{MARKER} is not the record `portal synth` writes"
+        expected = _listing(written, marker.read_bytes())
+        if SUMS not in on_disk or on_disk[SUMS].read_text(errors="replace") != expected:
+            return f"{SUMS} differs from what it wrote"
+        return _compare(on_disk, written, {MARKER, SUMS})
+    try:
+        description = json.loads((out / "export.json").read_text())
+        legacy = description["generator"]["name"] == "portal synth"
+    except (OSError, ValueError, KeyError, TypeError):
+        legacy = False
+    if not legacy or SUMS not in on_disk:
+        return f"no {MARKER} (the record of what `portal synth` wrote)"
+    # written before the marker existed: its SHA256SUMS must still hold for every file
+    listed = {}
+    for line in on_disk[SUMS].read_text(errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        listed[name] = digest
+    return _compare(on_disk, listed, {SUMS})
+
+
+def _compare(on_disk: dict[str, Path], written: dict[str, str], own: set[str]) -> str | None:
+    added = sorted(set(on_disk) - set(written) - own)
+    if added:
+        return f"{added[0]} was added" + (f" (and {len(added) - 1} more)" if added[1:] else "")
+    missing = sorted(set(written) - set(on_disk))
+    if missing:
+        return f"{missing[0]} was removed" + (
+            f" (and {len(missing) - 1} more)" if missing[1:] else ""
+        )
+    for name in sorted(written):
+        if _sha256(on_disk[name]) != written[name]:
+            return f"{name} differs from what it wrote"
+    return None
+
+
+def check_ours(out: Path, challenge: str) -> None:
+    """Refuse to replace ``out`` unless it is exactly an export ``portal synth`` wrote."""
+    reason = _difference(Path(out))
+    if reason is None:
+        return
+    raise OutputExistsError(
+        f"{out} holds an export `portal synth` did not write ({reason}); it is not replaced.",
+        hint=f"to keep it as the pipeline's export, record it with `dvc commit synth@{challenge}` "
+        "(`dvc repro` then leaves it alone), or pass `portal synth` another --out; "
+        f"to discard it and regenerate, delete {out} first.",
     )
 
 
