@@ -15,7 +15,13 @@ Layout written under ``data/<challenge>/``::
 
 The work is split per file and runs on all cores; each finished file leaves a
 result record, so an interrupted ingest resumes where it stopped. Quarantine
-reasons name the exam, never the input file name (which may carry an ID).
+reasons name the exam, never the input file name (which may carry an ID), and
+carry a stable code (``QUARANTINE_CODES``) that scripts can rely on.
+
+An ingest never replaces a staging with a much smaller one by accident: when no
+exam survives, or fewer than ``SHRINK_LIMIT`` of the exams the current staging
+holds, it refuses and leaves the staging as it is (``allow_shrink`` overrides
+the second rule, for an export that really shrank).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import hashlib
 import hmac
 import io
 import json
+import mmap
 import os
 import shutil
 import struct
@@ -37,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
@@ -51,7 +59,7 @@ from portal.contract import Export, read_export
 from portal.deid import Deidentifier, Subject
 from portal.deidbytes import ByteDeidentifier, Deidentified, Facts, Fallback, pixel_bytes_of
 from portal.dicomwrite import encode_file
-from portal.errors import PortalError, VerificationError
+from portal.errors import InputError, OutputExistsError, PortalError, VerificationError
 from portal.keys import key_id, key_source
 from portal.profile import PROFILE_DATABASE, DeidOptions
 from portal.verify import IdentifyingValues, verify_tree
@@ -73,6 +81,30 @@ NATIVE_SYNTAXES = {
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 TEXT_PRONE_MODALITIES = {"US", "OT", "XC", "ES", "GM", "SC", "DOC", "SM"}
 PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+#: Stable codes of the quarantine reasons (in ``deid_report.json`` and the CLI summary).
+QUARANTINE_CODES = {
+    "not-dicom": "not a DICOM Part 10 file",
+    "unreadable": "unreadable or truncated DICOM",
+    "truncated-pixels": "pixel data shorter than the image needs",
+    "no-transfer-syntax": "no transfer syntax in the file meta information",
+    "no-sop-uid": "no SOP Class UID or SOP Instance UID",
+    "unsupported-syntax": "a transfer syntax the portal does not de-identify",
+    "no-pixel-data": "not an image: no pixel data",
+    "burned-in-annotation": "BurnedInAnnotation is YES",
+    "secondary-capture": "secondary capture image",
+    "text-prone-modality": "a modality whose pixels often carry text, not marked clean",
+    "corrupt-length": "an element length runs past the end of its sequence or file",
+    "nesting-too-deep": "sequences nested deeper than the portal reads",
+    "syntax-mismatch": "the data set is not encoded as its transfer syntax says",
+    "duplicate-sop-instance": "several files share one SOP Instance UID",
+    "deid-failed": "de-identification failed unexpectedly",
+}
+#: Deeper sequences are quarantined; real images nest a handful of levels.
+MAX_NESTING = 64
+#: An ingest staging fewer exams than this share of the current staging is refused.
+SHRINK_LIMIT = 0.5
+#: How many files of each quarantine reason the summary names.
+FIRST_FILES = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +116,25 @@ class Task:
 
 
 @dataclass(frozen=True)
+class QuarantineGroup:
+    """The files quarantined for one reason code: how many, why, the fix, the first few
+    (as paths inside the export, for the organiser; never written into a release)."""
+
+    code: str
+    count: int
+    reason: str  # the first file's reason, in words
+    fix: str
+    files: tuple[str, ...]
+
+    def line(self) -> str:
+        more = f" (+{self.count - len(self.files)} more)" if self.count > len(self.files) else ""
+        return (
+            f"{self.code}: {self.count} file(s): {self.reason}; e.g. "
+            f"{', '.join(self.files)}{more}. Fix: {self.fix}"
+        )
+
+
+@dataclass(frozen=True)
 class IngestSummary:
     staging: Path
     exams: int
@@ -92,13 +143,16 @@ class IngestSummary:
     excluded_exams: list[str]
     actions: dict[str, int]
     verifier_elements: int
+    quarantine: tuple[QuarantineGroup, ...] = ()
 
 
 class Quarantine(Exception):
-    """A file that cannot be released as is: the reason and how to fix it."""
+    """A file that cannot be released as is: a stable code, the reason and how to fix it."""
 
-    def __init__(self, reason: str, fix: str) -> None:
+    def __init__(self, code: str, reason: str, fix: str) -> None:
         super().__init__(reason)
+        assert code in QUARANTINE_CODES, code
+        self.code = code
         self.reason = reason
         self.fix = fix
 
@@ -135,15 +189,170 @@ def _pixel_element(tail: bytes, syntax: str) -> tuple[int, int] | None:
     return None
 
 
+# -- the structure of an input file ------------------------------------------------------
+_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
+    b"UN UR US UT UV".split()
+)
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ SV UC UN UR UT UV".split())
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_PIXEL_TAG_NUMBERS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+_CORRUPT_FIX = "copy the file again from the source, or re-export it; its bytes are damaged"
+
+
+def structure_problem(path: Path) -> Quarantine | None:
+    """Why a file's bytes cannot be parsed safely, or None.
+
+    A parser meeting these reads garbage and reports something else ("no pixel
+    data", a crash), so they are looked for first, with a walk that only follows
+    lengths and never recurses: a length running past the end of its sequence,
+    item or file; sequences nested deeper than ``MAX_NESTING``; a data set not
+    encoded as its transfer syntax says (explicit VRs under an implicit syntax, or
+    the reverse). Only the little-endian uncompressed syntaxes are walked.
+    """
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size < 144:
+            return None
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _walk_structure(data)
+
+
+def _corrupt(where: str, length: int, room: int, container: str) -> Quarantine:
+    return Quarantine(
+        "corrupt-length",
+        f"corrupt length: {where} declares {length} bytes, but its {container} holds only "
+        f"{max(room, 0)} more",
+        _CORRUPT_FIX,
+    )
+
+
+def _tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _walk_structure(data) -> Quarantine | None:
+    size = len(data)
+    if data[128:132] != b"DICM":
+        return None
+    pos, syntax = 132, ""
+    while pos + 8 <= size:  # the file meta group, always explicit VR little endian
+        group, element = struct.unpack_from("<HH", data, pos)
+        if group != 0x0002:
+            break
+        vr = data[pos + 4 : pos + 6]
+        if vr in _LONG_VRS:
+            if pos + 12 > size:
+                return None
+            length, head = struct.unpack_from("<I", data, pos + 8)[0], 12
+        else:
+            length, head = struct.unpack_from("<H", data, pos + 6)[0], 8
+        if pos + head + length > size:
+            return _corrupt(f"file meta element (0002,{element:04X})", length, size - pos, "file")
+        if element == 0x0010:
+            value = bytes(data[pos + head : pos + head + length])
+            syntax = value.rstrip(b"\x00 ").decode("ascii", "replace")
+        pos += head + length
+    if syntax not in (ImplicitVRLittleEndian, ExplicitVRLittleEndian) or pos + 8 > size:
+        return None
+    implicit = syntax == ImplicitVRLittleEndian
+    explicit_looking = data[pos + 4 : pos + 6] in _VRS
+    if implicit == explicit_looking:
+        said = SUPPORTED_SYNTAXES[syntax]
+        found = "explicit VRs" if explicit_looking else "implicit VRs (no VR in its elements)"
+        return Quarantine(
+            "syntax-mismatch",
+            f"transfer syntax mismatch: the file meta says {said}, but the data set is "
+            f"encoded with {found}",
+            "re-export the file, or set (0002,0010) TransferSyntaxUID to the encoding its "
+            "data set uses",
+        )
+    # (end, is a sequence) of each open sequence and item; end None when delimited
+    open_: list[tuple[int | None, bool]] = []
+    depth = 0
+    while pos < size:
+        while open_ and open_[-1][0] is not None and pos >= open_[-1][0]:
+            if open_.pop()[1]:
+                depth -= 1
+        limit = next((end for end, _ in reversed(open_) if end is not None), size)
+        container = "file" if limit == size else "sequence"
+        if pos + 8 > size:
+            return None  # trailing bytes: the parser reports the truncation
+        group, element = struct.unpack_from("<HH", data, pos)
+        tag = (group << 16) | element
+        if tag in (_ITEM, _ITEM_END, _SEQUENCE_END):
+            length = struct.unpack_from("<I", data, pos + 4)[0]
+            pos += 8
+            if tag == _ITEM:
+                if not open_ or not open_[-1][1]:
+                    return None  # an item outside a sequence: the parser says so
+                if length != _UNDEFINED and pos + length > limit:
+                    return _corrupt("an item", length, limit - pos, container)
+                open_.append((None if length == _UNDEFINED else pos + length, False))
+            else:
+                while open_ and open_[-1][0] is None:  # close the delimited container
+                    closed = open_.pop()
+                    if closed[1]:
+                        depth -= 1
+                    if closed[1] == (tag == _SEQUENCE_END):
+                        break
+            continue
+        if implicit:
+            vr = _implicit_vr(tag)
+            length, head = struct.unpack_from("<I", data, pos + 4)[0], 8
+        else:
+            vr = bytes(data[pos + 4 : pos + 6])
+            if vr in _LONG_VRS:
+                if pos + 12 > size:
+                    return None
+                length, head = struct.unpack_from("<I", data, pos + 8)[0], 12
+            else:
+                length, head = struct.unpack_from("<H", data, pos + 6)[0], 8
+        where = f"element {_tag_text(tag)}" + (f" ({vr.decode('ascii', 'replace')})" if vr else "")
+        start = pos + head
+        if tag in _PIXEL_TAG_NUMBERS and not open_:
+            return None  # the pixels: their own checks follow
+        if vr == b"SQ" or length == _UNDEFINED:
+            depth += 1
+            if depth > MAX_NESTING:
+                return Quarantine(
+                    "nesting-too-deep",
+                    f"sequences nested more than {MAX_NESTING} levels deep (at {_tag_text(tag)})",
+                    "re-export the file from the PACS; no image needs such nesting",
+                )
+            if length != _UNDEFINED and start + length > limit:
+                return _corrupt(f"sequence {_tag_text(tag)}", length, limit - start, container)
+            open_.append((None if length == _UNDEFINED else start + length, True))
+            pos = start
+            continue
+        if start + length > limit:
+            return _corrupt(where, length, limit - start, container)
+        pos = start + length
+    return None
+
+
+def _implicit_vr(tag: int) -> bytes:
+    if (tag >> 16) & 1:
+        return b""
+    try:
+        return dictionary_VR(tag).split(" ")[0].encode()
+    except KeyError:
+        return b""
+
+
 def read_input(path: Path) -> InputFile:
     """Parse one input file, or raise ``Quarantine`` saying why it cannot be used."""
     with open(path, "rb") as handle:
         head = handle.read(132)
         if len(head) < 132 or head[128:132] != b"DICM":
             raise Quarantine(
+                "not-dicom",
                 "not a DICOM Part 10 file (no 'DICM' preamble)",
                 "re-export it from the PACS as a DICOM file, or remove it from the export",
             )
+        problem = structure_problem(path)
+        if problem is not None:
+            raise problem
         handle.seek(0)
         try:
             ds = pydicom.dcmread(handle, stop_before_pixels=True)
@@ -154,27 +363,32 @@ def read_input(path: Path) -> InputFile:
             header = handle.read(offset)
         except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, struct.error) as error:
             raise Quarantine(
+                "unreadable",
                 f"unreadable or truncated DICOM ({type(error).__name__})",
                 "copy the file again from the source; it is incomplete or damaged",
             ) from None
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if not syntax:
         raise Quarantine(
+            "no-transfer-syntax",
             "no transfer syntax in the file meta information",
             "re-export it from the PACS as a complete DICOM Part 10 file",
         )
     if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
         raise Quarantine(
+            "no-sop-uid",
             "no SOP Class UID or SOP Instance UID: the object cannot be identified",
             "re-export it from the PACS; every DICOM object needs both",
         )
     if syntax not in SUPPORTED_SYNTAXES:
         raise Quarantine(
+            "unsupported-syntax",
             f"unsupported transfer syntax {syntax.name} ({syntax})",
             "re-export uncompressed (Explicit VR Little Endian) or RLE Lossless",
         )
     if not tail:
         raise Quarantine(
+            "no-pixel-data",
             f"no pixel data ({pydicom.uid.UID(str(ds.SOPClassUID)).name})",
             "only images are released; remove non-image objects from the export, or "
             "re-export the image with its pixels",
@@ -183,6 +397,7 @@ def read_input(path: Path) -> InputFile:
     if element is None or element[1] == 0xFFFFFFFF or sum(element) != tail_length:
         if element is not None and element[1] != 0xFFFFFFFF and sum(element) > tail_length:
             raise Quarantine(
+                "truncated-pixels",
                 f"pixel data truncated ({tail_length - element[0]} of {element[1]} bytes)",
                 "copy the file again from the source; it is incomplete",
             )
@@ -191,6 +406,7 @@ def read_input(path: Path) -> InputFile:
             ds.get("PixelData")
         except Exception as error:
             raise Quarantine(
+                "unreadable",
                 f"unreadable or truncated DICOM ({type(error).__name__})",
                 "copy the file again from the source; it is incomplete or damaged",
             ) from None
@@ -220,6 +436,7 @@ def check_facts(facts: Facts) -> None:
     expected, pixel_bytes = facts.expected_pixel_bytes, facts.pixel_bytes
     if facts.syntax in NATIVE_SYNTAXES and pixel_bytes is not None and expected > pixel_bytes:
         raise Quarantine(
+            "truncated-pixels",
             f"pixel data truncated ({pixel_bytes} of {expected} bytes)",
             "copy the file again from the source; it is incomplete",
         )
@@ -227,17 +444,20 @@ def check_facts(facts: Facts) -> None:
     burned = facts.burned.upper()
     if burned == "YES":
         raise Quarantine(
+            "burned-in-annotation",
             "BurnedInAnnotation is YES: the pixels may show names or dates",
             "clean the pixels (blank the text) and set BurnedInAnnotation to NO, or remove it",
         )
     if sop_class.startswith(SECONDARY_CAPTURE_PREFIX):
         raise Quarantine(
+            "secondary-capture",
             "secondary capture image: screenshots often carry burned-in text",
             "replace it with the original acquisition, or clean its pixels and mark it",
         )
     modality = facts.modality.upper()
     if modality in TEXT_PRONE_MODALITIES and burned != "NO":
         raise Quarantine(
+            "text-prone-modality",
             f"{modality} image without BurnedInAnnotation=NO: its pixels may carry text",
             "check the pixels and set BurnedInAnnotation to NO when they carry no text",
         )
@@ -286,7 +506,7 @@ def _process(task: Task) -> dict:
     try:
         try:  # the byte path first: the common encoding, read with certainty
             done = bytes_deid.file(source, task.subject)
-        except Fallback:
+        except (Fallback, RecursionError):  # the pydicom path says why it cannot be used
             done = None
         if done is None:
             done = _deidentify_dataset(deid, source, task.subject)
@@ -300,17 +520,25 @@ def _process(task: Task) -> dict:
         _write_output(work / "files" / out, done, source)
         record.update(status="ok", output=out, actions=dict(done.counts))
     except Quarantine as q:
-        record.update(status="quarantined", reason=q.reason, fix=q.fix)
+        record.update(status="quarantined", code=q.code, reason=q.reason, fix=q.fix)
         _catalogue_quietly(source, catalogue)
     except Exception as error:  # never crash the run, never lose the file
-        record.update(
-            status="quarantined",
-            reason=f"de-identification failed ({type(error).__name__})",
-            fix="report this file to the portal maintainers; it was not released",
+        q = _structure_problem_quietly(source) or Quarantine(
+            "deid-failed",
+            f"de-identification failed ({type(error).__name__})",
+            "report this file to the portal maintainers; it was not released",
         )
+        record.update(status="quarantined", code=q.code, reason=q.reason, fix=q.fix)
     record["catalogue"] = catalogue.state()
     _save_record(work, task, record)
     return record
+
+
+def _structure_problem_quietly(source: Path) -> Quarantine | None:
+    try:
+        return structure_problem(source)
+    except Exception:
+        return None
 
 
 def _deidentify_dataset(deid: Deidentifier, source: Path, subject: Subject) -> Deidentified:
@@ -399,7 +627,7 @@ def _read_journals(work: Path) -> dict[tuple[str, int], dict]:
 
 
 # -- orchestration ------------------------------------------------------------------------
-RECORD_FORMAT = "3"  # bump when the work records change shape: old ones are then redone
+RECORD_FORMAT = "4"  # bump when the work records change shape: old ones are then redone
 
 
 def _fingerprint(key: bytes, options: DeidOptions) -> str:
@@ -487,8 +715,14 @@ def ingest(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    allow_shrink: bool = False,
 ) -> IngestSummary:
-    """Validate, de-identify, verify and stage ``export_dir`` into ``out_dir/staging``."""
+    """Validate, de-identify, verify and stage ``export_dir`` into ``out_dir/staging``.
+
+    Refuses (``InputError``) when no exam can be staged, and (``OutputExistsError``)
+    when fewer than ``SHRINK_LIMIT`` of the current staging's exams would remain,
+    unless ``allow_shrink``; the staging is then left byte for byte as it was.
+    """
     export = read_export(export_dir)
     out_dir = Path(out_dir)
     work = out_dir / ".ingest-work"
@@ -513,6 +747,9 @@ def ingest(
     by_task = dict(zip(((t.exam_id, t.index) for t in tasks), records, strict=True))
     kept_exams = sorted({r["exam_id"] for r in records if r["status"] == "ok"})
     excluded = sorted(set(export.exam_ids) - set(kept_exams))
+    groups = quarantine_groups(export, tasks, by_task)
+    staging = out_dir / "staging"
+    _refuse_shrinking(staging, len(kept_exams), len(tasks), groups, allow_shrink)
 
     private.mkdir(parents=True, exist_ok=True)
     _copy_quarantine(private / "quarantine", tasks, by_task)
@@ -523,14 +760,12 @@ def ingest(
     ]
     atomic.write_text(private / "sources.json", json.dumps(sources, indent=1))
 
-    staging = out_dir / "staging"
     with atomic.atomic_dir(staging, overwrite=True) as tmp:
         for item in sources:
             target = tmp / item["output"]
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(work / "files" / item["output"], target)
-        if kept_exams:
-            _write_tables(tmp, export, kept_exams, codes)
+        _write_tables(tmp, export, kept_exams, codes)
         deid_report = _report(challenge, export, options, key, tasks, by_task, excluded)
         report_path = tmp / "deid_report.json"
         report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
@@ -554,7 +789,76 @@ def ingest(
         excluded_exams=excluded,
         actions=dict(sorted(actions.items())),
         verifier_elements=report.elements,
+        quarantine=groups,
     )
+
+
+def quarantine_groups(
+    export: Export, tasks: list[Task], by_task: dict
+) -> tuple[QuarantineGroup, ...]:
+    """The quarantined files by reason code, most frequent first, each with its first files
+    named by their path inside the export."""
+    root = os.path.realpath(export.root)
+    found: dict[str, list[tuple[dict, str]]] = {}
+    for task in tasks:
+        record = by_task[(task.exam_id, task.index)]
+        if record["status"] != "quarantined":
+            continue
+        source = Path(task.source)
+        shown = (
+            source.relative_to(root).as_posix()
+            if source.is_relative_to(root)
+            else f"exams/{task.exam_id}/{source.name}"
+        )
+        found.setdefault(record.get("code", "deid-failed"), []).append((record, shown))
+    return tuple(
+        QuarantineGroup(
+            code=code,
+            count=len(members),
+            reason=members[0][0]["reason"],
+            fix=members[0][0]["fix"],
+            files=tuple(shown for _, shown in members[:FIRST_FILES]),
+        )
+        for code, members in sorted(found.items(), key=lambda item: (-len(item[1]), item[0]))
+    )
+
+
+def _staged_exams(staging: Path) -> int:
+    """How many exams the current staging holds (0 when there is none)."""
+    try:
+        report = json.loads((staging / "deid_report.json").read_text(encoding="utf-8"))
+        return int(report["counts"]["exams_staged"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        with open(staging / "labels.csv", newline="", encoding="utf-8") as handle:
+            return sum(1 for _ in csv.DictReader(handle))
+    except (OSError, ValueError, csv.Error):
+        return 0
+
+
+def _refuse_shrinking(
+    staging: Path, kept: int, files: int, groups: tuple[QuarantineGroup, ...], allow: bool
+) -> None:
+    """Never replace a staging with an empty one, nor, unless ``allow``, with one holding
+    fewer than ``SHRINK_LIMIT`` of its exams: an export gone bad looks just like that."""
+    reasons = [group.line() for group in groups]
+    if kept == 0:
+        raise InputError(
+            f"no exam can be staged: all {files} file(s) of the export were quarantined; "
+            "the current staging is left as it is.",
+            problems=reasons,
+            hint="fix or replace the files named above, then re-run `portal ingest`.",
+        )
+    current = _staged_exams(staging)
+    if not allow and current and kept < current * SHRINK_LIMIT:
+        raise OutputExistsError(
+            f"{staging}: this ingest would stage {kept} exam(s) where the current staging "
+            f"holds {current} (fewer than {SHRINK_LIMIT:.0%}); the staging is left as it is.",
+            problems=reasons,
+            hint="fix the files named above and re-run; if the export really shrank, "
+            "re-run `portal ingest` with `--allow-shrink`.",
+        )
 
 
 def _deidentify_all(
@@ -663,6 +967,7 @@ def _quarantine_duplicates(records: list[dict]) -> None:
         for record in copies:
             record.update(
                 status="quarantined",
+                code="duplicate-sop-instance",
                 reason=f"duplicate SOP Instance UID: {len(copies)} files share it (exams {exams})",
                 fix="keep one copy, in the exam it belongs to, and re-run",
             )
@@ -678,6 +983,16 @@ def _copy_quarantine(folder: Path, tasks: list[Task], by_task: dict) -> None:
             shutil.copy2(task.source, target)
 
 
+def _quarantine_counts(outcomes: list[dict]) -> dict[str, dict]:
+    """Quarantined files by stable code: how many, what the code means, the fix."""
+    counts: Counter[str] = Counter(o["code"] for o in outcomes if o["status"] == "quarantined")
+    fixes = {o["code"]: o["fix"] for o in outcomes if o["status"] == "quarantined"}
+    return {
+        code: {"count": counts[code], "meaning": QUARANTINE_CODES[code], "fix": fixes[code]}
+        for code in sorted(counts)
+    }
+
+
 def _report(challenge, export, options, key, tasks, by_task, excluded) -> dict:
     actions: Counter[str] = Counter()
     outcomes = []
@@ -688,7 +1003,7 @@ def _report(challenge, export, options, key, tasks, by_task, excluded) -> dict:
         if record["status"] == "ok":
             outcome["output"] = record["output"]
         else:
-            outcome.update(reason=record["reason"], fix=record["fix"])
+            outcome.update(code=record["code"], reason=record["reason"], fix=record["fix"])
         outcomes.append(outcome)
     return {
         "challenge": challenge,
@@ -714,6 +1029,7 @@ def _report(challenge, export, options, key, tasks, by_task, excluded) -> dict:
             "actions": dict(sorted(actions.items())),
         },
         "excluded_exams": excluded,
+        "quarantine": _quarantine_counts(outcomes),
         "files": outcomes,
         "verifier": {"passed": None},
     }
