@@ -113,6 +113,13 @@ def ingest(
         Path | None, typer.Option(help="Data card; default data_cards/<challenge>.md.")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes; default all cores.")] = None,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="Replace the staging even with fewer than half of its exams.",
+        ),
+    ] = False,
 ) -> None:
     """Validate the export, de-identify it, verify the result independently, and stage it."""
     from portal.cards import card_path, load_card
@@ -133,6 +140,7 @@ def ingest(
             workers=workers,
             progress=lambda n: bar.advance(task, n),
             on_total=lambda n: bar.update(task, total=n),
+            allow_shrink=allow_shrink,
         )
     table = Table(title=f"{challenge} staging", show_header=False)
     table.add_row("exams staged", str(summary.exams))
@@ -143,6 +151,8 @@ def ingest(
     table.add_row("actions", ", ".join(f"{k} {v}" for k, v in summary.actions.items()))
     table.add_row("verifier", f"passed ({summary.verifier_elements} elements checked)")
     console.print(table)
+    for group in summary.quarantine:  # reason code, count, first files, fix
+        console.print(f"quarantined: {group.line()}", soft_wrap=True, highlight=False)
     console.print(f"Staged in {summary.staging}", soft_wrap=True, highlight=False)
 
 
