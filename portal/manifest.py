@@ -501,7 +501,7 @@ def verify_release(
                 "found": _describe(have.size, have.sha256),
             }
         )
-    if sums_raw is not None:
+    if sums_raw is not None and not manifest_altered:  # else the manifest is to blame
         own = [FileEntry(MANIFEST, len(manifest_raw), manifest_sha)] if MANIFEST in sums else []
         if sums_raw.decode("utf-8", "replace") != checksum_lines([*manifest.files, *own]):
             wrong = sorted(
@@ -531,10 +531,21 @@ def _files_hash(root: Path, manifest: Manifest, found: dict[str, FileEntry], cla
     return content_hash_of(found.values(), descriptors)
 
 
+#: Descriptors that cite the release by its content hash.
+QUOTING = ("README.md", "CITATION.cff", "datacite.json", "citation.bib", "croissant.json")
+
+
 def _check_content_hash(
     root: Path, manifest: Manifest, found: dict[str, FileEntry], wanted: str, result
 ) -> None:
     recorded = manifest.content_hash
+    if manifest.format >= 2:
+        for path in QUOTING:
+            if path in found and recorded.encode() not in (root / path).read_bytes():
+                result.hash_problems.append(
+                    f"{path} does not quote the content hash manifest.json records "
+                    f"(sha256:{recorded})"
+                )
     given = _files_hash(root, manifest, found, recorded)
     result.content_hash = f"sha256:{given}"
     if given != recorded:

@@ -26,8 +26,8 @@ def release(tmp_path):
     (root / "data" / "train-00000.parquet").write_bytes(b"P" * 5000)
     (root / "dicom" / "E1").mkdir(parents=True)
     (root / "dicom" / "E1" / "0001.dcm").write_bytes(bytes(range(256)) * 40)
-    (root / "README.md").write_text("# card\n")
-    write_manifest(root, build_manifest(root, name="datpark", version="1.0.0"))
+    (root / "README.md").write_text(f"# card\ncontent hash sha256:{PLACEHOLDER}\n")
+    write_manifest(root, seal(root, build_manifest(root, name="datpark", version="1.0.0")))
     return root
 
 
@@ -40,7 +40,7 @@ def test_manifest_lists_every_file_and_sha256sum_accepts_it(release):
     ]
     described = json.loads((release / "manifest.json").read_text())
     assert described["content_hash"] == f"sha256:{manifest.content_hash}"
-    assert described["total_bytes"] == 5000 + 10240 + 7
+    assert described["total_bytes"] == 5000 + 10240 + len((release / "README.md").read_bytes())
     done = subprocess.run(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=release, capture_output=True, text=True
     )
@@ -73,10 +73,11 @@ def test_missing_and_extra_files_are_named(release):
 
 def test_content_hash_covers_every_file_descriptors_included(release):
     first = read_manifest(release)
-    (release / "README.md").write_text("# card, corrected\n")  # descriptors are content too
+    card = (release / "README.md").read_text()
+    (release / "README.md").write_text(card + "corrected\n")  # descriptors are content too
     changed_card = build_manifest(release, name="datpark", version="1.0.1", parent=first)
     assert changed_card.content_hash != first.content_hash
-    (release / "README.md").write_text("# card\n")
+    (release / "README.md").write_text(card.replace(first.content_hash, PLACEHOLDER))
     same = build_manifest(release, name="datpark", version="1.0.1", parent=first)
     assert same.content_hash == first.content_hash
     (release / "data" / "train-00000.parquet").write_bytes(b"R" * 5000)
