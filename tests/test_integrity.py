@@ -54,7 +54,7 @@ def published(project) -> tuple[Path, str]:
 def copy_of(release: Path, where: Path) -> Path:
     """A writable copy, as a downloader (or an attacker) holds it."""
     shutil.copytree(release, where)
-    for folder, dirs, names in os.walk(where):
+    for folder, _dirs, names in os.walk(where):
         os.chmod(folder, 0o755)
         for name in names:
             os.chmod(os.path.join(folder, name), 0o644)
@@ -247,7 +247,7 @@ def test_clone_file_makes_an_independent_copy(tmp_path):
 def test_a_lower_version_is_refused(project):
     data = project / "data" / "datpark"
     before = tree_hashes(data / "releases")
-    with pytest.raises(ConfigError, match="lower than its latest release 1.0.0") as refused:
+    with pytest.raises(ConfigError, match=r"lower than its latest release 1\.0\.0") as refused:
         build_release(
             "datpark",
             data / "staging",
