@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from portal.config import validation_problems
+from portal.config import read_text_file, validation_problems
 from portal.errors import ConfigError
 from portal.profile import DeidOptions
 
@@ -159,7 +159,7 @@ def load_card(path: Path) -> Card:
     """Read and validate a data card; every problem is reported at once."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path).replace("\r\n", "\n")  # a card saved on Windows reads alike
     except FileNotFoundError:
         raise ConfigError(
             f"data card {path} not found.", hint=f"write it; see {CARDS_DIR}/datpark.md."

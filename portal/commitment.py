@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from portal.cards import Card, Embargo
+from portal.errors import ConfigError, InputError
 
 FILE = "label_commitments.json"
 SCHEME = (
@@ -27,7 +28,13 @@ SCHEME = (
 
 def policies_at(card: Card, date: str) -> dict[str, str]:
     """Each split's policy on the release date: public, embargoed or sequestered."""
-    day = dt.date.fromisoformat(date)
+    try:
+        day = dt.date.fromisoformat(date)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"release date {date!r} is not a calendar date YYYY-MM-DD ({error}).",
+            hint="correct the release's `date:` under `releases:` in params.yaml.",
+        ) from None
     out = {}
     for split, policy in card.meta.split_policy.items():
         if isinstance(policy, Embargo):
@@ -66,13 +73,24 @@ def commitments(
     """The commitments file for this release (None if none is needed), and a changelog note."""
     previous = {}
     if parent is not None and (parent / FILE).exists():
-        previous = json.loads((parent / FILE).read_text()).get("embargoed", {})
+        try:
+            previous = json.loads((parent / FILE).read_text(encoding="utf-8"))["embargoed"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as error:
+            raise InputError(
+                f"not a commitments file ({type(error).__name__}: {error}).",
+                path=parent / FILE,
+                hint="restore the published release (`dvc pull` or `dvc checkout`); a "
+                "published release never changes.",
+            ) from None
     embargoed = [s for s, p in policies.items() if p == "embargoed"]
     revealing = [s for s in previous if policies.get(s) == "public"]
     if not embargoed and not revealing:
         return None, ""
     if key is None:
-        raise ValueError("a key is needed to commit to or reveal embargoed labels")
+        raise ConfigError(
+            "a de-identification key is needed to commit to or reveal embargoed labels.",
+            hint="set PORTAL_DEID_KEY (hex), as for `portal ingest`.",
+        )
     data: dict = {"scheme": SCHEME, "embargoed": {}, "revealed": {}}
     for split in embargoed:
         if split in previous:

@@ -6,6 +6,7 @@ so adding a challenge is a data change, not a code change.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,6 +63,15 @@ class ReleaseParams(BaseModel):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="release date, YYYY-MM-DD")
     notes: str = Field(min_length=10, description="the changelog entry, in words")
     lower_bump_reason: str | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _calendar_date(cls, value: str) -> str:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a calendar date ({error})") from None
+        return value
 
 
 class ReproductionParams(BaseModel):
@@ -175,11 +185,32 @@ def validation_problems(error: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}" for issue in error.errors()]
 
 
+def read_text_file(path: Path) -> str:
+    """A configuration file's text, without a byte-order mark. A folder, an unreadable or
+    a non-UTF-8 file is a ``ConfigError`` naming it; a missing one raises
+    ``FileNotFoundError`` for the caller to say where it looked."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a file.", hint="point at the file.") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {error.start}).", hint="save it as UTF-8."
+        ) from None
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise ConfigError(
+            f"{path} cannot be read ({error.strerror}).", hint="check its permissions."
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
 def load_yaml_model(path: Path, model: type[M], *, missing: str, fix: str) -> M:
     """Read a YAML file into ``model``; every problem is listed at once, with the field."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(read_text_file(path)) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path} not found.", hint=missing) from None
     except yaml.YAMLError as error:
@@ -197,7 +228,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     """Read and validate ``path``; every problem is reported at once."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_text_file(path))
     except FileNotFoundError:
         raise ConfigError(
             f"{path} not found.", hint="run from the repository root, or pass --params."

@@ -441,6 +441,9 @@ def build_release(
             hint=f"add notes for {version} under `releases:` in params.yaml.",
         )
     staging, releases = Path(staging), Path(releases)
+    from portal.contract import check_staging  # the staging tables, against the contract
+
+    check_staging(staging, card.meta.task.classes)
     deid_report = _check_staging(staging)
     if export is not None:
         from portal.verify import verify_folder
