@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	dvc repro
 	portal verify data/datpark/releases/1.0.0
-	dvc push
+	dvc push -r local  # the organiser's writable remote; the public pulls over HTTP
 	@echo
 	portal verdicts datpark
 	dvc metrics show

@@ -100,7 +100,10 @@ def latest_version(root: Path, challenge: str) -> str:
     if not versions:
         raise InputError(
             f"no release of {challenge} under data/{challenge}/releases.",
-            hint="run `dvc pull` (or `make demo`, or `portal release`) first.",
+            hint=f"fetch it: `dvc pull data/{challenge}/releases` (from the public remote of "
+            ".dvc/config, which `portal site serve` serves on 127.0.0.1:8000 in the organiser's "
+            "project; `dvc remote modify --local public url <mirror>` points it elsewhere), "
+            "or regenerate the demo data with `dvc repro`, or build one with `portal release`.",
         )
     return versions[-1]
 
@@ -253,7 +256,10 @@ class Reproduction:
         if not (self.release / "manifest.json").exists():
             raise InputError(
                 f"release {challenge_id} {self.version} not found at {self.release}.",
-                hint="run `dvc pull` or `portal release` first, or pick a published version.",
+                hint=f"fetch it: `dvc pull data/{challenge_id}/releases/{self.version}` (the "
+                "public remote of .dvc/config; `portal site serve` serves it on 127.0.0.1:8000 "
+                "in the organiser's project), or build it with `portal release`, or pick a "
+                "published version.",
             )
         checked = verify_release(self.release)
         if not checked.ok:

@@ -23,6 +23,7 @@ from portal.errors import BuildError, ConfigError
 from portal.site.pages import SiteWriter, Writer
 from portal.site.sources import read_sources
 
+STORAGE = ".dvc-storage"  # the organiser's DVC remote folder, served read-only at /dvc/
 BOOK_ENV = "PORTAL_SITE_BOOK"  # "0": the build makes no book, the pages say so
 
 
@@ -130,13 +131,17 @@ def build_site(
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """The built site at ``/``, and each release's files at ``/files/<challenge>/<version>/``.
+    """The built site at ``/``, each release's files at ``/files/<challenge>/<version>/``,
+    and the organiser's DVC remote folder (``.dvc-storage/``) at ``/dvc/``.
 
     The second makes the download page's commands work against a local server, as
-    they would against the object store a published site points to.
+    they would against the object store a published site points to; the third is the
+    read-only HTTP remote a fresh clone's ``dvc pull`` reads (``.dvc/config``, remote
+    ``public``). Only GET and HEAD are answered: nothing can be written through it.
     """
 
     data_root: Path = Path("data")
+    storage_root: Path = Path(".dvc-storage")
 
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
@@ -144,6 +149,8 @@ class _Handler(SimpleHTTPRequestHandler):
         if len(parts) >= 3 and parts[0] == "files":
             challenge, version, *rest = parts[1:]
             return str(self.data_root / challenge / "releases" / version / "/".join(rest))
+        if parts and parts[0] == "dvc":
+            return str(self.storage_root.joinpath(*parts[1:]))
         return super().translate_path(path)
 
     def log_message(self, format: str, *args) -> None:  # quiet: one line per request is noise
@@ -155,6 +162,8 @@ def make_server(root: Path, site: Path, host: str = "127.0.0.1", port: int = 800
     site = Path(site)
     if not (site / "index.html").exists():
         raise BuildError(f"{site} holds no built site.", hint="run `portal site build` first.")
-    bound = type("Handler", (_Handler,), {"data_root": Path(root).resolve() / "data"})
+    root = Path(root).resolve()
+    folders = {"data_root": root / "data", "storage_root": root / STORAGE}
+    bound = type("Handler", (_Handler,), folders)
     handler = functools.partial(bound, directory=str(site))
     return ThreadingHTTPServer((host, port), handler)
