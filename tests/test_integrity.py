@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from portal.manifest import (
 )
 from portal.publish import DirTarget, publish
 from portal.release import build_release, clone_file, remove_tree
+from portal.site.pages import download_recipes
 from tests.conftest import flip_label, read_csv, small_release, tree_hashes
 from tests.test_cli import portal
 
@@ -349,3 +352,77 @@ def test_publish_prints_the_hash_it_computed(project, published, tmp_path):
     assert f"content hash {anchor}, computed from the files" in done.stdout
     copy = tmp_path / "mirror" / "datpark" / "1.0.0"
     assert portal("verify", str(copy), "--expect", anchor).returncode == 0
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A static mirror root served over HTTP on 127.0.0.1, as `portal site serve` would."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    root = tmp_path / "www"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=root))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def run_recipe(lines: list[str], where: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    script = "set -e\n" + "\n".join(lines) + "\n"
+    return subprocess.run(
+        ["bash", "-c", script], cwd=where, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_the_curl_recipe_of_the_download_page_ends_in_a_passing_verify(published, served, tmp_path):
+    release, anchor = published
+    www, url = served
+    publish(release, f"dir://{www}")
+    recipes = download_recipes(
+        f"{url}datpark/1.0.0/", "datpark-1.0.0", anchor, "https://example.org/repo", "x"
+    )
+    for title, (_, lines) in recipes.items():
+        assert lines[-1] == f"portal verify datpark-1.0.0 --expect {anchor}" or title == "datasets"
+    where = tmp_path / "reader"
+    where.mkdir()
+    done = run_recipe(recipes["curl + sha256sum"][1], where)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok, the published release" in done.stdout
+    assert (where / "datpark-1.0.0" / MANIFEST).exists()
+    assert tree_hashes(where / "datpark-1.0.0") == tree_hashes(release)
+
+
+def test_the_curl_recipe_refuses_a_forged_mirror(published, served, tmp_path):
+    release, anchor = published
+    www, url = served
+    forged = copy_of(release, www / "datpark" / "1.0.0")
+    flip_label(forged / "metadata" / "labels.csv")
+    rewrite_lists(forged, "metadata/labels.csv")  # sha256sum -c alone would pass
+    lines = download_recipes(f"{url}datpark/1.0.0/", "d", anchor, "r", "x")["curl + sha256sum"][1]
+    where = tmp_path / "reader"
+    where.mkdir()
+    done = run_recipe(lines, where)
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert "not the published release" in done.stderr
+
+
+def test_the_curl_recipe_refuses_paths_that_leave_its_folder(published, served, tmp_path):
+    release, anchor = published
+    www, url = served
+    mirror = copy_of(release, www / "datpark" / "1.0.0")
+    with open(mirror / CHECKSUMS, "a") as sums:
+        sums.write(f"{'0' * 64}  ../../escaped\n")
+    lines = download_recipes(f"{url}datpark/1.0.0/", "d", anchor, "r", "x")["curl + sha256sum"][1]
+    where = tmp_path / "reader"
+    where.mkdir()
+    done = run_recipe(lines, where)
+    assert done.returncode != 0 and "refused: ../../escaped" in done.stderr
+    assert not (tmp_path / "escaped").exists()

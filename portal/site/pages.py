@@ -87,6 +87,60 @@ def mlflow_link(site, run: RunInfo) -> str:
     return f"{site.mlflow_ui}#/experiments/{run.experiment_id}/runs/{run.run_id}"
 
 
+def download_recipes(
+    base: str, name: str, content_hash: str, repository: str, path: str
+) -> dict[str, tuple[str, list[str]]]:
+    """The download page's recipes, by tab title: (language, lines). Each ends in
+    ``portal verify --expect`` against the published content hash; the curl recipe
+    fetches exactly the files ``SHA256SUMS`` lists (``manifest.json`` included) and
+    refuses absolute paths and ``..`` in that list."""
+    verify = f"portal verify {name} --expect {content_hash}"
+    return {
+        "curl + sha256sum": (
+            "bash",
+            [
+                f"mkdir {name} && cd {name}",
+                f"curl -fsSLO {base}SHA256SUMS",
+                "cut -d' ' -f3- SHA256SUMS | while read -r f; do",
+                '  case "$f" in /*|*..*) echo "refused: $f" >&2; exit 1;; esac',
+                f'  curl -fsSL --create-dirs -o "$f" "{base}$f"',
+                "done",
+                "sha256sum --quiet -c SHA256SUMS",
+                "cd ..",
+                verify,
+            ],
+        ),
+        "dvc get": (
+            "bash",
+            [
+                f"dvc get {repository} {path} -o {name}",
+                f"(cd {name} && sha256sum --quiet -c SHA256SUMS)",
+                verify,
+            ],
+        ),
+        "datasets": (
+            "python",
+            [
+                "# after the curl or dvc get recipe and its `portal verify ... --expect`",
+                "from datasets import load_dataset",
+                "",
+                f'ds = load_dataset("{name}")  # the verified folder',
+                'print(ds["train"][0]["label"])',
+            ],
+        ),
+    }
+
+
+def hub_recipe(repo: str, version: str, name: str, content_hash: str) -> list[str]:
+    """Download a version from the Hub by its tag, verify it, then load that folder."""
+    return [
+        f"hf download {repo} --repo-type dataset --revision {version} --local-dir {name}",
+        f"rm -rf {name}/.cache  # the download tool's own bookkeeping, not the release",
+        f"portal verify {name} --expect {content_hash}",
+        f"python -c 'import datasets; print(datasets.load_dataset(\"{name}\"))'",
+    ]
+
+
 class SiteWriter:
     """Generates every page of every challenge through ``write(path, content)``."""
 
@@ -397,20 +451,15 @@ class SiteWriter:
         self.write(f"{c.id}/versions.md", page({"title": f"Versions: {c.title}"}, "\n".join(out)))
 
     def _hub_tabs(self, r) -> list[str]:
-        """A ``load_dataset`` tab per Hub repository verified to hold this version."""
+        """A tab per Hub repository verified to hold this version: download the tag,
+        verify it against the content hash, load it."""
         out = []
         for hub in (m for m in r.mirrors if m["target"].startswith("hf://")):
             repo = hub["target"].removeprefix("hf://datasets/").split("@")[0]
-            out += [
-                f'=== "Hugging Face Hub ({inline(repo)})"',
-                "",
-                "    ```python",
-                "    from datasets import load_dataset",
-                "",
-                f'    ds = load_dataset("{repo}", revision="{r.version}")  # the tag of this version',
-                "    ```",
-                "",
-            ]
+            name = f"{repo.split('/')[-1]}-{r.version}"
+            out += [f'=== "Hugging Face Hub ({inline(repo)})"', "", "    ```bash"]
+            out += [f"    {line}" for line in hub_recipe(repo, r.version, name, r.content_hash)]
+            out += ["    ```", ""]
         return out
 
     def _mirror_table(self, r) -> list[str]:
@@ -436,9 +485,15 @@ class SiteWriter:
         out = [
             f"# Download {inline(c.title)}",
             "",
-            "Every file of a version is listed with its size and sha256 in `manifest.json` and in "
-            "`SHA256SUMS`; check a download with `sha256sum -c SHA256SUMS` (or `portal verify "
-            "<folder>`). Older versions stay available and never change.",
+            "Every file of a version is listed with its size and sha256 in `manifest.json`, and "
+            "`SHA256SUMS` lists them and `manifest.json` itself. Each recipe below ends in "
+            "`portal verify <folder> --expect <content hash>`: it recomputes the content hash "
+            "from the files and accepts only the one published here (and in `CITATION.cff`, "
+            "DataCite, BibTeX and Croissant). Without the portal, `sha256sum -c SHA256SUMS` "
+            "checks every file, manifest included, against the list; to tie that list to the "
+            "published release, check that `manifest.json` records the content hash shown here "
+            "(`grep -F <content hash> manifest.json`). Only `portal verify --expect` recomputes "
+            "the hash from the files themselves. Older versions stay available and never change.",
             "",
         ]
         for r in reversed(c.releases):
@@ -452,34 +507,18 @@ class SiteWriter:
                 f"**{size(r.total_bytes)}** ({r.total_bytes} bytes) in **{r.file_count} files**, "
                 f"released {r.date}. Content hash `{r.content_hash}`.",
                 "",
-                '=== "curl + sha256sum"',
-                "",
-                "    ```bash",
-                f"    mkdir {name} && cd {name}",
-                f"    curl -fsSLO {base}SHA256SUMS",
-                "    cut -d' ' -f3- SHA256SUMS | while read -r f; do",
-                f'      curl -fsSL --create-dirs -o "$f" "{base}$f"',
-                "    done",
-                "    sha256sum -c SHA256SUMS",
-                "    ```",
-                "",
-                '=== "dvc get"',
-                "",
-                "    ```bash",
-                f"    dvc get {self.site.repository} data/{c.id}/releases/{r.version} -o {name}",
-                f"    cd {name} && sha256sum -c SHA256SUMS",
-                "    ```",
-                "",
-                '=== "datasets"',
-                "",
-                "    ```python",
-                "    from datasets import load_dataset",
-                "",
-                f'    ds = load_dataset("{name}")  # the downloaded folder',
-                '    print(ds["train"][0]["label"])',
-                "    ```",
-                "",
             ]
+            recipes = download_recipes(
+                base,
+                name,
+                r.content_hash,
+                self.site.repository,
+                f"data/{c.id}/releases/{r.version}",
+            )
+            for title, (language, lines) in recipes.items():
+                out += [f'=== "{title}"', "", f"    ```{language}"]
+                out += [f"    {line}" if line else "" for line in lines]
+                out += ["    ```", ""]
             out += self._hub_tabs(r)
             rows = [[f"[`{f.path}`]({base}{f.path})", str(f.size), f"`{f.sha256}`"] for f in others]
             out += [
