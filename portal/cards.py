@@ -161,8 +161,13 @@ def load_card(path: Path) -> Card:
     try:
         text = read_text_file(path).replace("\r\n", "\n")  # a card saved on Windows reads alike
     except FileNotFoundError:
+        folder = path.parent.resolve()
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.md"))) or "none"
         raise ConfigError(
-            f"data card {path} not found.", hint=f"write it; see {CARDS_DIR}/datpark.md."
+            f"data card {path.name} not found in {folder} (cards there: {known}).",
+            hint="check the challenge's spelling; run from the project root (the folder "
+            "holding params.yaml and data_cards/) or name it: `portal --project PATH …`; "
+            f"a new challenge needs its card (see {CARDS_DIR}/datpark.md, docs/data-cards.md).",
         ) from None
     meta, body = split_front_matter(text, path)
     problems: list[str] = []

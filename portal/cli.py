@@ -6,30 +6,45 @@ and an exit code; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer._click import exceptions as parse_errors  # Typer 0.29 vendors click here
 
 from portal import __version__
-from portal.errors import PortalError
+from portal.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ConfigError,
+    NotReproducedError,
+    PortalError,
+    VerificationError,
+)
 
 app = typer.Typer(
     name="portal",
     help="Open challenge portal: de-identify, release, reproduce and publish challenge data.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 console = Console()
 errors = Console(stderr=True)
-_state = {"debug": False, "quiet": False}
+_state: dict = {"debug": False, "quiet": False, "project": Path(".")}
+
+
+def project() -> Path:
+    """The project root (``--project``, default the current folder): where the portal
+    looks for params.yaml, data_cards/, reproduce/, raw/, data/, runs/ and site/."""
+    return _state["project"]
 
 
 def _version(value: bool) -> None:
@@ -45,9 +60,21 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    root: Annotated[
+        Path,
+        typer.Option(
+            "--project",
+            metavar="PATH",
+            exists=True,
+            file_okay=False,
+            help="The project folder (params.yaml, data_cards/, reproduce/, raw/, data/); "
+            "default the current folder.",
+        ),
+    ] = Path("."),
 ) -> None:
     _state["debug"] = debug
     _state["quiet"] = quiet
+    _state["project"] = root
 
 
 def progress_bar(description: str, total: int) -> Progress:
@@ -69,16 +96,18 @@ def synth(
     out: Annotated[
         Path | None, typer.Option(help="Export folder; default raw/<challenge>.")
     ] = None,
-    exams: Annotated[int, typer.Option(help="Number of exams.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
+    exams: Annotated[int, typer.Option(help="Number of exams.", min=1)] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.", min=0)] = 0,
     shape: Annotated[str, typer.Option(help="ROWSxCOLSxSLICES of each volume.")] = "128x128x64",
-    workers: Annotated[int | None, typer.Option(help="Processes; default all cores.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes; default all cores.", min=1)
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
 ) -> None:
     """Write a realistic synthetic challenge export (DICOM, labels, splits, clinical data)."""
     from portal.synth.export import parse_shape, synthesize
 
-    target = out or Path("raw") / challenge
+    target = out or project() / "raw" / challenge
     volume_shape = parse_shape(shape)
     with progress_bar("synth", exams) as bar:
         task = bar.add_task(f"synth {challenge}", total=exams)
@@ -112,7 +141,9 @@ def ingest(
     card: Annotated[
         Path | None, typer.Option(help="Data card; default data_cards/<challenge>.md.")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Processes; default all cores.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes; default all cores.", min=1)
+    ] = None,
     allow_shrink: Annotated[
         bool,
         typer.Option(
@@ -124,17 +155,17 @@ def ingest(
     """Validate the export, de-identify it, verify the result independently, and stage it."""
     from portal.cards import card_path, load_card
     from portal.ingest import ingest as run_ingest
-    from portal.keys import load_key
+    from portal.keys import SECRETS_DIR, load_key
 
-    options = load_card(card or card_path(challenge)).meta.deidentification
-    export_dir = export or Path("raw") / challenge
-    key = load_key(challenge, export=export_dir)
+    options = load_card(card or project() / card_path(challenge)).meta.deidentification
+    export_dir = export or project() / "raw" / challenge
+    key = load_key(challenge, export=export_dir, directory=project() / SECRETS_DIR)
     with progress_bar("ingest", 0) as bar:
         task = bar.add_task(f"ingest {challenge}", total=None)
         summary = run_ingest(
             challenge,
             export_dir,
-            out or Path("data") / challenge,
+            out or project() / "data" / challenge,
             options=options,
             key=key,
             workers=workers,
@@ -185,14 +216,16 @@ def verify_deid(
         state = "passed" if report.passed else f"FAILED: {len(report.findings)} finding(s)"
         console.print(f"verify-deid {state} ({report.files} files, {report.elements} elements)")
     if not report.passed:
-        raise typer.Exit(6)
+        raise typer.Exit(VerificationError.exit_code)
 
 
 @app.command()
 def release(
     challenge: Annotated[str, typer.Argument(help="Challenge to release, e.g. datpark.")],
     version: Annotated[str, typer.Option(help="MAJOR.MINOR.PATCH, listed in params.yaml.")],
-    params: Annotated[Path, typer.Option(help="Pipeline parameters.")] = Path("params.yaml"),
+    params: Annotated[
+        Path | None, typer.Option(help="Pipeline parameters; default params.yaml.")
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Data folder; default data/<challenge>.")
     ] = None,
@@ -201,13 +234,14 @@ def release(
 ) -> None:
     """Build an immutable, checksummed, citable release from the verified staging."""
     from portal.cards import card_path, load_card
-    from portal.config import load_params
-    from portal.keys import load_key
+    from portal.config import PARAMS_FILE, load_params
+    from portal.keys import SECRETS_DIR, load_key
     from portal.release import build_release
 
-    spec = load_params(params).release(challenge, version)
-    folder = data or Path("data") / challenge
-    loaded = load_card(card or card_path(challenge))
+    spec = load_params(params or project() / PARAMS_FILE).release(challenge, version)
+    folder = data or project() / "data" / challenge
+    export = export or project() / "raw" / challenge
+    loaded = load_card(card or project() / card_path(challenge))
     with progress_bar("release", 0) as bar:
         task = bar.add_task(f"release {challenge} {version}", total=None)
         summary = build_release(
@@ -219,8 +253,8 @@ def release(
             date=spec.date,
             notes=spec.notes,
             lower_bump_reason=spec.lower_bump_reason,
-            export=export or Path("raw") / challenge,
-            key=load_key(challenge, export=export or Path("raw") / challenge),
+            export=export,
+            key=load_key(challenge, export=export, directory=project() / SECRETS_DIR),
             progress=lambda n: bar.advance(task, n),
         )
     if summary.already_published:
@@ -319,7 +353,7 @@ def publish(
     from portal.publish import publish as publish_release
     from portal.publish import record
 
-    folder = data or Path("data") / challenge
+    folder = data or project() / "data" / challenge
     release = folder / "releases" / version
     if not release.is_dir():
         raise PortalError(
@@ -423,10 +457,18 @@ def reproduce(
 ) -> None:
     """Re-run winning solutions on a release in the sandbox; score, verdict, MLflow run."""
     from portal.algorithm import team_ids
-    from portal.reproduce import Reproduction
+    from portal.reproduce import Reproduction, challenge_folder
 
-    job = Reproduction(Path("."), challenge, release)
-    chosen = teams or team_ids(job.folder)
+    folder = challenge_folder(project(), challenge)
+    known = team_ids(folder)
+    unknown = [team for team in teams or [] if team not in known]
+    if unknown:  # a misspelled team stops everything before any run
+        raise ConfigError(
+            f"no team {', '.join(map(repr, unknown))} under {folder}.",
+            hint=f"check the spelling; teams: {', '.join(known) or 'none'}.",
+        )
+    job = Reproduction(project(), challenge, release)
+    chosen = teams or known
     rows = []
     refused: list[PortalError] = []
     for team in chosen:
@@ -435,7 +477,7 @@ def reproduce(
         try:
             outcome = job.run(team, repeat=repeat)
         except PortalError as error:  # this team's declaration; the others still run
-            errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            _print_error(error)
             refused.append(error)
             continue
         row = json.loads((outcome.out / "verdict.json").read_text())
@@ -444,13 +486,19 @@ def reproduce(
             errors.print(
                 f"{team} failed: {outcome.verdict.reason}", highlight=False, soft_wrap=True
             )
-    if not _state["quiet"]:
+    if rows and not _state["quiet"]:
         _print_wide(_verdict_table(rows, f"{challenge} {job.version}: reproduction verdicts"))
     if refused:
         raise typer.Exit(refused[0].exit_code)
     bad = [r for r in rows if r["verdict"] in ("not reproduced", "failed")]
     if strict and bad:
-        raise typer.Exit(9)
+        raise NotReproducedError(
+            f"--strict: {len(bad)} team(s) not reproduced on {challenge} {job.version}: "
+            + ", ".join(f"{r['team']} ({r['verdict']})" for r in bad)
+            + ".",
+            hint=f"read each team's logs and verdict.json under "
+            f"runs/{challenge}/{job.version}/<team>/.",
+        )
 
 
 @app.command()
@@ -461,22 +509,24 @@ def verdicts(
     """Print the latest reproduction verdicts recorded under runs/."""
     from portal.reproduce import collect_verdicts
 
-    rows = collect_verdicts(Path("."), challenge, release)
+    rows = collect_verdicts(project(), challenge, release)
     if not rows:
         raise PortalError(
-            f"no reproduction of {challenge} under runs/{challenge}/.",
+            f"no reproduction of {challenge} under {project().resolve() / 'runs' / challenge}.",
             hint=f"run `portal reproduce {challenge}` or `dvc repro`.",
         )
     _print_wide(_verdict_table(rows, f"{challenge}: reproduction verdicts"))
 
 
-site_app = typer.Typer(help="The public site: build it, serve it.", no_args_is_help=True)
+site_app = typer.Typer(help="The public site: build it, serve it.")
 app.add_typer(site_app, name="site")
 
 
 @site_app.command("build")
 def site_build(
-    out: Annotated[Path, typer.Option("--out", help="Where the site goes.")] = Path("site"),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where the site goes; default site/.")
+    ] = None,
     book: Annotated[
         bool, typer.Option("--book/--no-book", help="Also build the Jupyter Book per challenge.")
     ] = True,
@@ -484,7 +534,7 @@ def site_build(
     """Generate every page from the data cards, releases and MLflow runs; mkdocs --strict."""
     from portal.site.build import build_site
 
-    result = build_site(Path("."), out, book=book)
+    result = build_site(project(), out or project() / "site", book=book)
     if not _state["quiet"]:
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
         console.print(f"built {result.pages} pages into {result.site} ({timing})", highlight=False)
@@ -497,14 +547,19 @@ def site_build(
 
 @site_app.command("serve")
 def site_serve(
-    site: Annotated[Path, typer.Option("--site", help="The built site.")] = Path("site"),
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8000,
+    site: Annotated[
+        Path | None, typer.Option("--site", help="The built site; default site/.")
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", help="Port on 127.0.0.1.", min=1, max=65535)
+    ] = 8000,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
 ) -> None:
     """Serve the built site, and each release's files under /files/<challenge>/<version>/."""
     from portal.site.build import make_server
 
-    server = make_server(Path("."), site, host, port)
+    site = site or project() / "site"
+    server = make_server(project(), site, host, port)
     console.print(f"serving {site} on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
     try:
         server.serve_forever()
@@ -512,23 +567,88 @@ def site_serve(
         server.server_close()
 
 
+_PLAIN = {"highlight": False, "soft_wrap": True}  # no colouring of numbers, no wrapping
+
+
+def _print_error(error: PortalError) -> None:
+    errors.print(f"[bold red]error:[/] {escape(str(error))}", **_PLAIN)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_problem(error: parse_errors.UsageError) -> str:
+    """What is wrong with the command line, in one line."""
+    if error.ctx is not None and error.message == "Missing command.":  # a group, alone
+        names = error.ctx.command.list_commands(error.ctx)
+        return f"missing command: choose one of {', '.join(names)}."
+    if isinstance(error, parse_errors.NoSuchOption):
+        text = f"no such option: {error.option_name}"
+        top = error.ctx.find_root() if error.ctx is not None else None
+        if top is not None and top is not error.ctx:
+            names = {name for p in top.command.params for name in p.opts + p.secondary_opts}
+            if error.option_name in names:
+                command = error.ctx.command_path.removeprefix("portal ")
+                return (
+                    f"{text} here: {error.option_name} is an option of `portal` itself; put it "
+                    f"before the command: `portal {error.option_name} … {command} …`."
+                )
+        if error.possibilities:
+            text += f" (did you mean {' or '.join(sorted(error.possibilities))}?)"
+        return text
+    text = error.format_message()
+    what = getattr(getattr(error, "param", None), "help", None)
+    if isinstance(error, parse_errors.MissingParameter) and what:
+        text = f"{text.rstrip('.')}: {what}"
+    return _one_line(text)
+
+
+def _usage_line(error: parse_errors.UsageError) -> str:
+    if error.ctx is None:
+        return "Usage: portal [OPTIONS] COMMAND [ARGS]...  (see `portal --help`)"
+    usage = _one_line(error.ctx.get_usage())
+    return f"{usage}  (see `{error.ctx.command_path} --help`)"
+
+
+def _report(error: PortalError | parse_errors.ClickException) -> int:
+    """Print ``error`` for a person and return its exit code."""
+    if isinstance(error, PortalError):
+        _print_error(error)
+        return error.exit_code
+    if isinstance(error, parse_errors.UsageError):
+        errors.print(f"[bold red]error:[/] {escape(_usage_problem(error))}", **_PLAIN)
+        errors.print(escape(_usage_line(error)), **_PLAIN)
+        return EXIT_USAGE
+    # any other parser error, e.g. a file it could not open
+    errors.print(f"[bold red]error:[/] {escape(_one_line(error.format_message()))}", **_PLAIN)
+    return error.exit_code
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app and turn errors into exit codes."""
+    """Console-script entry point: run the app and turn every outcome into an exit code.
+
+    A usage error is one line saying what is wrong, the usage line and exit code 2; a
+    ``PortalError`` is its message, problems and fix, and its own exit code; Ctrl-C is one
+    line and 130. ``--debug`` shows the traceback of either (docs/cli.md has the table).
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    leading = list(itertools.takewhile(lambda arg: arg.startswith("-"), args))
     try:
-        code = app(args=argv, standalone_mode=False)  # click returns typer.Exit's code here
-    except PortalError as error:
-        if _state["debug"]:
-            raise
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
-    except click.exceptions.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        errors.print("[yellow]interrupted[/]: nothing half-written was kept; re-run to resume.")
-        sys.exit(130)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
+        code = app(args=args, prog_name="portal", standalone_mode=False)
+    except (PortalError, parse_errors.ClickException) as error:
+        if _state["debug"] or "--debug" in leading:
+            traceback.print_exc()
+        code = _report(error)
+    except (typer.Abort, KeyboardInterrupt):
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into this code
+        errors.print(
+            "[yellow]interrupted[/] (Ctrl-C): nothing half-written was kept; run the command "
+            "again to finish.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -121,6 +121,20 @@ class SiteParams(BaseModel):
     )
 
 
+class SandboxParams(BaseModel):
+    """The organiser's ceiling on every team step (``sandbox:``): a team's ``resources``
+    may ask for less, never more."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_seconds: int = Field(3600, gt=0, le=7 * 86_400, description="CPU time per step")
+    memory_gb: float = Field(8, gt=0, le=1024, description="memory per step")
+    wall_seconds: float = Field(3600, gt=0, le=7 * 86_400, description="wall clock per step")
+    processes: int = Field(256, ge=8, le=65_536, description="processes and threads at once")
+    write_gb: float = Field(2, gt=0, le=1024, description="bytes a run may leave behind")
+    write_files: int = Field(20_000, ge=10, le=10_000_000, description="files a run may leave")
+
+
 class Params(BaseModel):
     """The whole ``params.yaml``."""
 
@@ -131,6 +145,7 @@ class Params(BaseModel):
     reproductions: dict[str, ReproductionParams] = Field(default_factory=dict)
     publications: dict[str, PublicationParams] = Field(default_factory=dict)
     site: SiteParams = Field(default_factory=SiteParams)
+    sandbox: SandboxParams = Field(default_factory=SandboxParams)
 
     @model_validator(mode="after")
     def _release_keys(self) -> Params:
@@ -231,7 +246,9 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
         raw = yaml.safe_load(read_text_file(path))
     except FileNotFoundError:
         raise ConfigError(
-            f"{path} not found.", hint="run from the repository root, or pass --params."
+            f"{path.name} not found in {path.resolve().parent}.",
+            hint="run from the project root (the folder holding params.yaml) or name it: "
+            "`portal --project PATH …`.",
         ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}", hint="fix the syntax.") from None

@@ -26,7 +26,7 @@ import math
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
@@ -36,11 +36,13 @@ from portal.algorithm import Entry, Team, load_leaderboard, load_team, team_ids
 from portal.atomic import atomic_dir, write_text
 from portal.challenge import Challenge, load_challenge
 from portal.errors import BuildError, ConfigError, InputError, VerificationError
+from portal.harvest import Caps, harvest
 from portal.manifest import verify_release
 from portal.metrics import METRICS, age_band, score
-from portal.sandbox import Limits, RunResult
+from portal.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
 from portal.sandbox import run as sandboxed
 from portal.verdict import Verdict, VerdictRecord, decide
+from portal.view import training_view
 
 PREDICTION_COLUMNS = ["exam_id", "score", "label"]
 CLASSES = {"normal": False, "pathological": True}
@@ -123,6 +125,7 @@ class _Attempt:
     failure: str | None = None
     failed_step: str | None = None
     log_tail: str = ""
+    findings: list[str] = field(default_factory=list)
 
     @property
     def wall_seconds(self) -> float:
@@ -136,7 +139,7 @@ class _Attempt:
 def execute(
     team: Team,
     environment: envs.Environment,
-    release: Path,
+    release: Path | dict[str, Path],
     run_dir: Path,
     splits: list[str],
     scoring_split: str,
@@ -144,7 +147,13 @@ def execute(
     limits: Limits,
     isolate: bool | None = None,
 ) -> _Attempt:
-    """Run the team's entry points in order; stop at the first that fails."""
+    """Run the team's entry points in order; stop at the first that fails.
+
+    The steps share one workspace (capped in bytes and files); what they leave there
+    is then harvested into ``run_dir`` (:mod:`portal.harvest`): only regular files,
+    never through a link, and any other kind of file fails the attempt, named. The
+    portal reads nothing of a run but that harvested copy.
+    """
     points = team.algorithm.entry_points
     seed = team.algorithm.seeds[0]
     plan = [("train", _command(points.train, seed=seed))]
@@ -153,22 +162,33 @@ def execute(
         plan.append(("explain", _command(points.explain, split=scoring_split, seed=seed)))
     mounts = {"code": team.folder, "release": release, "env": environment.path}
     attempt = _Attempt()
-    for name, command in plan:
-        result: RunResult = sandboxed(
-            command,
-            run_dir,
-            mounts=mounts,
-            env={"PORTAL_SEED": str(seed)},
-            limits=limits,
-            isolate=isolate,
-            log=run_dir.parent / "logs" / f"{run_dir.name}-{name}.log",
-        )
-        attempt.steps.append({"step": name, **result.to_dict()})
-        if not result.ok:
-            attempt.failure = f"{name}: {result.failure}"
-            attempt.failed_step = name
-            attempt.log_tail = (result.stderr_tail or result.stdout_tail)[-2000:]
-            break
+    scratch = run_dir.parent / f".{run_dir.name}-workspace"
+    with Workspace(scratch, limits) as space:
+        for name, command in plan:
+            result: RunResult = sandboxed(
+                command,
+                space.path,
+                mounts=mounts,
+                env={"PORTAL_SEED": str(seed)},
+                limits=limits,
+                isolate=isolate,
+                log=run_dir.parent / "logs" / f"{run_dir.name}-{name}.log",
+                workspace=space,
+            )
+            attempt.steps.append({"step": name, **result.to_dict()})
+            if not result.ok:
+                attempt.failure = f"{name}: {result.failure}"
+                attempt.failed_step = name
+                attempt.log_tail = (result.stderr_tail or result.stdout_tail)[-2000:]
+                break
+        caps = Caps(bytes=limits.write_bytes, files=limits.write_files)
+        kept = harvest(space.path, run_dir, caps, skip={"tmp"})
+    if not kept.ok and attempt.failure is None:
+        shown = "; ".join(kept.findings[:3])
+        more = f" (and {len(kept.findings) - 3} more)" if len(kept.findings) > 3 else ""
+        attempt.failure = f"untrusted output refused: {shown}{more}"
+        attempt.failed_step = "harvest"
+    attempt.findings = kept.findings
     return attempt
 
 
@@ -242,13 +262,7 @@ class Reproduction:
 
     def __init__(self, root: Path, challenge_id: str, version: str | None = None) -> None:
         self.root = Path(root).resolve()
-        self.folder = self.root / "reproduce" / challenge_id
-        if not self.folder.is_dir():
-            raise ConfigError(
-                f"reproduce/{challenge_id}/ not found.",
-                hint="each challenge with winners has reproduce/<challenge>/challenge.yaml, "
-                "leaderboard.csv and one folder per team.",
-            )
+        self.folder = challenge_folder(self.root, challenge_id)
         self.challenge: Challenge = load_challenge(self.folder / "challenge.yaml")
         self.leaderboard: dict[str, Entry] = load_leaderboard(self.folder / "leaderboard.csv")
         self.version = version or latest_version(self.root, challenge_id)
@@ -279,6 +293,40 @@ class Reproduction:
                 hint="a sequestered split is scored inside the organiser's environment, "
                 "on a release that includes its labels.",
             )
+        self.ceiling = sandbox_ceiling(self.root)
+        release_stale_workspaces()
+
+    def limits_for(self, team: Team) -> tuple[Limits, list[str]]:
+        """The team's request, bounded by the organiser's ceiling; and what was lowered."""
+        asked = team.algorithm.resources
+        ceiling = self.ceiling
+        lowered = []
+        pairs = (
+            ("cpu_seconds", asked.cpu_seconds, ceiling.cpu_seconds),
+            ("memory_gb", asked.memory_gb, ceiling.memory_gb),
+            ("wall_seconds", asked.wall_seconds, ceiling.wall_seconds),
+        )
+        for name, wanted, most in pairs:
+            if wanted > most:
+                lowered.append(f"{name}: asked {wanted:g}, the organiser's ceiling is {most:g}")
+        limits = Limits(
+            cpu_seconds=int(min(asked.cpu_seconds, ceiling.cpu_seconds)),
+            memory_bytes=int(min(asked.memory_gb, ceiling.memory_gb) * 1024**3),
+            wall_seconds=min(asked.wall_seconds, ceiling.wall_seconds),
+            processes=ceiling.processes,
+            write_bytes=int(ceiling.write_gb * 1024**3),
+            write_files=ceiling.write_files,
+        )
+        return limits, lowered
+
+    def release_view(self) -> dict[str, Path]:
+        """What team steps see of the release: training labels only (:mod:`portal.view`)."""
+        return training_view(
+            self.release,
+            self.root / ".portal-cache",
+            self.content_hash,
+            list(self.challenge.training_splits),
+        )
 
     @property
     def predicted_splits(self) -> list[str]:
@@ -321,14 +369,14 @@ class Reproduction:
     def _run_in(
         self, tmp: Path, team: Team, entry: Entry, number: int, repeat: bool, isolate
     ) -> Outcome:
-        r = team.algorithm.resources
-        limits = Limits(
-            cpu_seconds=r.cpu_seconds,
-            memory_bytes=int(r.memory_gb * 1024**3),
-            wall_seconds=r.wall_seconds,
-        )
+        limits, lowered = self.limits_for(team)
         scoring = self.challenge.scoring_split
-        record: dict = {"environment": None, "attempts": {}}
+        record: dict = {
+            "environment": None,
+            "attempts": {},
+            "limits": {**asdict(limits), "lowered_by_organiser": lowered},
+            "untrusted_output": {},
+        }
         failure = log_tail = None
         environment = None
         try:
@@ -343,11 +391,12 @@ class Reproduction:
             log_tail = "\n".join(error.problems)
         first = second = None
         if environment is not None:
-            args = (team, environment, self.release)
+            args = (team, environment, self.release_view())
             first = execute(
                 *args, tmp / "run", self.predicted_splits, scoring, limits=limits, isolate=isolate
             )
             record["attempts"]["first"] = first.steps
+            record["untrusted_output"]["first"] = first.findings
             failure, log_tail = first.failure, first.log_tail
             if repeat and first.failure is None:
                 second = execute(
@@ -359,6 +408,12 @@ class Reproduction:
                     isolate=isolate,
                 )
                 record["attempts"]["repeat"] = second.steps
+                record["untrusted_output"]["repeat"] = second.findings
+                hostile = second.findings or any(
+                    step["network_attempts"] or step["forbidden_calls"] for step in second.steps
+                )
+                if hostile and second.failure:  # the repeat is run by the same hostile code
+                    failure, log_tail = f"repeat {second.failure}", second.log_tail
         determinism = self._determinism(tmp, second)
         interval = scores = public = None
         if failure is None:
@@ -504,13 +559,6 @@ class Reproduction:
 
     def _tidy(self, tmp: Path) -> None:
         """Keep what a reader checks: predictions, model, explanations, logs; not scratch."""
-        for run_dir in (tmp / "run", tmp / "repeat"):
-            for scratch in ("tmp", ".portal-guard", "network-attempts.log"):
-                target = run_dir / scratch
-                if target.is_dir():
-                    shutil.rmtree(target, ignore_errors=True)
-                else:
-                    target.unlink(missing_ok=True)
         repeat = tmp / "repeat"
         if repeat.exists():  # the repeat's predictions prove determinism; its model is a copy
             for child in repeat.iterdir():
@@ -567,8 +615,35 @@ class Reproduction:
         (tmp / "mlflow_run.txt").write_text(f"{run_id}\n")
 
 
+def sandbox_ceiling(root: Path):
+    """The organiser's ceiling (``sandbox:`` in ``params.yaml``), or the defaults."""
+    from portal.config import SandboxParams, load_params
+
+    params = Path(root) / "params.yaml"
+    return load_params(params).sandbox if params.exists() else SandboxParams()
+
+
+def challenge_folder(root: Path, challenge: str) -> Path:
+    """``reproduce/<challenge>/`` under ``root``; a challenge that is not there is named
+    with the folder looked in and the challenges that are."""
+    folders = Path(root).resolve() / "reproduce"
+    folder = folders / challenge
+    if not (folder / "challenge.yaml").is_file():
+        known = sorted(p.parent.name for p in folders.glob("*/challenge.yaml"))
+        raise ConfigError(
+            f"no challenge {challenge!r} in {folders} "
+            f"(challenges there: {', '.join(known) or 'none'}).",
+            hint="check the spelling; run from the project root (the folder holding "
+            "params.yaml and reproduce/) or name it: `portal --project PATH …`. A challenge "
+            "with winners has reproduce/<challenge>/challenge.yaml, leaderboard.csv and one "
+            "folder per team.",
+        )
+    return folder
+
+
 def collect_verdicts(root: Path, challenge: str, version: str | None = None) -> list[dict]:
     """The latest verdict of every team on every (or one) release, from runs/."""
+    challenge_folder(root, challenge)
     base = Path(root) / "runs" / challenge
     pattern = f"{version}/*/verdict.json" if version else "*/*/verdict.json"
     rows = [json.loads(p.read_text()) for p in sorted(base.glob(pattern))]

@@ -10,16 +10,18 @@ site as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from portal.environ import scoped_environ
-from portal.errors import BuildError, ConfigError
+from portal.errors import BuildError, ConfigError, PortInUseError
 from portal.site.pages import SiteWriter, Writer
 from portal.site.sources import read_sources
 
@@ -117,7 +119,8 @@ def build_site(
                 raise BuildError(
                     f"{len(broken)} broken internal link(s) in the built site:",
                     problems=[str(b) for b in broken[:50]],
-                    hint="the page generator or a hand-written page in docs/ links to a missing file.",
+                    hint="the page generator or a hand-written page in docs/ links to a "
+                    "missing file.",
                 )
             result.pages = sum(1 for _ in tmp.rglob("*.html"))
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -166,4 +169,23 @@ def make_server(root: Path, site: Path, host: str = "127.0.0.1", port: int = 800
     folders = {"data_root": root / "data", "storage_root": root / STORAGE}
     bound = type("Handler", (_Handler,), folders)
     handler = functools.partial(bound, directory=str(site))
-    return ThreadingHTTPServer((host, port), handler)
+    try:
+        return _QuietServer((host, port), handler)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise PortInUseError(
+            f"port {port} on {host} is already in use (another server is running there).",
+            hint=f"pass another port, e.g. `portal site serve --port {port + 1}`, "
+            "or stop the other server.",
+        ) from None
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A browser that drops a connection (a cancelled favicon.ico, a closed tab) is normal,
+    not an error worth a traceback; anything else is still reported."""
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipe, ConnectionReset
+            return
+        super().handle_error(request, client_address)
