@@ -7,9 +7,11 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -274,15 +276,18 @@ def test_the_download_command_on_the_page_fetches_the_exact_bytes(page, server, 
     script = page.locator(".tabbed-block").first.locator("code").inner_text()
     assert "sha256sum -c SHA256SUMS" in script
     script = script.replace("http://127.0.0.1:8000/", server)  # the test server's port
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # `portal verify` too
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "PATH": path},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count(": OK") >= 50
+    assert "verify ok, the published release" in done.stdout
 
 
 # -- the built files --------------------------------------------------------------------
@@ -416,4 +421,5 @@ def test_the_download_page_lists_the_verified_mirrors_of_this_content(site):
     import html
 
     plain = html.unescape(re.sub(r"<[^>]+>", "", text))
-    assert 'load_dataset("portal-org/datpark", revision="1.0.0")' in plain
+    assert "hf download portal-org/datpark --repo-type dataset --revision 1.0.0" in plain
+    assert "portal verify datpark-1.0.0 --expect sha256:" in plain

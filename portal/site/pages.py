@@ -105,7 +105,7 @@ def download_recipes(
                 '  case "$f" in /*|*..*) echo "refused: $f" >&2; exit 1;; esac',
                 f'  curl -fsSL --create-dirs -o "$f" "{base}$f"',
                 "done",
-                "sha256sum --quiet -c SHA256SUMS",
+                "sha256sum -c SHA256SUMS",
                 "cd ..",
                 verify,
             ],
@@ -114,7 +114,7 @@ def download_recipes(
             "bash",
             [
                 f"dvc get {repository} {path} -o {name}",
-                f"(cd {name} && sha256sum --quiet -c SHA256SUMS)",
+                f"(cd {name} && sha256sum -c SHA256SUMS)",
                 verify,
             ],
         ),
