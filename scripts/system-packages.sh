@@ -7,6 +7,7 @@ set -euo pipefail
 declare -A NEEDED=(
   [dciodvfy]=dicom3tools
   [chromium]=chromium  # the site tests drive it headless (Playwright, no browser download)
+  [bwrap]=bubblewrap   # the sandbox that runs team code (portal reproduce)
 )
 
 missing=()
@@ -32,5 +33,8 @@ else
 fi
 echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Another apt or dpkg process (unattended upgrades, a second shell) may hold the lock:
+# wait for it, bounded, rather than fail at once.
+LOCK_WAIT=(-o DPkg::Lock::Timeout=600)
+$SUDO apt-get "${LOCK_WAIT[@]}" update -qq
+$SUDO apt-get "${LOCK_WAIT[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
