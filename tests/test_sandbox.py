@@ -41,7 +41,10 @@ def code(tmp_path: Path) -> dict[str, Path]:
     return {"code": tmp_path / "code"}
 
 
-def step(tmp_path: Path, body: str, limits: Limits = Limits(wall_seconds=60), **kwargs):
+STEP = Limits(wall_seconds=60)
+
+
+def step(tmp_path: Path, body: str, limits: Limits = STEP, **kwargs):
     return run(
         script(tmp_path, body), tmp_path / "run", mounts=code(tmp_path), limits=limits, **kwargs
     )
