@@ -7,6 +7,11 @@ holds and sha256-hashes them. Reports the ratio (target: within 2x), peak
 memory of the release over all processes (it should not grow with the exam
 count), and the time of a no-op ``dvc repro`` of this repository's pipeline
 when its outputs exist (after ``make demo``).
+
+It also states the cost of immutability, measured in the same run on the same staged
+DICOM: placing them in a release by copy (or reflink, where the file system offers
+one) as the release does, against the hard links it used to make (which shared their
+bytes with staging), and making the release read-only (files 0444, folders 0555).
 """
 
 from __future__ import annotations
@@ -54,6 +59,40 @@ def baseline(staging: Path, release_bytes: int, out: Path) -> float:
     return elapsed
 
 
+def immutability_cost(staging: Path, release: Path, out: Path) -> dict:
+    """Seconds to place the staged DICOM by copy/reflink and by hard link, and to make
+    the built release read-only; the copy method the file system allowed."""
+    from portal.release import clone_file, make_read_only
+
+    files = sorted((staging / "dicom").rglob("*.dcm"))
+
+    def place(how) -> tuple[float, str]:
+        target = out / "place"
+        target.mkdir(parents=True)
+        start = time.perf_counter()
+        used = ""
+        for index, path in enumerate(files):
+            used = how(path, target / f"{index:06d}.dcm") or used
+        os.sync()  # the copies' bytes reach the disk inside the measured time
+        elapsed = time.perf_counter() - start
+        shutil.rmtree(target)
+        return elapsed, used
+
+    linked, _ = place(os.link)
+    copied, method = place(clone_file)
+    start = time.perf_counter()
+    make_read_only(release)
+    read_only = time.perf_counter() - start
+    return {
+        "dicom_files": len(files),
+        "dicom_mb": round(sum(p.stat().st_size for p in files) / 1e6, 1),
+        "hardlink_seconds": round(linked, 3),
+        "copy_seconds": round(copied, 3),
+        "copy_method": method,
+        "read_only_seconds": round(read_only, 3),
+    }
+
+
 def _release_in_fresh_process(work: Path) -> dict:
     """Run the release alone in a new interpreter, so its peak memory is its own."""
     code = (
@@ -98,6 +137,9 @@ def noop_repro_seconds() -> float | None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
+    parser.add_argument(
+        "--no-repro", action="store_true", help="Skip the no-op `dvc repro` of this repository."
+    )
     args = parser.parse_args(argv)
     from portal.cards import load_card
     from portal.ingest import ingest
@@ -119,6 +161,10 @@ def main(argv: list[str] | None = None) -> None:
             result = _release_in_fresh_process(work)
             seconds, size, peak = result["seconds"], result["bytes"], result["peak_mb"]
             base = baseline(work / "data" / "staging", size, work / "baseline")
+            cost = immutability_cost(
+                work / "data" / "staging", work / "data" / "releases" / "1.0.0", work / "imm"
+            )
+        extra = cost["copy_seconds"] - cost["hardlink_seconds"] + cost["read_only_seconds"]
         row = {
             "exams": exams,
             "release_seconds": round(seconds, 2),
@@ -127,6 +173,14 @@ def main(argv: list[str] | None = None) -> None:
             "baseline_seconds": round(base, 2),
             "ratio_to_baseline": round(seconds / base, 2),
             "peak_memory_mb": round(peak, 1),
+            "immutability": {
+                **cost,
+                "extra_seconds": round(extra, 3),
+                "share_of_release": round(extra / seconds, 3),
+                "ratio_copy_to_hardlink": round(
+                    cost["copy_seconds"] / max(cost["hardlink_seconds"], 1e-6), 1
+                ),
+            },
         }
         rows.append(row)
         print(
@@ -134,7 +188,14 @@ def main(argv: list[str] | None = None) -> None:
             f"read+write+hash baseline {base:.1f} s, ratio {seconds / base:.2f}x, "
             f"peak {peak:.0f} MB (all processes)"
         )
-    repro = noop_repro_seconds()
+        print(
+            f"  immutability: {cost['dicom_files']} DICOM ({cost['dicom_mb']:.0f} MB) placed by "
+            f"{cost['copy_method']} in {cost['copy_seconds']:.2f} s vs hard links "
+            f"{cost['hardlink_seconds']:.2f} s ({row['immutability']['ratio_copy_to_hardlink']}x)"
+            f", read-only {cost['read_only_seconds']:.3f} s: +{extra:.2f} s, "
+            f"{extra / seconds:.1%} of the release"
+        )
+    repro = None if args.no_repro else noop_repro_seconds()
     print(
         "no-op dvc repro: "
         + (f"{repro:.1f} s" if repro is not None else "not measured (run `make demo` first)")
