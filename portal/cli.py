@@ -397,8 +397,8 @@ def publish(
     console.print(
         f"{state}: {challenge} {version} at {result.target}: {result.files} files "
         f"({result.bytes / 1e6:.1f} MB), {result.uploaded} sent, {result.skipped} already there; "
-        f"content hash {result.content_hash}, computed from the files and checked at the "
-        f"target, in {result.seconds:.1f} s",
+        f"content hash {result.content_hash} verified (computed from the files, checked at the "
+        f"target) in {result.seconds:.1f} s",
         highlight=False,
         soft_wrap=True,
     )

@@ -349,7 +349,7 @@ def test_publish_prints_the_hash_it_computed(project, published, tmp_path):
         str(project / "data" / "datpark"),
     )
     assert done.returncode == 0, done.stderr
-    assert f"content hash {anchor}, computed from the files" in done.stdout
+    assert f"content hash {anchor} verified (computed from the files" in done.stdout
     copy = tmp_path / "mirror" / "datpark" / "1.0.0"
     assert portal("verify", str(copy), "--expect", anchor).returncode == 0
 
