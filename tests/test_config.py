@@ -77,8 +77,9 @@ def test_unknown_challenge_names_the_known_ones():
 
 
 def test_missing_file_says_where_to_run_from(tmp_path):
-    with pytest.raises(ConfigError, match="repository root"):
+    with pytest.raises(ConfigError, match="project root") as caught:
         load_params(tmp_path / "params.yaml")
+    assert str(tmp_path) in caught.value.message and "--project" in caught.value.hint
 
 
 def test_every_setting_is_documented():
