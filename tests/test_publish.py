@@ -20,6 +20,14 @@ from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoFile, Re
 from portal import publish as pub
 from portal.cards import load_card
 from portal.errors import ConfigError, OutputExistsError, VerificationError
+from portal.manifest import (
+    DESCRIPTORS,
+    PLACEHOLDER,
+    build_manifest,
+    read_manifest,
+    seal,
+    write_manifest,
+)
 from portal.publish import PublishError, git_blob_sha1, open_target, publish
 from portal.release import build_release
 from tests.conftest import flip_label, small_release, tree_hashes
@@ -285,18 +293,13 @@ def test_a_dry_run_names_what_the_hub_would_refuse(releases, tmp_path):
     shutil.copytree(releases["1.0.0"], broken)
     readme = (broken / "README.md").read_text()
     (broken / "README.md").write_text(readme.replace("path: data/train-*", "path: data/trian-*"))
-    manifest = json.loads((broken / "manifest.json").read_text())
-    for entry in manifest["files"]:  # keep the copy consistent with its manifest
-        if entry["path"] == "README.md":
-            entry["sha256"] = hashlib.sha256((broken / "README.md").read_bytes()).hexdigest()
-            entry["size"] = (broken / "README.md").stat().st_size
-    (broken / "manifest.json").write_text(json.dumps(manifest))
-    (broken / "SHA256SUMS").write_text(
-        "".join(
-            f"{e['sha256']}  {e['path']}\n"
-            for e in sorted(manifest["files"], key=lambda e: e["path"])
-        )
-    )
+    # re-sealed like a release of its own (another content hash), so that it verifies
+    previous = read_manifest(broken).content_hash
+    for name in DESCRIPTORS:
+        if (broken / name).exists():
+            data = (broken / name).read_bytes()
+            (broken / name).write_bytes(data.replace(previous.encode(), PLACEHOLDER.encode()))
+    write_manifest(broken, seal(broken, build_manifest(broken, name="datpark", version="1.0.0")))
     with pytest.raises(ConfigError) as refused:
         publish(broken, "hf://portal-org/datpark", dry_run=True, api=FakeHub())
     assert "data/trian-*" in str(refused.value) and "matches no file" in str(refused.value)
