@@ -146,7 +146,7 @@ def _read_table(
         return None
     except csv.Error as error:
         problems.add(
-            name, f"{name} row {reader.line_num}: not readable as CSV ({error}); re-export it"
+            name, f"{name} row {reader.line_num + 1}: not readable as CSV ({error}); re-export it"
         )
         return None
     return rows
@@ -312,7 +312,9 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _exam_files(root: Path, folder: Path, problems: _Problems) -> list[Path]:
+def _exam_files(
+    root: Path, folder: Path, problems: _Problems, where: str = "the export"
+) -> list[Path]:
     """The regular files under one exam folder. Links are followed only while they stay
     inside the export; any other link, and any special file, is a problem named by path."""
     files: list[Path] = []
@@ -340,8 +342,8 @@ def _exam_files(root: Path, folder: Path, problems: _Problems) -> list[Path]:
                 if not _inside(path, root):
                     problems.add(
                         "exams/",
-                        f"{shown}: a link to {target}, outside the export; copy the file "
-                        "itself into the export (the portal never follows links out of it)",
+                        f"{shown}: a link to {target}, outside {where}; copy the file "
+                        f"itself into {where} (the portal never follows links out of it)",
                     )
                     continue
             try:
@@ -482,7 +484,7 @@ def check_staging(staging: Path, classes: Sequence[str] = LABELS) -> None:
     dicom = staging / "dicom"
     for exam, (number, _) in (labels or {}).items():
         folder = dicom / exam
-        files = _exam_files(staging, folder, problems) if folder.is_dir() else []
+        files = _exam_files(staging, folder, problems, "the staging") if folder.is_dir() else []
         if not files:
             problems.add(
                 "dicom/",
