@@ -38,8 +38,11 @@ def test_label_fixes_are_listed_and_require_major():
     assert changes.required_bump == "major"
     text = changes.to_markdown("1.1.0")
     assert "labels changed: 1" in text and "E1 label: normal → pathological" in text
-    with pytest.raises(ConfigError, match="requires a MAJOR version"):
+    with pytest.raises(ConfigError, match="requires a MAJOR version") as refused:
         check_version("1.1.0", "1.0.0", changes)
+    # the way to keep a smaller bump is a params.yaml key, not a command-line option
+    assert "`lower_bump_reason: 'why'`" in str(refused.value.hint)
+    assert "params.yaml" in str(refused.value.hint) and "--" not in str(refused.value.hint)
     note = check_version(
         "1.1.0", "1.0.0", changes, lower_bump_reason="corrections of transcription errors only"
     )
