@@ -42,6 +42,12 @@ if a.step == "train":
     if BEHAVIOUR == "slow":
         time.sleep(120)
     labels = {{r["exam_id"]: r["label"] for r in table("labels.csv")}}
+    if BEHAVIOUR == "peek":
+        print("VISIBLE train", sum(1 for e in labels if split_of[e] == "train" and labels[e]))
+    if BEHAVIOUR == "hostile":  # links left in the model folder, to files worth stealing
+        os.makedirs(a.model, exist_ok=True)
+        os.symlink({outside!r}, os.path.join(a.model, "leak"))
+        os.symlink("/etc/shadow", os.path.join(a.model, "shadow"))
     train = [e for e in clinical if split_of[e] == "train" and labels[e]]
     means = {{}}
     for label in ("normal", "pathological"):
@@ -60,6 +66,16 @@ else:
                 print("WROTE", target)
             except OSError as error:
                 print("DENIED", target, type(error).__name__)
+    if BEHAVIOUR == "peek":  # the answer key: labels of the split being predicted
+        labels = {{r["exam_id"]: r["label"] for r in table("labels.csv")}}
+        seen = sum(1 for e in labels if split_of[e] == a.split and labels[e])
+        print("VISIBLE", a.split, seen)
+        import glob
+        import pyarrow.parquet as pq
+        for shard in sorted(glob.glob(os.path.join(a.release, "data", a.split + "-*.parquet"))):
+            column = pq.read_table(shard, columns=["label"]).column("label").to_pylist()
+            print("PARQUET", a.split, sum(1 for v in column if v is not None))
+        print("FILES", sorted(os.listdir(a.release)))
     with open(os.path.join(a.model, "model.json")) as handle:
         threshold = json.load(handle)["threshold"]
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
@@ -86,12 +102,21 @@ COMMAND = [
 ]
 
 
-def write_team(project: Path, team: str, behaviour: str, *, port: int = 9, wall: float = 120):
+def write_team(
+    project: Path,
+    team: str,
+    behaviour: str,
+    *,
+    port: int = 9,
+    wall: float = 120,
+    outside: Path | None = None,
+    requirements: str = "# standard library only\n",
+):
     folder = project / "reproduce" / "datpark" / team
     folder.mkdir(parents=True, exist_ok=True)
-    outside = str(project / "outside.txt")
+    outside = str(outside or project / "outside.txt")
     (folder / "team.py").write_text(TEAM.format(behaviour=behaviour, port=port, outside=outside))
-    (folder / "requirements.txt").write_text("# standard library only\n")
+    (folder / "requirements.txt").write_text(requirements)
     (folder / "MODEL_CARD.md").write_text(f"# {team}\n\nA fixture: {behaviour}.\n")
     train = [c.replace("{step}", "train") for c in COMMAND]
     predict = [c.replace("{step}", "predict") for c in COMMAND]

@@ -290,3 +290,62 @@ def test_logging_the_release_retries_a_lost_race_for_the_dataset_row():
 
     with pytest.raises(MlflowException, match="down"):
         _log_inputs(Down(), "run", [], attempts=2)
+
+
+def test_no_step_sees_the_labels_of_the_split_it_predicts(env, official):
+    """DaT-Park publishes every split's labels; the team's steps still get none but train's."""
+    write_team(env, "peek", "peek", requirements="pyarrow==25.0.1\n")
+    set_official(env, {t: official for t in ["exact", "peek"]})
+    release = env / "data" / "datpark" / "releases" / "1.0.0"
+    assert "pathological" in (release / "metadata" / "labels.csv").read_text()
+    outcome = Reproduction(env, "datpark").run("peek", repeat=False)
+    logs = outcome.out / "logs"
+    train = (logs / "run-train.log").read_text()
+    assert int(train.split("VISIBLE train ")[1].split()[0]) > 0, "train keeps its labels"
+    for split in ("public_test", "private_test"):
+        log = (logs / f"run-predict-{split}.log").read_text()
+        assert f"VISIBLE {split} 0" in log, log
+        assert f"PARQUET {split} " in log and f"PARQUET {split} 0" in log
+        assert all(f"PARQUET {split} 0" in line for line in log.splitlines() if "PARQUET" in line)
+        files = log.split("FILES ")[1].splitlines()[0]
+        for left_out in ("manifest.json", "SHA256SUMS", "CHANGELOG.md", "README.md"):
+            assert left_out not in files
+    assert outcome.verdict.verdict.value == "reproduced", outcome.verdict.reason
+
+
+def test_links_left_by_a_hostile_team_fail_the_run_and_leak_nothing(env, official, tmp_path):
+    """The attack of a symlink in the model folder: logged to MLflow by root, it copied
+    /etc/shadow and outside files. Now the run fails, naming the links, and no byte of
+    the planted secret reaches runs/, mlartifacts/ or the command's output."""
+    import subprocess
+    import sys
+
+    token = "PLANTED-SECRET-7f3a9c1e"
+    secret = tmp_path / "secret.txt"
+    secret.write_text(token + "\n")
+    write_team(env, "hostile", "hostile", outside=secret)
+    set_official(env, {t: official for t in ["exact", "hostile"]})
+    done = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "reproduce", "datpark", "hostile"],
+        cwd=env,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PORTAL_ENV_CACHE": str(env / ".portal-envs")},
+    )
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output
+    verdict = json.loads(
+        (env / "runs" / "datpark" / "1.0.0" / "hostile" / "verdict.json").read_text()
+    )
+    assert verdict["verdict"] == "failed"
+    assert verdict["reason"] == (
+        "untrusted output refused: model/leak: a symbolic link, not followed or read; "
+        "model/shadow: a symbolic link, not followed or read"
+    )
+    for folder in ("runs", "mlartifacts"):
+        for path in (env / folder).rglob("*"):
+            if path.is_symlink():
+                pytest.fail(f"a link was kept: {path}")
+            if path.is_file():
+                assert token.encode() not in path.read_bytes(), path
+    assert token not in output
