@@ -410,3 +410,38 @@ def test_every_hint_names_only_commands_and_options_that_exist():
                 problems += [f"{source.relative_to(ROOT)}: {p}" for p in found]
     assert checked > 20, "the scan found the hints"
     assert problems == []
+
+
+def params_keys() -> set[str]:
+    """Every key params.yaml may hold: the fields of the models in portal.config."""
+    from pydantic import BaseModel
+
+    from portal import config
+
+    return {
+        field
+        for _, model in inspect.getmembers(config, inspect.isclass)
+        if issubclass(model, BaseModel) and model.__module__ == config.__name__
+        for field in model.model_fields
+    }
+
+
+def unknown_params_keys(text: str, keys: set[str]) -> list[str]:
+    if "params.yaml" not in text:
+        return []
+    named = re.findall(r"[`']([a-z_-]+):", text)
+    return [f"{text!r}: params.yaml has no key {key}" for key in named if key not in keys]
+
+
+def test_every_hint_names_only_params_keys_that_exist():
+    keys = params_keys()
+    assert {"releases", "lower_bump_reason", "challenges"} <= keys
+    assert unknown_params_keys("set `lower-bump-reason: x` in params.yaml", keys)
+    problems, checked = [], 0
+    for source in sorted((ROOT / "portal").rglob("*.py")):
+        for text, is_message in strings_of(ast.parse(source.read_text())):
+            if is_message and "params.yaml" in text:
+                checked += 1
+                problems += [f"{source.name}: {p}" for p in unknown_params_keys(text, keys)]
+    assert checked > 5
+    assert problems == []
