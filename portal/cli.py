@@ -644,8 +644,8 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INTERRUPTED
     if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into this code
         errors.print(
-            "[yellow]interrupted[/] (Ctrl-C): nothing half-written was kept; run the command "
-            "again to finish.",
+            "[yellow]interrupted[/] (Ctrl-C): nothing half-written was kept; a command that "
+            "was writing finishes when run again.",
             highlight=False,
             soft_wrap=True,
         )
