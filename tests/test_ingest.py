@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pydicom
@@ -15,7 +16,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless, SecondaryCaptureImageStorage
 
 from portal import dciodvfy
-from portal.errors import InputError
+from portal.errors import InputError, OutputExistsError
 from portal.ingest import ingest
 from portal.profile import DeidOptions
 from portal.synth.export import synthesize
@@ -226,3 +227,58 @@ def test_cli_ingest_and_verify_deid(export, tmp_path):
     assert check.returncode == 0 and "passed" in check.stdout
     leak = run("verify-deid", str(export / "exams"), "--against", str(export))
     assert leak.returncode == 6 and "person-name" in leak.stderr
+
+
+def test_staging_shrinks_to_half_at_most_unless_allowed(export, tmp_path):
+    """Half of the exams may go (a withdrawn centre); more is refused, staging unchanged,
+    until the organiser says the export really shrank."""
+    out = tmp_path / "data"
+    files = sorted(export.glob("exams/*/*.dcm"))
+    originals = {path: path.read_bytes() for path in files}
+
+    def spoil(count: int) -> None:
+        for path in files:
+            path.write_bytes(b"not DICOM" if path in files[:count] else originals[path])
+
+    assert ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1).exams == 12
+    spoil(6)
+    assert ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1).exams == 6
+    spoil(0)
+    assert ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1).exams == 12
+    before = tree_hashes(out / "staging")
+    spoil(7)
+    with pytest.raises(
+        OutputExistsError, match=r"would stage 5 exam\(s\) where the current staging holds 12"
+    ) as refused:
+        ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1)
+    assert any(p.startswith("not-dicom: 7 file(s)") for p in refused.value.problems)
+    assert tree_hashes(out / "staging") == before
+    summary = ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1, allow_shrink=True)
+    assert summary.exams == 5
+    assert [(g.code, g.count) for g in summary.quarantine] == [("not-dicom", 7)]
+    report = json.loads((out / "staging" / "deid_report.json").read_text())
+    assert report["quarantine"]["not-dicom"]["count"] == 7
+
+
+def test_the_structure_check_passes_every_file_pydicom_reads_in_full():
+    """The walk that finds corrupt lengths, deep nesting and syntax mismatches must not
+    quarantine a sound file: none of the real-world files pydicom reads whole is flagged,
+    except two that are truly damaged (a truncated RT plan, a DICOMDIR with a bad item)."""
+    from portal.ingest import structure_problem
+    from tests.realworld import package_dicom_files
+
+    checked, flagged = 0, {}
+    for path in package_dicom_files():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path)
+                list(ds.iterall())
+        except Exception:
+            continue
+        checked += 1
+        problem = structure_problem(path)
+        if problem is not None:
+            flagged[path.name] = problem.code
+    assert checked > 100
+    assert set(flagged) <= {"rtplan_truncated.dcm", "DICOMDIR-nooffset"}, flagged
