@@ -42,14 +42,41 @@ def _bare(work: Path, python: Path) -> float:
     release = work / "data" / "datpark" / "releases" / "1.0.0"
     out = work / "bare"
     shutil.rmtree(out, ignore_errors=True)
-    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-           "HOME": str(out), "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    commands = [[str(python), str(team / "train.py"), "--release", str(release),
-                 "--model", str(out / "model"), "--seed", "20250117"]]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "HOME": str(out),
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    commands = [
+        [
+            str(python),
+            str(team / "train.py"),
+            "--release",
+            str(release),
+            "--model",
+            str(out / "model"),
+            "--seed",
+            "20250117",
+        ]
+    ]
     for split in ("public_test", "private_test"):
-        commands.append([str(python), str(team / "predict.py"), "--release", str(release),
-                         "--model", str(out / "model"), "--split", split,
-                         "--out", str(out / "predictions" / f"{split}.csv")])
+        commands.append(
+            [
+                str(python),
+                str(team / "predict.py"),
+                "--release",
+                str(release),
+                "--model",
+                str(out / "model"),
+                "--split",
+                split,
+                "--out",
+                str(out / "predictions" / f"{split}.csv"),
+            ]
+        )
     start = time.perf_counter()
     for command in commands:
         subprocess.run(command, cwd=team, env=env, check=True, capture_output=True)
@@ -64,13 +91,60 @@ def _runner(work: Path) -> tuple[float, object]:
     return time.perf_counter() - start, outcome
 
 
+def _startup(repeats: int = 10) -> dict[str, float]:
+    """Start-up cost of one sandboxed step: an empty Python step through the sandbox
+    (bubblewrap, the launcher and its system-call filter, the supervisor, the run
+    directory's tmpfs) against the same step run bare, median of ``repeats``."""
+    import statistics
+
+    from portal.sandbox import Limits, Workspace
+    from portal.sandbox import run as sandboxed
+
+    python = "/usr/bin/python3"
+    bare, boxed = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as folder:
+        work = Path(folder)
+        (work / "code").mkdir()
+        (work / "code" / "step.py").write_text("print('ok')\n")
+        limits = Limits(wall_seconds=60)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run(
+                [python, str(work / "code" / "step.py")], check=True, capture_output=True
+            )
+            bare.append(time.perf_counter() - start)
+            with Workspace(work / "space", limits) as space:
+                start = time.perf_counter()
+                result = sandboxed(
+                    [python, "{code}/step.py"],
+                    space.path,
+                    mounts={"code": work / "code"},
+                    limits=limits,
+                    workspace=space,
+                )
+                boxed.append(time.perf_counter() - start)
+                assert result.ok, result.failure
+    bare_s, boxed_s = statistics.median(bare), statistics.median(boxed)
+    return {
+        "bare_step_s": round(bare_s, 4),
+        "sandboxed_step_s": round(boxed_s, 4),
+        "startup_per_step_s": round(boxed_s - bare_s, 4),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,300")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
-    record = {"team": TEAM, "sizes": {}}
+    record = {"team": TEAM, "sizes": {}, "startup": _startup()}
+    startup = record["startup"]
+    print(
+        f"sandbox start-up per step: {startup['startup_per_step_s'] * 1000:.0f} ms "
+        f"(empty Python step bare {startup['bare_step_s'] * 1000:.0f} ms, "
+        f"sandboxed {startup['sandboxed_step_s'] * 1000:.0f} ms)"
+    )
     for exams in [int(s) for s in args.sizes.split(",")]:
         work = Path(tempfile.mkdtemp(prefix=f"bench-reproduce-{exams}-", dir=ROOT))
         os.environ["PORTAL_ENV_CACHE"] = str(work / ".portal-envs")

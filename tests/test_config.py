@@ -90,6 +90,7 @@ def test_every_setting_is_documented():
         PublicationParams,
         ReleaseParams,
         ReproductionParams,
+        SandboxParams,
         SiteParams,
         SynthParams,
     )
@@ -103,6 +104,7 @@ def test_every_setting_is_documented():
         ReproductionParams,
         PublicationParams,
         SiteParams,
+        SandboxParams,
     )
     for model in models:
         for name in model.model_fields:
