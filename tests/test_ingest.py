@@ -282,3 +282,10 @@ def test_the_structure_check_passes_every_file_pydicom_reads_in_full():
             flagged[path.name] = problem.code
     assert checked > 100
     assert set(flagged) <= {"rtplan_truncated.dcm", "DICOMDIR-nooffset"}, flagged
+
+
+def test_every_quarantine_code_is_documented():
+    from portal.ingest import QUARANTINE_CODES
+
+    text = (Path(__file__).parent.parent / "docs" / "deidentification.md").read_text()
+    assert [c for c in QUARANTINE_CODES if f"`{c}`" not in text] == []
