@@ -6,9 +6,11 @@ server; the fork server forks the workers. When the command dies, even by ``kill
 both go with it:
 
 - the fork server runs a watchdog thread (started when the server imports this module,
-  which every pool preloads) that ends the server as soon as its parent is gone. The
-  parent-death signal is not used for the server: it fires when the *thread* that
-  started a process ends, and ingest starts the fork server from a short-lived thread;
+  which every pool preloads first) that ends the server as soon as the command that
+  started it (named by ``PORTAL_POOL_OWNER``) is no longer its parent, also when that
+  happened while the server was still starting. The parent-death signal is not used for
+  the server: it fires when the *thread* that started a process ends, and ingest starts
+  the fork server from a short-lived thread;
 - every worker asks the kernel for ``SIGKILL`` when its parent, the fork server, dies
   (``prctl(PR_SET_PDEATHSIG)``), and exits at once if that already happened.
 
@@ -32,6 +34,7 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 WATCH_INTERVAL = 0.05  # seconds between the fork server's looks at its parent
 # the modules every fork server imports before it forks anything
 PRELOAD = ("portal.workers",)
+OWNER = "PORTAL_POOL_OWNER"  # the pid of the command, for its fork server's watchdog
 
 
 def process_pool(
@@ -47,6 +50,7 @@ def process_pool(
     them loaded (it only counts for the first pool of a process: the server then runs).
     """
     context = mp.get_context("forkserver")
+    os.environ[OWNER] = str(os.getpid())  # the fork server, started next, inherits it
     context.set_forkserver_preload([*PRELOAD, *(m for m in preload if m not in PRELOAD)])
     return ProcessPoolExecutor(
         workers,
@@ -94,7 +98,7 @@ def _start_worker(owner: int, initializer: Callable[..., object] | None, initarg
 
 
 def _watch(parent: int) -> None:
-    while os.getppid() == parent:
+    while os.getppid() == parent and alive(parent):
         time.sleep(WATCH_INTERVAL)
     os._exit(0)  # the workers' parent-death signal then ends them too
 
@@ -112,5 +116,13 @@ def _in_fork_server() -> bool:
     return False
 
 
+def _owner() -> int:
+    """The command this fork server serves: its parent when it started."""
+    try:
+        return int(os.environ.get(OWNER, ""))
+    except ValueError:
+        return os.getppid()
+
+
 if _in_fork_server():
-    threading.Thread(target=_watch, args=(os.getppid(),), daemon=True, name="watchdog").start()
+    threading.Thread(target=_watch, args=(_owner(),), daemon=True, name="watchdog").start()
