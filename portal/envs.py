@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,9 +58,19 @@ def requirements_hash(requirements: Path) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+# One requirement a line, ``name==version`` with optional extras and environment marker:
+# no option (an index, a find-links, another file), no URL, no path, no editable checkout.
+_PINNED = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,\s-]*\])?\s*==\s*[A-Za-z0-9.+!_-]+"
+    r"(\s*;\s*[^;@-]*)?(\s+--hash=sha256:[0-9a-f]{64})*$"
+)
+
+
 def unpinned(requirements: Path) -> list[str]:
+    """The lines that are not one package pinned to one version (team files are hostile:
+    an ``--index-url`` or a URL would let them choose what the portal downloads)."""
     lines = [ln.split("#", 1)[0].strip() for ln in Path(requirements).read_text().splitlines()]
-    return [line for line in lines if line and "==" not in line]
+    return [line for line in lines if line and not _PINNED.match(line)]
 
 
 def cache_dir(root: Path) -> Path:
@@ -74,7 +85,8 @@ def ensure(requirements: Path, cache: Path) -> Environment:
         raise BuildError(
             f"{requirements}: {len(loose)} requirement(s) not pinned with ==:",
             problems=loose,
-            hint="pin every package to one version, so every run gets the same environment.",
+            hint="write one `name==version` a line (no option, URL or path), so every run "
+            "gets the same environment from the same index.",
         )
     digest = requirements_hash(requirements)
     target = cache / digest
@@ -110,7 +122,16 @@ def _build(requirements: Path, folder: Path) -> None:
     if requirements_hash(requirements) != requirements_hash(Path(os.devnull)):
         pip = [sys.executable, "-m", "pip", "--python", str(python), "install"]
         _run(
-            [*pip, "--no-input", "--disable-pip-version-check", "-q", "-r", str(requirements)],
+            # wheels only: building a source distribution runs its code, here as root
+            [
+                *pip,
+                "--no-input",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "-q",
+                "-r",
+                str(requirements),
+            ],
             requirements,
         )
     frozen = subprocess.run(

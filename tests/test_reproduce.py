@@ -222,10 +222,18 @@ def test_loose_requirements_are_refused(env, official, tmp_path):
     from portal.errors import BuildError
 
     requirements = tmp_path / "requirements.txt"
-    requirements.write_text("numpy>=2\npyarrow==25.0.1\n")
+    hostile = [
+        "numpy>=2",
+        "--extra-index-url=https://evil.example/simple==1",  # holds "==", was accepted
+        "pkg @ https://evil.example/pkg-1.0.whl",
+        "-e git+https://evil.example/pkg.git@v==1",
+        "-r other.txt",
+    ]
+    requirements.write_text("\n".join([*hostile, "pyarrow==25.0.1", "scipy==1.17.1 ; os_name"]))
     with pytest.raises(BuildError) as caught:
         envs.ensure(requirements, tmp_path / "cache")
-    assert caught.value.problems == ["numpy>=2"]
+    assert caught.value.problems == hostile
+    assert not (tmp_path / "cache").exists(), "nothing was built or downloaded"
 
 
 def test_the_command_line_prints_the_verdict_table_and_keeps_going(env, official):
