@@ -13,15 +13,23 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 setup: system $(STAMP)
 
 system:
+	@echo "setup 1/3: Debian packages (dicom3tools, chromium, bubblewrap, postgresql, python3-venv)"
 	@bash scripts/system-packages.sh
 
 $(STAMP): pyproject.toml
+	@echo "setup 2/3: virtual environment $(VENV)/"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "setup 3/3: Python packages (a few minutes the first time; pip names each one)"
+	$(BIN)/pip install --progress-bar off -e '.[dev]' \
+	  | { grep --line-buffered -E '^(Collecting|Successfully)' || true; }; test $${PIPESTATUS[0]} -eq 0
 	@touch $(STAMP)
 
+DEMO_TIMINGS := $(CURDIR)/.portal-cache/demo-timings.jsonl
+
+demo: export PORTAL_TIMINGS = $(DEMO_TIMINGS)
 demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
+	@mkdir -p .portal-cache && rm -f $(DEMO_TIMINGS) && date +%s > .portal-cache/demo-start
 	dvc repro
 	portal verify data/datpark/releases/1.0.0
 	dvc push -r local  # the organiser's writable remote; the public pulls over HTTP
@@ -39,6 +47,10 @@ demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	@echo "  the public site (built by the site stage): site/  (+ site/book/<challenge>/, the reproduction book)"
 	@echo
 	@echo "Open the site:  portal site serve   then http://127.0.0.1:8000/   (or open site/index.html as a file)"
+	@echo
+	@echo "Time per stage (portal commands; those DVC found up to date took no time):"
+	@python -m portal.console $(DEMO_TIMINGS)
+	@echo "  whole demo (with DVC's own work)  $$(( $$(date +%s) - $$(cat .portal-cache/demo-start) )) s"
 
 test: setup  ## lint, then the test suite (what CI runs)
 	ruff check portal tests bench

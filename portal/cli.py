@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -77,8 +78,13 @@ def _root(
     _state["project"] = root
 
 
-def progress_bar(description: str, total: int) -> Progress:
-    """A Rich progress bar, silent under --quiet."""
+def progress_bar(description: str, total: int):
+    """A Rich progress bar at a terminal; elsewhere (a DVC stage, CI) a plain line every
+    few seconds (:class:`portal.console.Lines`); silent under --quiet."""
+    if not errors.is_terminal:
+        from portal.console import Lines
+
+        return Lines(disable=_state["quiet"])
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -475,13 +481,15 @@ def reproduce(
         if not _state["quiet"]:
             errors.print(f"reproducing {team} on {challenge} {job.version} …", highlight=False)
         try:
-            outcome = job.run(team, repeat=repeat)
+            outcome = job.run(team, repeat=repeat, progress=_say_progress)
         except PortalError as error:  # this team's declaration; the others still run
             _print_error(error)
             refused.append(error)
             continue
         row = json.loads((outcome.out / "verdict.json").read_text())
         rows.append(row)
+        line = _verdict_line(row, outcome.wall_seconds, job.challenge.metric.official)
+        errors.print(line, highlight=False, soft_wrap=True)
         if outcome.verdict.verdict.value == "failed":
             errors.print(
                 f"{team} failed: {outcome.verdict.reason}", highlight=False, soft_wrap=True
@@ -499,6 +507,23 @@ def reproduce(
             hint=f"read each team's logs and verdict.json under "
             f"runs/{challenge}/{job.version}/<team>/.",
         )
+
+
+def _say_progress(text: str) -> None:
+    if not _state["quiet"]:
+        errors.print(f"  {text}", highlight=False, soft_wrap=True)
+
+
+def _verdict_line(row: dict, seconds: float, metric: str) -> str:
+    """One line per reproduction: the score it got, against the official one, and the verdict."""
+    reproduced = row.get("reproduced")
+    score = f"{reproduced:.4f}" if isinstance(reproduced, float) else "none"
+    ci = row.get("ci")
+    interval = f", 95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    return (
+        f"{row['team']}: {row['verdict']}: {metric} {score} (official {row['official']:.4f}"
+        f"{interval}) in {seconds:.0f} s"
+    )
 
 
 @app.command()
@@ -634,6 +659,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     args = sys.argv[1:] if argv is None else list(argv)
     leading = list(itertools.takewhile(lambda arg: arg.startswith("-"), args))
+    started = time.monotonic()
     try:
         code = app(args=args, prog_name="portal", standalone_mode=False)
     except (PortalError, parse_errors.ClickException) as error:
@@ -649,6 +675,10 @@ def main(argv: list[str] | None = None) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    from portal.console import record_timing
+
+    seconds = time.monotonic() - started
+    record_timing(["portal", *args], seconds, code if isinstance(code, int) else 0)
     if isinstance(code, int) and code:
         sys.exit(code)
 

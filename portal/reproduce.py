@@ -26,6 +26,7 @@ import math
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from portal import envs, plots, tracking
 from portal.algorithm import Entry, Team, load_leaderboard, load_team, team_ids
 from portal.atomic import atomic_dir, write_text
 from portal.challenge import Challenge, load_challenge
+from portal.console import Heartbeat
 from portal.errors import BuildError, ConfigError, InputError, VerificationError
 from portal.harvest import Caps, harvest
 from portal.manifest import verify_release
@@ -146,8 +148,12 @@ def execute(
     *,
     limits: Limits,
     isolate: bool | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> _Attempt:
     """Run the team's entry points in order; stop at the first that fails.
+
+    ``progress`` receives a line when each step starts and every few seconds while it
+    runs (``portal reproduce`` prints them: a long step never looks like a hang).
 
     The steps share one workspace (capped in bytes and files); what they leave there
     is then harvested into ``run_dir`` (:mod:`portal.harvest`): only regular files,
@@ -165,16 +171,26 @@ def execute(
     scratch = run_dir.parent / f".{run_dir.name}-workspace"
     with Workspace(scratch, limits) as space:
         for name, command in plan:
-            result: RunResult = sandboxed(
-                command,
-                space.path,
-                mounts=mounts,
-                env={"PORTAL_SEED": str(seed)},
-                limits=limits,
-                isolate=isolate,
-                log=run_dir.parent / "logs" / f"{run_dir.name}-{name}.log",
-                workspace=space,
+            if progress:
+                progress(f"{team.id} ({run_dir.name}): {name} started")
+            beat = Heartbeat(
+                lambda seconds, name=name: (
+                    progress(f"{team.id} ({run_dir.name}): {name} running, {seconds:.0f} s")
+                    if progress
+                    else None
+                )
             )
+            with beat:
+                result: RunResult = sandboxed(
+                    command,
+                    space.path,
+                    mounts=mounts,
+                    env={"PORTAL_SEED": str(seed)},
+                    limits=limits,
+                    isolate=isolate,
+                    log=run_dir.parent / "logs" / f"{run_dir.name}-{name}.log",
+                    workspace=space,
+                )
             attempt.steps.append({"step": name, **result.to_dict()})
             if not result.ok:
                 attempt.failure = f"{name}: {result.failure}"
@@ -347,7 +363,15 @@ class Reproduction:
             )
         return team
 
-    def run(self, team_id: str, *, repeat: bool = True, isolate: bool | None = None) -> Outcome:
+    def run(
+        self,
+        team_id: str,
+        *,
+        repeat: bool = True,
+        isolate: bool | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> Outcome:
+        self.progress = progress
         team = self.team(team_id)
         entry = self.leaderboard[team_id]
         out = self.root / "runs" / self.challenge.id / self.version / team_id
@@ -380,7 +404,15 @@ class Reproduction:
         failure = log_tail = None
         environment = None
         try:
-            environment = envs.ensure(team.requirements, envs.cache_dir(self.root))
+            say = self.progress
+            building = Heartbeat(
+                lambda seconds: (
+                    say(f"{team.id}: building its environment, {seconds:.0f} s") if say else None
+                ),
+                every=10,
+            )
+            with building:
+                environment = envs.ensure(team.requirements, envs.cache_dir(self.root))
             (tmp / "environment.txt").write_text(environment.freeze)
             record["environment"] = {
                 "requirements_hash": environment.requirements_hash,
@@ -393,7 +425,13 @@ class Reproduction:
         if environment is not None:
             args = (team, environment, self.release_view())
             first = execute(
-                *args, tmp / "run", self.predicted_splits, scoring, limits=limits, isolate=isolate
+                *args,
+                tmp / "run",
+                self.predicted_splits,
+                scoring,
+                limits=limits,
+                isolate=isolate,
+                progress=self.progress,
             )
             record["attempts"]["first"] = first.steps
             record["untrusted_output"]["first"] = first.findings
@@ -406,6 +444,7 @@ class Reproduction:
                     scoring,
                     limits=limits,
                     isolate=isolate,
+                    progress=self.progress,
                 )
                 record["attempts"]["repeat"] = second.steps
                 record["untrusted_output"]["repeat"] = second.findings

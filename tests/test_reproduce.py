@@ -264,6 +264,11 @@ def test_the_command_line_prints_the_verdict_table_and_keeps_going(env, official
     )
     assert done.returncode == 9, done.stderr  # --strict: one team failed
     assert "crash failed: train: exited with code 1" in done.stderr
+    # what it is doing while it works, and one line per team with its score and verdict
+    assert "exact (run): train started" in done.stderr
+    assert "exact (run): predict-private_test started" in done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("exact: reproduced: "))
+    assert f"balanced_accuracy {official[1]:.4f} (official {official[1]:.4f}, 95% CI [" in line
     table = done.stdout
     assert "exact" in table and "reproduced" in table and "failed" in table
     metrics = json.loads((env / "runs" / "datpark" / "1.0.0" / "exact.metrics.json").read_text())
