@@ -48,10 +48,49 @@ def confusion(matrix: dict[str, int], title: str, out: Path) -> Path:
     return out
 
 
-def saliency(npz: Path, out: Path, caption: str) -> Path:
+EXPLANATION_BYTES = 64 * 1024**2  # uncompressed, both arrays
+EXPLANATION_SIDE = 4096
+
+
+def read_explanation(npz: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The ``image`` and ``saliency`` arrays of a team's explanation file, checked first.
+
+    The file comes from team code: it is read only if it is a zip of exactly those two
+    ``.npy`` members whose uncompressed size is under the cap (no decompression bomb),
+    without pickles, and holds two numeric 2-D arrays of one shape. ``ValueError`` says
+    what is wrong otherwise.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(npz) as archive:
+            members = {info.filename: info.file_size for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"not an .npz archive ({error})") from None
+    if set(members) != {"image.npy", "saliency.npy"}:
+        raise ValueError(f"holds {sorted(members)}, expected image.npy and saliency.npy")
+    if sum(members.values()) > EXPLANATION_BYTES:
+        raise ValueError(f"{sum(members.values()):,} bytes uncompressed, over the cap")
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            image, weight = data["image"], data["saliency"]
+    except (ValueError, OSError, EOFError, KeyError) as error:
+        raise ValueError(f"unreadable arrays ({error})") from None
+    for name, array in (("image", image), ("saliency", weight)):
+        if not isinstance(array, np.ndarray):
+            raise ValueError(f"unreadable arrays ({name}.npy is not in the .npy format)")
+        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+            kind = f"{array.dtype} of shape {array.shape}"
+            raise ValueError(f"{name} is {kind}, not a 2-D number array")
+        if max(array.shape) > EXPLANATION_SIDE:
+            raise ValueError(f"{name} of shape {array.shape} is larger than the cap")
+    if image.shape != weight.shape:
+        raise ValueError(f"image {image.shape} and saliency {weight.shape} differ in shape")
+    return image, weight
+
+
+def saliency(image: np.ndarray, weight: np.ndarray, out: Path, caption: str) -> Path:
     """The team's input image with its saliency map laid over it."""
-    with np.load(npz) as data:
-        image, weight = data["image"], data["saliency"]
     figure, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
     axes[0].imshow(image, cmap="gray")
     axes[0].set_title("input")

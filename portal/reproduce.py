@@ -474,7 +474,7 @@ class Reproduction:
             public_score=public,
             determinism=determinism,
         )
-        self._figures(tmp, scores, team)
+        record["explanations_refused"] = self._figures(tmp, scores, team)
         self._write_record(tmp, outcome, team, entry, scores, record, log_tail, first)
         self._tidy(tmp)
         return outcome
@@ -527,17 +527,34 @@ class Reproduction:
                 return METRICS[self.challenge.metric.official](truth, predicted, values)
         return None
 
-    def _figures(self, tmp: Path, scores, team: Team) -> None:
+    def _figures(self, tmp: Path, scores, team: Team) -> list[str]:
+        """The ROC curve, the confusion matrix and the first saliency maps; returns the
+        explanation files refused (named after no exam of the split, or not the two
+        small 2-D arrays the contract asks for), which are left undrawn."""
         figures = tmp / "figures"
         figures.mkdir()
         if scores is not None:
             title = f"{team.algorithm.team}, {self.challenge.scoring_split}"
             plots.roc(scores.roc, scores.metrics["roc_auc"], title, figures / "roc.png")
             plots.confusion(scores.confusion, title, figures / "confusion.png")
-        maps = sorted((tmp / "run" / "explanations").glob("*.npz"))[:SALIENCY_FIGURES]
-        for npz in maps:
+        exams = set(self.reference.exams(self.challenge.scoring_split))
+        refused, drawn = [], 0
+        for npz in sorted((tmp / "run" / "explanations").glob("*.npz")):
+            if drawn == SALIENCY_FIGURES:
+                break
+            if npz.stem not in exams:
+                refused.append(f"{npz.name}: not named after an exam of the scoring split")
+                continue
+            try:
+                image, weight = plots.read_explanation(npz)
+            except ValueError as error:
+                refused.append(f"{npz.name}: {error}")
+                continue
             label = self.reference.labels.get(npz.stem, "?")
-            plots.saliency(npz, figures / f"saliency-{npz.stem}.png", f"{npz.stem} ({label})")
+            caption = f"{npz.stem} ({label})"
+            plots.saliency(image, weight, figures / f"saliency-{npz.stem}.png", caption)
+            drawn += 1
+        return refused
 
     def _write_record(self, tmp, outcome, team, entry, scores, record, log_tail, first) -> None:
         v = outcome.verdict
