@@ -59,13 +59,22 @@ def full_size_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def small_release(export: Path, data: Path, *, exams: int, seed: int) -> Path:
-    """Synthesise, ingest and release ``exams`` tiny exams; returns the 1.0.0 folder."""
+def small_release(
+    export: Path,
+    data: Path,
+    *,
+    exams: int,
+    seed: int,
+    card: Path | None = None,
+    notes: str = "First release.",
+) -> Path:
+    """Synthesise, ingest and release ``exams`` tiny exams; returns the 1.0.0 folder.
+    ``card`` and ``notes`` replace the real DaT-Park card and the release notes."""
     from portal.cards import load_card
     from portal.ingest import ingest
     from portal.release import build_release
 
-    card = load_card(ROOT / "data_cards" / "datpark.md")
+    card = load_card(card or ROOT / "data_cards" / "datpark.md")
     synthesize("datpark", export, exams=exams, seed=seed, shape=(16, 32, 32))
     ingest(
         "datpark",
@@ -82,15 +91,16 @@ def small_release(export: Path, data: Path, *, exams: int, seed: int) -> Path:
         card,
         version="1.0.0",
         date="2025-06-01",
-        notes="First release.",
+        notes=notes,
     )
     return summary.path
 
 
-def challenge_project(root: Path, *, exams: int, seed: int) -> Path:
+def challenge_project(root: Path, *, exams: int, seed: int, **release) -> Path:
     """A portal project under ``root``: a small DaT-Park release 1.0.0 and the real
-    challenge.yaml, ready for fixture teams; returns ``root``."""
-    small_release(root / "raw", root / "data" / "datpark", exams=exams, seed=seed)
+    challenge.yaml, ready for fixture teams; returns ``root``. ``release`` goes to
+    :func:`small_release` (``card``, ``notes``)."""
+    small_release(root / "raw", root / "data" / "datpark", exams=exams, seed=seed, **release)
     (root / "reproduce" / "datpark").mkdir(parents=True)
     shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
     return root

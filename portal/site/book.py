@@ -7,12 +7,20 @@ notebooks are executed by Jupyter Book with a cache keyed on their text, and
 the text names the inputs (release content hashes, run ids), so a new run or
 release re-executes them and nothing else does. Jupyter Book 2.x is not used:
 it downloads its theme at build time and cannot build offline.
+
+The card's title is the only outside text the book's sources carry; it is made
+inert by :mod:`portal.site.untrusted`. Every built page then gets a
+Content-Security-Policy: script files from the book itself, and the theme's own
+inline scripts by their hashes, each checked against the short list of what the
+theme writes (:data:`THEME_INLINE_SCRIPTS`); any other inline script fails the build.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +31,7 @@ import yaml
 from portal import tracking
 from portal.errors import BuildError, ToolMissingError
 from portal.site.sources import read_challenge, read_runs
+from portal.site.untrusted import inline, plain, text
 
 CACHE = Path(".portal-cache") / "book"
 
@@ -169,7 +178,7 @@ plt.show()
 ```
 """
 
-INTRO = """# {title}: reproduction book
+INTRO = """# {plain_title}: reproduction book
 
 Executable notes for **{title}**, built by the portal from the published
 releases and the MLflow runs of the re-run winners, and executed when the site
@@ -177,18 +186,51 @@ was built. Run them yourself in a clone of the portal (`make setup`, then
 `jupyter-book build` on the generated book, or open the notebooks in Jupyter
 with `PORTAL_ROOT` and `MLFLOW_TRACKING_URI` set).
 
-Back to the site: <a href="../../{challenge}/index.html">{title}</a>.
+Back to the site: <a href="../../{challenge}/index.html">{html_title}</a>.
 """
+
+#: The inline scripts Sphinx, the pydata/book theme, togglebutton and thebe write into the
+#: book's pages (jupyter-book 1.x); a page may carry these and no other inline script.
+THEME_INLINE_SCRIPTS = tuple(
+    re.compile(pattern, re.S)
+    for pattern in (
+        r'\s*document\.documentElement\.dataset\.mode = localStorage\.getItem\("mode"\) \|\| "";'
+        r"\s*document\.documentElement\.dataset\.theme = "
+        r'localStorage\.getItem\("theme"\) \|\| "";\s*',
+        r"let toggleHint(Show|Hide) = '[\w ]*';",
+        r"let toggleOpenOnPrint = '(true|false)';",
+        r"var togglebuttonSelector = '[\w., -]*';",
+        r'const THEBE_JS_URL = "https://unpkg\.com/thebe@[\d.]+/lib/index\.js"; '
+        r'const thebe_selector = "[\w.,]*"; const thebe_selector_input = "\w*"; '
+        r'const thebe_selector_output = "[\w., -]*"',
+        r"DOCUMENTATION_OPTIONS\.pagename = '[\w/.-]*';",
+        r"DOCUMENTATION_OPTIONS\.search_as_you_type = (true|false);",
+        r"kernelName = '\w+'",
+        r"\s*// Activate the search field on page load"
+        r'\s*let searchInput = document\.querySelector\("form\.bd-search input"\);'
+        r"\s*if \(searchInput\) \{\s*searchInput\.focus\(\);\s*searchInput\.select\(\);"
+        r'\s*console\.log\("\[PST\]: Set focus on search field\."\);\s*\}\s*',
+    )
+)
+#: Data blocks, not executed: the policy does not apply to them.
+DATA_SCRIPT_TYPES = ("text/x-thebe-config", "application/json", "application/ld+json")
+BOOK_POLICY = (
+    "default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'"
+)
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.S | re.I)
+_HEAD = re.compile(r"<head\b[^>]*>", re.I)
 
 
 def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
     """Write the book's sources; returns False when there is no release to write about."""
     challenge = read_challenge(Path(root), challenge_id, challenge_id, with_runs=False)
-    title = challenge.card.meta.title
+    title = challenge.card.meta.title  # the organiser's card: outside text
     release = challenge.latest
     folder.mkdir(parents=True, exist_ok=True)
     config = {
-        "title": f"{title}: reproduction book",
+        "title": f"{plain(title)}: reproduction book",
         "author": "Open challenge portal",
         "only_build_toc_files": True,
         "execute": {"execute_notebooks": "cache", "timeout": 600, "allow_errors": False},
@@ -204,12 +246,30 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
                 "nb_ipywidgets_js": {},  # no widget JavaScript from a CDN
                 "nb_output_stderr": "remove",  # library warnings are not the reader's concern
                 "html_show_copyright": False,
+                # jupyter-book does not pass `use_download_button` or the full-screen switch on;
+                # both buttons carry inline onclick handlers, which the page's policy refuses
+                "html_theme_options": {
+                    "search_bar_text": "Search this book...",
+                    "launch_buttons": {"thebe": False},
+                    "use_repository_button": False,
+                    "use_issues_button": False,
+                    "use_edit_page_button": False,
+                    "use_download_button": False,
+                    "use_fullscreen_button": False,
+                },
             }
         },
     }
     chapters = []
     (folder / "intro.md").write_text(
-        INTRO.format(title=title, challenge=challenge_id), encoding="utf-8"
+        INTRO.format(
+            # the theme prints page titles raw in its navigation: the heading has no markup
+            plain_title=plain(title),
+            title=inline(title),
+            html_title=text(title),
+            challenge=challenge_id,
+        ),
+        encoding="utf-8",
     )
     if release is not None:
         found = read_runs(Path(root), challenge_id, artifacts=False)  # only the ids are needed
@@ -291,3 +351,32 @@ def build_book(root: Path, challenge_id: str, out: Path) -> None:
 def _copy(html: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out, ignore=shutil.ignore_patterns(".buildinfo", "*macros.html"))
+    for page in sorted(out.rglob("*.html")):
+        page.write_text(with_policy(page.read_text("utf-8"), page.relative_to(out)), "utf-8")
+
+
+def with_policy(page: str, name: Path | str) -> str:
+    """The page with a Content-Security-Policy meta tag first in its head: the book's own
+    script files, and its inline scripts by hash once each is known to be the theme's."""
+    hashes = set()
+    for match in _SCRIPT.finditer(page):
+        attributes, body = match.groups()
+        kind = re.search(r"""\btype\s*=\s*["']?([^"'\s>]+)""", attributes, re.I)
+        if re.search(r"\bsrc\s*=", attributes, re.I) or (
+            kind and kind.group(1).lower() in DATA_SCRIPT_TYPES
+        ):
+            continue
+        if not any(p.fullmatch(body) for p in THEME_INLINE_SCRIPTS):
+            raise BuildError(
+                f"the reproduction book page {name} holds an inline script the theme does not "
+                f"write: {' '.join(body.split())[:80]!r}",
+                hint="outside text reached the book unescaped (portal/site/untrusted.py), or "
+                "a new theme version writes a new script (add it to THEME_INLINE_SCRIPTS).",
+            )
+        digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+        hashes.add(f"'sha256-{digest}'")
+    policy = BOOK_POLICY.format(hashes=" ".join(sorted(hashes))).replace("  ", " ")
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
+    head = _HEAD.search(page)  # the redirect stub (index.html) is a bare <meta>: no <head>
+    at = head.end() if head else 0
+    return page[:at] + meta + page[at:]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from portal.cards import DataCard
+from portal.site import untrusted
 from portal.site.sources import ReleaseInfo, SiteParams
 
 
@@ -72,6 +71,6 @@ def dataset(card: DataCard, release: ReleaseInfo, site: SiteParams, page_url: st
 
 
 def script_text(data: dict) -> str:
-    """JSON safe to put inside ``<script type="application/ld+json">``: no ``</script>``."""
-    text = json.dumps(data, ensure_ascii=False, sort_keys=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    """JSON safe to put inside ``<script type="application/ld+json">``: every field of the
+    card is untrusted, so the escaping rules are :mod:`portal.site.untrusted`'s."""
+    return untrusted.json_for_script(data)

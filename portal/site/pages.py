@@ -3,7 +3,8 @@
 Every page is made from :mod:`portal.site.sources`; no number is typed here.
 Each table or figure says where it comes from: a release file (with its
 sha256 in the manifest) or an MLflow run (with its id), so a reader can check
-it. Team-provided text goes through :mod:`portal.site.untrusted`.
+it. Every text the portal did not write (cards, params titles and notes, team
+files, MLflow tags and artifacts) goes through :mod:`portal.site.untrusted`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,14 @@ from pathlib import Path
 
 import yaml
 
-from portal.site import figures, jsonld
+from portal.site import figures, jsonld, untrusted
 from portal.site.sources import ChallengeInfo, ReleaseInfo, RunInfo, Sources, TeamInfo
-from portal.site.untrusted import html_block, inline, preformatted
+from portal.site.untrusted import code, fenced, html_block, inline, link, preformatted
 
 #: Written into every generated page's front matter; tests and the link check use it.
 GENERATOR = "portal.site"
-VERDICT_TEXT = {
-    "reproduced": "reproduced",
-    "within_noise": "within noise",
-    "not_reproduced": "not reproduced",
-    "failed": "failed",
-    None: "not yet run",
-}
+#: The badge of a team with no run yet; a verdict's badge shows the verdict itself.
+NOT_RUN = "not yet run"
 RELEASE_COPIES = (
     "SHA256SUMS",
     "manifest.json",
@@ -59,11 +55,16 @@ def size(n: int) -> str:
 
 
 def badge(verdict: str | None) -> str:
-    key = verdict or "none"
-    return f'<span class="verdict verdict-{key}">{VERDICT_TEXT.get(verdict, key)}</span>'
+    """The verdict as shown, with a CSS class derived from it (``within noise`` ->
+    ``verdict-within-noise``); the theme's stylesheet styles each verdict."""
+    shown = NOT_RUN if verdict is None else str(verdict)
+    css = untrusted.slug(shown)
+    return f'<span class="verdict verdict-{css}">{inline(shown)}</span>'
 
 
 def page(meta: dict, body: str) -> str:
+    """A generated page; its ``title`` is escaped here (the theme prints titles raw)."""
+    meta = {**meta, "title": untrusted.title(meta["title"])}
     front = yaml.safe_dump({**meta, "generator": GENERATOR}, sort_keys=False, allow_unicode=True)
     return f"---\n{front}---\n\n{body.rstrip()}\n"
 
@@ -232,12 +233,13 @@ class SiteWriter:
         out = [f"# {inline(c.title)}", "", inline(meta.summary), ""]
         question = c.card.sections.get("Motivation", "").split("\n\n")[0]
         if question:
-            out += ["## The clinical question", "", question, ""]
+            out += ["## The clinical question", "", html_block(question), ""]
+        classes = ", ".join(inline(k) for k in meta.task.classes)
         facts = [
-            ["Task", f"{meta.task.type}: `{meta.task.target}` ({', '.join(meta.task.classes)})"],
+            ["Task", f"{meta.task.type}: {code(meta.task.target)} ({classes})"],
             ["Modality", inline(meta.modality)],
             ["Body part", inline(meta.body_part)],
-            ["License", f"[{meta.license}]({meta.license_url})"],
+            ["License", link(meta.license, meta.license_url)],
             ["Publisher", inline(meta.publisher)],
         ]
         if c.latest:
@@ -254,7 +256,13 @@ class SiteWriter:
                 table(
                     ["Phase", "From", "To", "Scored on", "What happened"],
                     [
-                        [p.name, str(p.start), str(p.end), f"`{p.split}`", inline(p.description)]
+                        [
+                            inline(p.name),
+                            inline(p.start),
+                            inline(p.end),
+                            code(p.split),
+                            inline(p.description),
+                        ]
                         for p in r.phases
                     ],
                 )
@@ -262,13 +270,14 @@ class SiteWriter:
             out += [
                 "## Metric",
                 "",
-                f"The official metric is **{r.metric.official.replace('_', ' ')}** on "
-                f"`{r.scoring_split}` (positive class: {r.metric.positive_class}); secondary: "
-                f"{', '.join(m.replace('_', ' ') for m in r.metric.secondary) or 'none'}. "
-                f"A re-run counts as *reproduced* when it lands within **{r.tolerance}** of the "
-                "official score; the 95 % bootstrap interval "
-                f"({r.bootstrap.resamples} resamples) shows how much the score could move by "
-                "chance alone. Rules: `reproduce/"
+                f"The official metric is **{inline(r.metric.official.replace('_', ' '))}** on "
+                f"{code(r.scoring_split)} (positive class: {inline(r.metric.positive_class)}); "
+                "secondary: "
+                f"{', '.join(inline(m.replace('_', ' ')) for m in r.metric.secondary) or 'none'}. "
+                f"A re-run counts as *reproduced* when it lands within "
+                f"**{inline(r.tolerance)}** of the official score; the 95 % bootstrap interval "
+                f"({inline(r.bootstrap.resamples)} resamples) shows how much the score could "
+                "move by chance alone. Rules: `reproduce/"
                 f"{c.id}/challenge.yaml`.",
                 "",
             ]
@@ -317,14 +326,12 @@ class SiteWriter:
             "DICOM PS3.15 Annex E Basic profile with the options below; an independent verifier "
             "checked every file before release (see each version's `deid_report.json`).",
             "",
-            "```yaml",
-            yaml.safe_dump(deid.model_dump(mode="json"), sort_keys=False).rstrip(),
-            "```",
+            *fenced(yaml.safe_dump(deid.model_dump(mode="json"), sort_keys=False), "yaml"),
             "",
         ]
         out += ["## Datasheet", ""]
         for name, text in c.card.sections.items():
-            out += [f"### {name}", "", text, ""]
+            out += [f"### {inline(name)}", "", html_block(text), ""]
         self.write(
             f"{c.id}/data-card.md",
             page(
@@ -338,7 +345,7 @@ class SiteWriter:
         labels = sorted({label for _, label in stats["split_label"]})
         splits = list(stats["split"])
         rows = [
-            [f"`{s}`", str(stats["split"][s])]
+            [code(s), str(stats["split"][s])]
             + [str(stats["split_label"][(s, label)]) for label in labels]
             + [str(stats["gray_zone"][s])]
             for s in splits
@@ -349,7 +356,7 @@ class SiteWriter:
         out = [
             f"## In numbers (release {release.version})",
             "",
-            table(["Split", "Exams"] + [f"{label}" for label in labels] + ["Gray zone"], rows),
+            table(["Split", "Exams"] + [inline(label) for label in labels] + ["Gray zone"], rows),
             f"From {cite}.",
             "",
         ]
@@ -404,9 +411,8 @@ class SiteWriter:
             ch = r.changes
             out += [f"## {r.version}", "", f"Released {r.date}. ", ""]
             notes = r.changelog.split(f"## {r.version}", 1)[-1].split("\n## ")[0].strip()
-            if notes:
-                lines = notes.splitlines()
-                out += [*lines[1:], ""]
+            if notes:  # the release notes of params.yaml, as the release's CHANGELOG.md has them
+                out += [html_block("\n".join(notes.splitlines()[1:])), ""]
             kinds = [
                 ("exams added", "exams_added"),
                 ("exams removed", "exams_removed"),
@@ -438,7 +444,7 @@ class SiteWriter:
                         for i in items[:50]
                     ]
                     out += [f'??? note "{label} ({len(items)})"', ""]
-                    out += [f"    - `{s}`" for s in shown]
+                    out += [f"    - {code(s)}" for s in shown]
                     if len(items) > 50:
                         out.append(f"    - … {len(items) - 50} more in changes.json")
                     out.append("")
@@ -467,7 +473,7 @@ class SiteWriter:
         if not r.mirrors:
             return []
         rows = [
-            [f"`{m['target']}`", m["at"], f"{m['files']} files, {size(m['bytes'])}"]
+            [code(m["target"]), inline(m["at"]), f"{inline(m['files'])} files, {size(m['bytes'])}"]
             for m in r.mirrors
         ]
         return [
@@ -657,13 +663,17 @@ class SiteWriter:
             ["Official score (private)", number(t.official.private_score if t.official else None)],
             ["Public leaderboard score", number(t.official.public_score if t.official else None)],
             ["License", inline(algo.license)],
-            ["Upstream code", f"<{algo.upstream.repository}> at `{algo.upstream.commit}`"],
+            [
+                "Upstream code",
+                f"{link(algo.upstream.repository, algo.upstream.repository)} at "
+                f"{code(algo.upstream.commit)}",
+            ],
             ["Packaged in", f"`reproduce/{c.id}/{t.team.id}/`"],
-            ["Seeds", ", ".join(map(str, algo.seeds))],
+            ["Seeds", inline(", ".join(map(str, algo.seeds)))],
             [
                 "Resource limits",
-                f"{algo.resources.cpu_seconds} CPU s, {algo.resources.memory_gb} GB, "
-                f"{algo.resources.wall_seconds:.0f} s wall",
+                f"{inline(algo.resources.cpu_seconds)} CPU s, {inline(algo.resources.memory_gb)} "
+                f"GB, {algo.resources.wall_seconds:.0f} s wall",
             ],
         ]
         out += [table(["", ""], facts)]
@@ -734,7 +744,7 @@ class SiteWriter:
             f"MLflow run `{run.run_id}` ({inline(run.run_name)}, started {started}) in experiment "
             f"`{c.id}`: [exported run]({name}/mlflow-run.json) · "
             f"[open in the MLflow UI]({mlflow_link(self.site, run)}). Release content hash "
-            f"`{run.tags.get('release.content_hash', '?')}`.",
+            f"{code(run.tags.get('release.content_hash', '?'))}.",
             "",
         ]
         if rec.get("log_tail"):
@@ -760,11 +770,11 @@ class SiteWriter:
             "",
             table(["Metric", "Reproduced", "MLflow metric"], metric_rows),
             f"Official metric 95 % bootstrap interval: [{number(official.get('low'))}, "
-            f"{number(official.get('high'))}] ({official.get('resamples', '?')} resamples). "
-            f"Official score announced by the challenge: "
+            f"{number(official.get('high'))}] ({inline(official.get('resamples', '?'))} "
+            "resamples). Official score announced by the challenge: "
             f"{number(t.official.private_score if t.official else None)}; "
             f"difference {number(verdict.get('difference'))}, "
-            f"tolerance {verdict.get('tolerance')}.",
+            f"tolerance {inline(verdict.get('tolerance'))}.",
             "",
         ]
         if "roc.png" in run.figures or "confusion.png" in run.figures:
@@ -798,7 +808,7 @@ class SiteWriter:
                     [
                         [
                             inline(g),
-                            str(v.get("n")),
+                            inline(v.get("n")),
                             number(v.get("balanced_accuracy")),
                             number(v.get("roc_auc")),
                         ]
@@ -821,12 +831,12 @@ class SiteWriter:
                 "team's `explain` entry point inside the sandbox:",
                 "",
             ]
-            for fig in saliency[:4]:
-                self.write(f"{folder}/{fig}", run.figures[fig])
-            out += [
-                " ".join(f'![{fig}]({name}/{fig}){{ width="340" }}' for fig in saliency[:4]),
-                "",
-            ]
+            shown = []
+            for fig in saliency[:4]:  # file names come from the run's artifacts
+                safe = untrusted.slug(fig.removesuffix(".png")) + ".png"
+                self.write(f"{folder}/{safe}", run.figures[fig])
+                shown.append(f'![{inline(fig)}]({name}/{safe}){{ width="340" }}')
+            out += [" ".join(shown), ""]
         cost = rec.get("cost") or {}
         env = rec.get("environment") or {}
         det = rec.get("determinism") or {}
@@ -849,13 +859,14 @@ class SiteWriter:
                     ],
                     [
                         "Requirements hash",
-                        f"`{env.get('requirements_hash') or run.params.get('requirements_hash')}`",
+                        code(env.get("requirements_hash") or run.params.get("requirements_hash")),
                     ],
                     [
                         "Sandbox",
-                        ", ".join(k.replace("_", " ") for k, v in isolation.items() if v) or "none",
+                        ", ".join(inline(k.replace("_", " ")) for k, v in isolation.items() if v)
+                        or "none",
                     ],
-                    ["Portal commit", f"`{run.tags.get('git.commit', '?')}`"],
+                    ["Portal commit", code(run.tags.get("git.commit", "?"))],
                 ],
             ),
         ]
@@ -868,11 +879,11 @@ class SiteWriter:
                     ["Step", "Wall s", "CPU s", "Peak MB", "Exit code"],
                     [
                         [
-                            f"`{st.get('step')}`",
+                            code(st.get("step")),
                             number(st.get("wall_seconds"), 1),
                             number(st.get("cpu_seconds"), 1),
                             number(st.get("peak_memory_mb"), 1),
-                            str(st.get("returncode")),
+                            inline(st.get("returncode")),
                         ]
                         for st in steps
                     ],
@@ -882,9 +893,7 @@ class SiteWriter:
             out += [
                 '??? info "Installed packages (pip freeze)"',
                 "",
-                "    ```text",
-                *[f"    {line}" for line in run.environment.strip().splitlines()],
-                "    ```",
+                *fenced(run.environment, "text", indent="    "),
                 "",
             ]
         return out
@@ -908,9 +917,7 @@ class SiteWriter:
                 out += [
                     f'=== "{label}"',
                     "",
-                    f"    ```{lang}",
-                    *[f"    {line}" for line in r.files[name].rstrip().splitlines()],
-                    "    ```",
+                    *fenced(r.files[name], lang, indent="    "),
                     "",
                     f"    [Download {name}]({r.version}/{name})",
                     "",
