@@ -213,6 +213,34 @@ def test_the_leaderboard_shows_a_verdict_for_every_team(page, server, project):
 
 
 @needs_chromium
+def test_every_verdict_badge_is_visible_and_distinct(page, server):
+    """The badges the site's stylesheet draws, for every verdict and for "not yet run"; the
+    class comes from the verdict by a slug, so "within noise" is styled too."""
+    from portal.site.pages import badge
+    from portal.verdict import Verdict
+
+    page.goto(server + "datpark/leaderboard.html")
+    states = [v.value for v in Verdict] + [None]
+    page.evaluate(
+        "html => document.querySelector('article').insertAdjacentHTML('beforeend', html)",
+        '<p id="all-badges">' + "".join(badge(v) for v in states) + "</p>",
+    )
+    styles = page.eval_on_selector_all(
+        "#all-badges .verdict, article table .verdict",
+        """els => els.map(e => [e.innerText, getComputedStyle(e).backgroundColor,
+                               getComputedStyle(e).color])""",
+    )
+    colours = {text: (background, colour) for text, background, colour in styles}
+    assert set(colours) == {"reproduced", "within noise", "not reproduced", "failed", "not yet run"}
+    for text, (background, colour) in colours.items():
+        assert background not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)"), text
+        assert background != colour, text
+    assert len({background for background, _ in colours.values()}) == 5, colours
+    # the leaderboard's own badges are drawn the same way as the reference ones
+    assert len({tuple(s[1:]) for s in styles if s[0] == "reproduced"}) == 1
+
+
+@needs_chromium
 def test_the_download_page_checksums_match_the_release_manifest(page, server, project):
     manifest = json.loads((project / "data/datpark/releases/1.0.0/manifest.json").read_text())
     listed = {f["path"]: f for f in manifest["files"]}
@@ -400,6 +428,7 @@ def test_the_versions_page_shows_what_changed_from_the_parent(project, tmp_path)
     challenge.releases = [first, second]
     SiteWriter(sources, directory_writer(tmp_path), book=False).versions(challenge)
     text = (tmp_path / "datpark" / "versions.md").read_text()
+    text = re.sub(r"\\(.)", r"\1", text)  # Markdown escapes of outside text (untrusted.inline)
     assert text.index("## 2.0.0") < text.index("## 1.0.0")  # newest first
     assert "| labels changed | 1 |" in text and "| exams removed | 1 |" in text
     assert "DPK-E00007 field: label from: normal to: pathological" in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+
 import numpy as np
 
 from portal.site.sources import ReleaseInfo
