@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from portal.config import load_yaml_model
 from portal.errors import ConfigError, InputError
@@ -52,6 +52,26 @@ class Resources(_Strict):
     wall_seconds: float = Field(gt=0, le=86_400)
 
 
+class Numerics(_Strict):
+    """How the team's steps compute: portable numerics (the default), or, with a reason the
+    site shows, the machine's native kernels (docs/reproduction.md, "Portable numerics")."""
+
+    portable: bool = True
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _reason_with_opt_out(self) -> Numerics:
+        reason = (self.reason or "").strip()
+        if not self.portable and len(reason) < 10:
+            raise ValueError(
+                "portable: false needs a reason (10 characters or more) saying why the "
+                "team's score needs the machine's native kernels"
+            )
+        if self.portable and reason:
+            raise ValueError("reason is only for opting out: set portable: false, or drop it")
+        return self
+
+
 class Algorithm(_Strict):
     """What ``reproduce/<challenge>/<team>/algorithm.yaml`` declares."""
 
@@ -63,6 +83,7 @@ class Algorithm(_Strict):
     entry_points: EntryPoints
     seeds: list[int] = Field(min_length=1)
     resources: Resources
+    numerics: Numerics = Field(default_factory=Numerics)
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
-from portal import envs, plots, tracking
+from portal import envs, numerics, plots, tracking
 from portal.algorithm import Entry, Team, load_leaderboard, load_team, team_ids
 from portal.atomic import atomic_dir, write_text
 from portal.challenge import Challenge, load_challenge
@@ -128,6 +128,7 @@ class _Attempt:
     failed_step: str | None = None
     log_tail: str = ""
     findings: list[str] = field(default_factory=list)
+    numerics: dict = field(default_factory=dict)
 
     @property
     def wall_seconds(self) -> float:
@@ -149,8 +150,17 @@ def execute(
     limits: Limits,
     isolate: bool | None = None,
     progress: Callable[[str], None] | None = None,
+    setting: str = numerics.PORTABLE,
+    explain: bool = True,
 ) -> _Attempt:
     """Run the team's entry points in order; stop at the first that fails.
+
+    Every step runs under the numerical ``setting`` (:mod:`portal.numerics`), after a
+    probe that asks the team's environment which builds, BLAS and kernel levels it holds
+    under that setting. In the portable setting, a step whose code overrode a pin (the
+    guard's report says so) fails: a team that needs native kernels opts out in
+    ``algorithm.yaml``. ``explain`` False leaves the ``explain`` step out (the hardware
+    check needs predictions only).
 
     ``progress`` receives a line when each step starts and every few seconds while it
     runs (``portal reproduce`` prints them: a long step never looks like a hang).
@@ -164,12 +174,26 @@ def execute(
     seed = team.algorithm.seeds[0]
     plan = [("train", _command(points.train, seed=seed))]
     plan += [(f"predict-{s}", _command(points.predict, split=s, seed=seed)) for s in splits]
-    if points.explain:
+    if points.explain and explain:
         plan.append(("explain", _command(points.explain, split=scoring_split, seed=seed)))
     mounts = {"code": team.folder, "release": release, "env": environment.path}
     attempt = _Attempt()
+    attempt.numerics = {"setting": setting, "probe": None, "reports": {}, "overridden": []}
+    logs = run_dir.parent / "logs"
     scratch = run_dir.parent / f".{run_dir.name}-workspace"
     with Workspace(scratch, limits) as space:
+        probe = sandboxed(
+            ["{env}/bin/python", "-c", numerics.PROBE],
+            space.path,
+            mounts=mounts,
+            limits=limits,
+            isolate=isolate,
+            log=logs / f"{run_dir.name}-numerics.log",
+            workspace=space,
+            numerics=setting,
+        )
+        if probe.ok:
+            attempt.numerics["probe"] = numerics.read_probe(probe.stdout_tail)
         for name, command in plan:
             if progress:
                 progress(f"{team.id} ({run_dir.name}): {name} started")
@@ -188,8 +212,19 @@ def execute(
                     env={"PORTAL_SEED": str(seed)},
                     limits=limits,
                     isolate=isolate,
-                    log=run_dir.parent / "logs" / f"{run_dir.name}-{name}.log",
+                    log=logs / f"{run_dir.name}-{name}.log",
                     workspace=space,
+                    numerics=setting,
+                )
+            reports = numerics.read_reports(logs / f"{run_dir.name}-{name}.log")
+            attempt.numerics["reports"][name] = reports
+            overridden = numerics.overrides(reports, setting)
+            attempt.numerics["overridden"] += overridden
+            if result.ok and overridden:
+                result.failure = (
+                    f"the team's code overrode the portable numerical setting "
+                    f"({'; '.join(overridden[:3])}); to run on the machine's native kernels, "
+                    "opt out in algorithm.yaml (numerics: {portable: false, reason: ...})"
                 )
             attempt.steps.append({"step": name, **result.to_dict()})
             if not result.ok:
@@ -370,8 +405,14 @@ class Reproduction:
         repeat: bool = True,
         isolate: bool | None = None,
         progress: Callable[[str], None] | None = None,
+        hardware_check: bool = True,
     ) -> Outcome:
+        """Reproduce one team. ``repeat`` runs it a second time under the same setting
+        (same bytes twice?); ``hardware_check`` re-runs its scoring steps (train, predict
+        the scoring split) under the other numerical setting, native kernels against
+        portable ones, for the hardware-noise band."""
         self.progress = progress
+        self.hardware_check = hardware_check
         team = self.team(team_id)
         entry = self.leaderboard[team_id]
         out = self.root / "runs" / self.challenge.id / self.version / team_id
@@ -395,7 +436,18 @@ class Reproduction:
     ) -> Outcome:
         limits, lowered = self.limits_for(team)
         scoring = self.challenge.scoring_split
+        chosen = team.algorithm.numerics
+        setting = numerics.PORTABLE if chosen.portable else numerics.NATIVE
         record: dict = {
+            "hardware": numerics.host(),
+            "numerics": {
+                "setting": setting,
+                "opted_out": not chosen.portable,
+                "reason": chosen.reason,
+                "pins": numerics.pins(setting),
+                "in_process": numerics.IN_PROCESS if setting == numerics.PORTABLE else {},
+            },
+            "hardware_check": {"checked": False},
             "environment": None,
             "attempts": {},
             "limits": {**asdict(limits), "lowered_by_organiser": lowered},
@@ -432,8 +484,12 @@ class Reproduction:
                 limits=limits,
                 isolate=isolate,
                 progress=self.progress,
+                setting=setting,
             )
             record["attempts"]["first"] = first.steps
+            record["numerics"].update(
+                {k: first.numerics[k] for k in ("probe", "reports", "overridden")}
+            )
             record["untrusted_output"]["first"] = first.findings
             failure, log_tail = first.failure, first.log_tail
             if repeat and first.failure is None:
@@ -445,6 +501,7 @@ class Reproduction:
                     limits=limits,
                     isolate=isolate,
                     progress=self.progress,
+                    setting=setting,
                 )
                 record["attempts"]["repeat"] = second.steps
                 record["untrusted_output"]["repeat"] = second.findings
@@ -454,6 +511,22 @@ class Reproduction:
                 if hostile and second.failure:  # the repeat is run by the same hostile code
                     failure, log_tail = f"repeat {second.failure}", second.log_tail
         determinism = self._determinism(tmp, second)
+        third = None
+        if self.hardware_check and first is not None and failure is None:
+            third = execute(
+                *args,
+                tmp / "hardware",
+                [scoring],
+                scoring,
+                limits=limits,
+                isolate=isolate,
+                progress=self.progress,
+                setting=numerics.other(setting),
+                explain=False,
+            )
+            record["attempts"]["hardware"] = third.steps
+            record["untrusted_output"]["hardware"] = third.findings
+            record["hardware_check"]["numerics"] = third.numerics
         interval = scores = public = None
         if failure is None:
             try:
@@ -463,6 +536,10 @@ class Reproduction:
             except InputError as error:
                 failure = f"predictions: {error.message} {'; '.join(error.problems)}"
         verdict = decide(entry.private_score, interval, self.challenge.tolerance, failure)
+        if third is not None and interval is not None:
+            check = self._hardware_band(tmp, third, setting, interval.estimate, entry)
+            record["hardware_check"].update(check)
+            verdict = replace(verdict, reason=f"{verdict.reason}; {check['sentence']}")
         outcome = Outcome(
             self.challenge.id,
             team.id,
@@ -494,6 +571,64 @@ class Reproduction:
             "identical": all(f["identical"] for f in files.values()),
             "predictions": files,
         }
+
+    def _hardware_band(
+        self, tmp: Path, third: _Attempt, setting: str, estimate: float, entry: Entry
+    ) -> dict:
+        """The scoring split predicted under both settings: are the bytes the same, and
+        how far apart are the official metric's values (the hardware-noise band)?"""
+        split = self.challenge.scoring_split
+        metric = self.challenge.metric.official
+        check_setting = numerics.other(setting)
+        a = _sha256(tmp / "run" / "predictions" / f"{split}.csv")
+        result: dict = {
+            "checked": True,
+            "settings": {"run": setting, "check": check_setting},
+            "predictions": {setting: a},
+        }
+        if third.failure:
+            result.update({"identical": None, "failure": third.failure})
+            result["sentence"] = (
+                f"hardware check not possible: the {check_setting} run failed ({third.failure})"
+            )
+            return result
+        path = tmp / "hardware" / "predictions" / f"{split}.csv"
+        b = _sha256(path)
+        result["predictions"][check_setting] = b
+        try:
+            exams, predicted, values = read_predictions(path, self.reference.exams(split))
+        except InputError as error:
+            result.update({"identical": False, "failure": error.message})
+            result["sentence"] = f"hardware check: the {check_setting} predictions are unusable"
+            return result
+        truth = [CLASSES[self.reference.labels[e]] for e in exams]
+        other_score = METRICS[metric](truth, predicted, values)
+        low, high = sorted((estimate, other_score))
+        official = entry.private_score
+        inside = low - 1e-12 <= official <= high + 1e-12
+        result.update(
+            {
+                "identical": a == b,
+                "scores": {setting: estimate, check_setting: other_score},
+                "band": [low, high],
+                "spread": high - low,
+                "official_in_band": inside,
+            }
+        )
+        if a == b:
+            result["sentence"] = (
+                f"not sensitive to hardware: {check_setting} and {setting} kernels gave the "
+                "same predictions, byte for byte"
+            )
+        else:
+            where = "inside" if inside else "outside"
+            result["sentence"] = (
+                f"sensitive to hardware: {check_setting} kernels give other predictions "
+                f"({metric} {other_score:.4f} against {estimate:.4f} under {setting}); "
+                f"hardware-noise band [{low:.4f}, {high:.4f}], spread {high - low:.4f}; "
+                f"the official score {official:.4f} lies {where} it"
+            )
+        return result
 
     def _score(self, path: Path, split: str):
         ref = self.reference
@@ -571,7 +706,8 @@ class Reproduction:
         if scores is not None:
             metrics.update({k: v_ for k, v_ in scores.metrics.items()})
         # metrics.json holds scores only, so the same run gives the same file (and dvc.lock);
-        # the cost of the run is in record.json and in MLflow
+        # the cost of the run, the machine and the hardware check (whose native kernels
+        # differ between machines) are in record.json and in MLflow
         cost = {
             "wall_seconds": first.wall_seconds if first else None,
             "peak_memory_mb": first.peak_memory_mb if first else None,
@@ -606,6 +742,14 @@ class Reproduction:
                     "attempt": outcome.attempt,
                     "determinism": outcome.determinism.get("identical"),
                     **v.to_dict(),
+                    "numerics": record["numerics"]["setting"],
+                    "numerics_reason": record["numerics"]["reason"],
+                    "hardware_sensitive": _sensitive(record["hardware_check"]),
+                    "hardware_band": record["hardware_check"].get("band"),
+                    "hardware": {
+                        **{k: record["hardware"].get(k) for k in FINGERPRINT_SHOWN},
+                        "libraries": _libraries(record["numerics"].get("probe")),
+                    },
                 },
                 indent=2,
             )
@@ -615,11 +759,12 @@ class Reproduction:
 
     def _tidy(self, tmp: Path) -> None:
         """Keep what a reader checks: predictions, model, explanations, logs; not scratch."""
-        repeat = tmp / "repeat"
-        if repeat.exists():  # the repeat's predictions prove determinism; its model is a copy
-            for child in repeat.iterdir():
-                if child.name != "predictions":
-                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        for name in ("repeat", "hardware"):  # their predictions are the proof; models copies
+            extra = tmp / name
+            if extra.exists():
+                for child in extra.iterdir():
+                    if child.name != "predictions":
+                        shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     def _log(self, tmp: Path, outcome: Outcome, team: Team) -> None:
         record = json.loads((tmp / "record.json").read_text())
@@ -640,6 +785,23 @@ class Reproduction:
             **_dvc_lock(self.root, self.challenge.id, self.version),
         }
         environment = record.get("environment") or {}
+        setting = record["numerics"]["setting"]
+        check = record.get("hardware_check") or {}
+        tags.update(
+            {
+                "numerics": setting,
+                "numerics.opt_out_reason": record["numerics"].get("reason") or "",
+                "numerics.libraries": _libraries(record["numerics"].get("probe")),
+                "numerics.overridden": "; ".join(record["numerics"].get("overridden") or []),
+                "hardware.sensitive": str(_sensitive(check)),
+                **{f"hardware.{k}": _tag(v) for k, v in record["hardware"].items()},
+            }
+        )
+        for name, value in (check.get("scores") or {}).items():
+            metrics[f"hardware_{name}_{self.challenge.metric.official}"] = value
+        if check.get("band"):
+            metrics["hardware_band_low"], metrics["hardware_band_high"] = check["band"]
+            metrics["hardware_spread"] = check["spread"]
         run_id, _ = tracking.log_run(
             self.root,
             experiment_name=self.challenge.id,
@@ -655,6 +817,9 @@ class Reproduction:
                 "scoring_split": self.challenge.scoring_split,
                 "bootstrap_resamples": self.challenge.bootstrap.resamples,
                 "threads": 1,
+                "numerics": setting,
+                "hardware_check": str(bool(check.get("checked"))),
+                **{f"numerics.{k}": v for k, v in record["numerics"]["pins"].items()},
                 **{f"limit_{k}": v for k, v in team.algorithm.resources.model_dump().items()},
             },
             tags=tags,
@@ -669,6 +834,54 @@ class Reproduction:
         )
         outcome.run_id = run_id
         (tmp / "mlflow_run.txt").write_text(f"{run_id}\n")
+
+
+FINGERPRINT_SHOWN = (
+    "cpu_model",
+    "isa_level",
+    "kernel_flags",
+    "usable_cpus",
+    "memory_gib",
+    "os",
+    "kernel",
+    "libc",
+)
+
+
+def _tag(value) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _sensitive(check: dict) -> bool | None:
+    """True when the hardware check saw other predictions, None when it did not run."""
+    identical = check.get("identical")
+    return None if identical is None else not identical
+
+
+def _libraries(probe: dict | None) -> str:
+    """The numerical builds of the team's environment, in one line (from the probe)."""
+    if not probe:
+        return "not probed"
+    parts = []
+    torch = probe.get("torch")
+    if isinstance(torch, dict):
+        parts.append(
+            f"torch {torch.get('version')} (capability {torch.get('cpu_capability')}, "
+            f"BLAS {torch.get('blas')}, oneDNN {'on' if torch.get('mkldnn_enabled') else 'off'})"
+        )
+    numpy = probe.get("numpy")
+    if isinstance(numpy, dict):
+        cores = ", ".join(map(str, numpy.get("openblas_core") or [])) or "?"
+        dispatch = ", ".join(map(str, numpy.get("simd_dispatch_enabled") or [])) or "baseline"
+        parts.append(
+            f"numpy {numpy.get('version')} ({numpy.get('blas')}, core {cores}; SIMD {dispatch})"
+        )
+    scipy = probe.get("scipy")
+    if isinstance(scipy, dict):
+        cores = ", ".join(map(str, scipy.get("openblas_core") or [])) or "?"
+        parts.append(f"scipy {scipy.get('version')} (OpenBLAS core {cores})")
+    parts.append(f"Python {probe.get('python')}")
+    return "; ".join(parts)
 
 
 def sandbox_ceiling(root: Path):

@@ -49,6 +49,8 @@ from pathlib import Path
 
 from portal import seccomp
 from portal.errors import ToolMissingError
+from portal.numerics import PORTABLE
+from portal.numerics import environment as numerical_environment
 
 NOBODY = 65534
 SANDBOX_ROOT = Path("/run/portal-sandbox")
@@ -508,6 +510,7 @@ def run(
     isolate: bool | None = None,
     log: Path | None = None,
     workspace: Workspace | None = None,
+    numerics: str = PORTABLE,
 ) -> RunResult:
     """Run ``command`` with ``run_dir`` as its working (and only writable) directory.
 
@@ -516,7 +519,8 @@ def run(
     in ``env`` values are replaced by where they are seen from inside. ``log``, when
     given, receives the command's whole output (the record keeps tails). ``isolate``:
     None or True require the sandbox (``ToolMissingError`` without ``bwrap``); False runs
-    the command bare, for development only, and the record says so.
+    the command bare, for development only, and the record says so. ``numerics`` is the
+    numerical setting (:mod:`portal.numerics`): ``portable`` (the default) or ``native``.
     """
     mounts = {
         name: ({k: Path(v).resolve() for k, v in p.items()} if isinstance(p, dict) else p)
@@ -549,13 +553,12 @@ def run(
         "TZ": "UTC",
         "PYTHONPATH": str(SANDBOX_ROOT / ".portal") if isolate else str(support),
         "PYTHONHASHSEED": "0",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
         "MPLCONFIGDIR": "/tmp/matplotlib" if isolate else f"{inside}/tmp/matplotlib",
         **{key: _fill(value, where) for key, value in (env or {}).items()},
+        # threads and kernel levels (portal/numerics.py): last, so nothing overrides them
+        **numerical_environment(numerics),
     }
     if not isolate:
         (run_dir / "tmp").mkdir(exist_ok=True)
