@@ -460,6 +460,13 @@ def reproduce(
     strict: Annotated[
         bool, typer.Option(help="Exit 9 unless every team is reproduced or within noise.")
     ] = False,
+    hardware_check: Annotated[
+        bool,
+        typer.Option(
+            help="Re-run the scoring steps under the other numerical setting (native kernels "
+            "against portable ones) for the hardware-noise band."
+        ),
+    ] = True,
 ) -> None:
     """Re-run winning solutions on a release in the sandbox; score, verdict, MLflow run."""
     from portal.algorithm import team_ids
@@ -481,7 +488,9 @@ def reproduce(
         if not _state["quiet"]:
             errors.print(f"reproducing {team} on {challenge} {job.version} …", highlight=False)
         try:
-            outcome = job.run(team, repeat=repeat, progress=_say_progress)
+            outcome = job.run(
+                team, repeat=repeat, progress=_say_progress, hardware_check=hardware_check
+            )
         except PortalError as error:  # this team's declaration; the others still run
             _print_error(error)
             refused.append(error)
@@ -530,6 +539,13 @@ def _verdict_line(row: dict, seconds: float, metric: str) -> str:
 def verdicts(
     challenge: Annotated[str, typer.Argument(help="Challenge, e.g. datpark.")],
     release: Annotated[str | None, typer.Option("--release", help="Only this version.")] = None,
+    hardware: Annotated[
+        bool,
+        typer.Option(
+            "--hardware",
+            help="Also show the numerical setting, the hardware check and the machine.",
+        ),
+    ] = False,
 ) -> None:
     """Print the latest reproduction verdicts recorded under runs/."""
     from portal.reproduce import collect_verdicts
@@ -541,6 +557,38 @@ def verdicts(
             hint=f"run `portal reproduce {challenge}` or `dvc repro`.",
         )
     _print_wide(_verdict_table(rows, f"{challenge}: reproduction verdicts"))
+    if hardware:
+        _print_wide(_hardware_table(rows, f"{challenge}: numerics and machine of each run"))
+
+
+def _hardware_table(rows: list[dict], title: str) -> Table:
+    """The numerical setting, the hardware check and the machine of each verdict."""
+    table = Table(title=title)
+    for column in ("release", "team", "numerics", "hardware check", "machine", "libraries"):
+        table.add_column(column)
+    for row in rows:
+        machine = row.get("hardware") or {}
+        band = row.get("hardware_band")
+        check = {True: "sensitive", False: "same bytes", None: "not run"}[
+            row.get("hardware_sensitive")
+        ]
+        if band and row.get("hardware_sensitive"):
+            check += f", band [{band[0]:.4f}, {band[1]:.4f}]"
+        setting = row.get("numerics") or "?"
+        if row.get("numerics_reason"):
+            setting += f" (opted out: {row['numerics_reason']})"
+        table.add_row(
+            row["version"],
+            row["team"],
+            setting,
+            check,
+            f"{machine.get('cpu_model', '?')}, {machine.get('isa_level', '?')}, "
+            f"{machine.get('usable_cpus', '?')} CPUs, {machine.get('memory_gib', '?')} GiB, "
+            f"{machine.get('os', '?')}, kernel {machine.get('kernel', '?')}, "
+            f"{machine.get('libc', '?')}; flags: {' '.join(machine.get('kernel_flags') or [])}",
+            str(machine.get("libraries", "?")),
+        )
+    return table
 
 
 site_app = typer.Typer(help="The public site: build it, serve it.")
