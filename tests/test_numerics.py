@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -302,7 +303,8 @@ def test_the_hardware_check_sees_a_team_that_opted_out(env):
 def test_the_verdicts_command_and_the_team_report_show_the_machine(env, monkeypatch):
     from portal.cli import app
     from portal.site.pages import SiteWriter, directory_writer
-    from portal.site.sources import load_sources
+    from portal.site.sources import read_sources
+    from portal.site.untrusted import inline
 
     if not (env / "runs" / "datpark" / "1.0.0" / "native" / "verdict.json").exists():
         Reproduction(env, "datpark").run("native", repeat=False)
@@ -311,15 +313,24 @@ def test_the_verdicts_command_and_the_team_report_show_the_machine(env, monkeypa
     assert shown.exit_code == 0, shown.output
     cpu = numerics.host()["cpu_model"]
     assert cpu[:20] in shown.output and "native" in shown.output
-    sources = load_sources(env)
+    root = Path(__file__).parent.parent
+    shutil.copy(root / "params.yaml", env / "params.yaml")
+    shutil.copytree(root / "data_cards", env / "data_cards", dirs_exist_ok=True)
+    sources = read_sources(env)
     challenge = next(c for c in sources.challenges if c.id == "datpark")
     team = next(t for t in challenge.teams if t.team.id == "native")
     out = env / "pages"
     SiteWriter(sources, directory_writer(out), book=False).report(challenge, team)
     page = (out / "datpark" / "teams" / "native.md").read_text()
-    assert "Numerical setting" in page and REASON in page
-    assert cpu in page and "Hardware-noise band" in page
-    assert "ATEN_CPU_CAPABILITY" not in page.split("Numerical setting", 1)[1].split("\n")[0]
+    assert "Numerical setting" in page and inline(REASON) in page
+    assert inline(cpu) in page and "Hardware-noise band" in page and "**sensitive**" in page
+    assert inline("OMP_NUM_THREADS=1") in page, "the pinned variables of the native setting"
+    assert inline("ATEN_CPU_CAPABILITY") not in page, "the native setting pins no kernel level"
+    assert inline("torch 2.13.0+cpu: CPU capability") in page
+    leaderboard = env / "pages" / "datpark" / "leaderboard.md"
+    SiteWriter(sources, directory_writer(out), book=False).leaderboard(challenge)
+    row = next(line for line in leaderboard.read_text().splitlines() if "fixture-native" in line)
+    assert "**sensitive** [" in row
 
 
 def test_the_guard_keeps_a_pin_in_a_bare_process(tmp_path):
@@ -329,8 +340,7 @@ def test_the_guard_keeps_a_pin_in_a_bare_process(tmp_path):
         "import os\nSEEN = os.environ['OPENBLAS_CORETYPE']\n"
     )
     script = (
-        "import os\nos.environ['OPENBLAS_CORETYPE'] = 'SkylakeX'\n"
-        "import numpy\nprint(numpy.SEEN)\n"
+        "import os\nos.environ['OPENBLAS_CORETYPE'] = 'SkylakeX'\nimport numpy\nprint(numpy.SEEN)\n"
     )
     guard = Path(__file__).parent.parent / "portal" / "data" / "sandbox"
     done = subprocess.run(

@@ -79,6 +79,17 @@ def who(t: TeamInfo) -> str:
     return f"**{inline(t.team.algorithm.team)}**<br>{inline(t.team.algorithm.title)}"
 
 
+def hardware_cell(run: RunInfo) -> str:
+    """The hardware check of a run, for the leaderboard: from its MLflow tags and metrics."""
+    sensitive = run.tags.get("hardware.sensitive")
+    if sensitive == "False":
+        return "same bytes"
+    if sensitive != "True":
+        return "not checked"
+    low, high = run.metrics.get("hardware_band_low"), run.metrics.get("hardware_band_high")
+    return f"**sensitive** [{number(low, 3)}, {number(high, 3)}]"
+
+
 def nav_label(text: str) -> str:
     """A navigation entry: literate-nav reads Markdown link text, so no brackets, no HTML."""
     return html.escape(text.replace("[", "(").replace("]", ")"), quote=False)
@@ -598,6 +609,7 @@ class SiteWriter:
                             badge(None),
                             "–",
                             "–",
+                            "–",
                             report,
                         ]
                     )
@@ -616,6 +628,7 @@ class SiteWriter:
                         {"True": "yes", "False": "**no**"}.get(
                             run.tags.get("deterministic"), "not checked"
                         ),
+                        hardware_cell(run),
                         f"{run.metrics.get('wall_seconds', float('nan')):.0f} s",
                         f"{report} · [MLflow run]({mlflow_link(self.site, run)})",
                     ]
@@ -631,6 +644,7 @@ class SiteWriter:
                         "Reproduced [95 % CI]",
                         "Verdict",
                         "Same twice",
+                        "Other kernels",
                         "Runtime",
                         "Details",
                     ],
@@ -646,6 +660,12 @@ class SiteWriter:
             "**Verdicts.** *reproduced*: within the tolerance of the official score. *within "
             "noise*: outside the tolerance but inside the bootstrap interval. *not reproduced*: "
             "outside both. *failed*: the code did not run to the end; the report says where.",
+            "",
+            "**Other kernels.** Each team runs with portable numerics (the same bytes on any "
+            "x86-64 machine) unless it opted out; its scoring steps are re-run with the other "
+            "setting (the machine's native kernels, or the portable ones). *same bytes*: the "
+            "predictions did not change. *sensitive*: they did, and the interval is the "
+            "hardware-noise band of the official metric between the two.",
             "",
             f"Re-run any of them: `dvc repro reproduce@{c.id}-<version>-<team>` "
             f"or `portal reproduce {c.id} <team>`.",
@@ -889,6 +909,7 @@ class SiteWriter:
                     ],
                 ),
             ]
+        out += self._numerics_section(rec)
         if run.environment:
             out += [
                 '??? info "Installed packages (pip freeze)"',
@@ -899,6 +920,79 @@ class SiteWriter:
         return out
 
     # -- citation --------------------------------------------------------------------
+    def _numerics_section(self, rec: dict) -> list[str]:
+        """The numerical setting, the hardware check and the machine, from ``record.json``."""
+        setting = rec.get("numerics") or {}
+        machine = rec.get("hardware") or {}
+        check = rec.get("hardware_check") or {}
+        if not setting:
+            return []
+        chosen = inline(setting.get("setting", "?"))
+        if setting.get("opted_out"):
+            chosen += f" (the team opted out of portable numerics: {inline(setting.get('reason'))})"
+        if check.get("identical") is True:
+            seen = "the other setting gave the same predictions, byte for byte"
+        elif check.get("identical") is False and check.get("band"):
+            low, high = check["band"]
+            inside = "inside" if check.get("official_in_band") else "outside"
+            seen = (
+                f"**sensitive**: [{number(low)}, {number(high)}], spread "
+                f"{number(check.get('spread'))}; the official score lies {inside} it"
+            )
+        elif check.get("checked"):
+            seen = f"not possible: {inline(check.get('failure') or check.get('sentence'))}"
+        else:
+            seen = "not run"
+        probe = setting.get("probe") or {}
+        torch = probe.get("torch") if isinstance(probe.get("torch"), dict) else None
+        numpy = probe.get("numpy") if isinstance(probe.get("numpy"), dict) else None
+        libraries = []
+        if torch:
+            libraries.append(
+                f"torch {inline(torch.get('version'))}: CPU capability "
+                f"{inline(torch.get('cpu_capability'))}, BLAS {inline(torch.get('blas'))}, "
+                f"oneDNN {'on' if torch.get('mkldnn_enabled') else 'off'}, "
+                f"{inline(torch.get('num_threads'))} thread(s)"
+            )
+        if numpy:
+            libraries.append(
+                f"numpy {inline(numpy.get('version'))}: {inline(numpy.get('blas'))}, OpenBLAS "
+                f"core {inline(', '.join(map(str, numpy.get('openblas_core') or [])) or '?')}, "
+                "SIMD beyond the baseline: "
+                f"{inline(', '.join(map(str, numpy.get('simd_dispatch_enabled') or [])) or 'none')}"
+            )
+        pins = setting.get("pins") or {}
+        rows = [
+            ["Numerical setting", chosen],
+            ["Hardware-noise band (native vs portable kernels)", seen],
+            [
+                "Machine",
+                f"{inline(machine.get('cpu_model'))} ({inline(machine.get('isa_level'))}), "
+                f"{inline(machine.get('usable_cpus'))} usable CPUs of "
+                f"{inline(machine.get('logical_cpus'))}, {inline(machine.get('memory_gib'))} GiB",
+            ],
+            ["CPU flags that choose kernels", inline(" ".join(machine.get("kernel_flags") or []))],
+            [
+                "System",
+                f"{inline(machine.get('os'))}, kernel {inline(machine.get('kernel'))}, "
+                f"{inline(machine.get('libc'))}, Python {inline(probe.get('python', '?'))}",
+            ],
+            ["Numerical libraries (as the run saw them)", "; ".join(libraries) or "none probed"],
+            [
+                "Pinned variables",
+                ", ".join(code(f"{k}={v}") for k, v in sorted(pins.items())) or "none",
+            ],
+        ]
+        return [
+            "### Numerics and machine",
+            "",
+            table(["", ""], rows),
+            "*From the run's `record.json` (`numerics`, `hardware`, `hardware_check`) and the "
+            "MLflow run's `numerics*` and `hardware.*` tags. docs/reproduction.md, \"Portable "
+            'numerics", says what each variable pins and how to read the band.*',
+            "",
+        ]
+
     def citation(self, c: ChallengeInfo) -> None:
         out = [
             f"# Cite {inline(c.title)}",
