@@ -13,6 +13,12 @@ real team (``reproduce/datpark/sbr-logistic``) is run:
 The ratio runner / bare is the overhead (aim: under 1.10 once the environment
 is cached). The first runner call, which builds the environment, is reported
 separately.
+
+The cost of portable numerics: the CNN's (``reproduce/datpark/cnn-saliency``) train
+step, in the sandbox on the first size's release, under the native setting (the
+machine's own kernels) and the portable one (baseline kernels, oneDNN off, MKL on its
+compatible path); the ratio portable / native is what a reproduction pays for the same
+bytes on any machine (``--no-cnn`` skips it).
 """
 
 from __future__ import annotations
@@ -132,10 +138,44 @@ def _startup(repeats: int = 10) -> dict[str, float]:
     }
 
 
+def _cnn_train(work: Path, repeats: int = 2) -> dict[str, float]:
+    """The CNN's train step, native kernels against portable ones (best of ``repeats``)."""
+    from portal import envs
+    from portal.reproduce import Reproduction, _command
+    from portal.sandbox import Limits, Workspace
+    from portal.sandbox import run as sandboxed
+
+    job = Reproduction(work, "datpark")
+    team = job.team("cnn-saliency")
+    environment = envs.ensure(team.requirements, work / ".portal-envs")
+    mounts = {"code": team.folder, "release": job.release_view(), "env": environment.path}
+    command = _command(team.algorithm.entry_points.train, seed=team.algorithm.seeds[0])
+    limits = Limits(wall_seconds=3600, cpu_seconds=3600)
+    seconds: dict[str, float] = {}
+    for setting in ("native", "portable") * repeats:
+        with Workspace(work / f".cnn-{setting}", limits) as space:
+            result = sandboxed(
+                command,
+                space.path,
+                mounts=mounts,
+                limits=limits,
+                workspace=space,
+                numerics=setting,
+            )
+            assert result.ok, f"{setting}: {result.failure} {result.stderr_tail[-500:]}"
+            seconds[setting] = min(seconds.get(setting, 1e9), result.wall_seconds)
+    return {
+        "native_s": round(seconds["native"], 2),
+        "portable_s": round(seconds["portable"], 2),
+        "portable_over_native": round(seconds["portable"] / seconds["native"], 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100,300")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--cnn", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     record = {"team": TEAM, "sizes": {}, "startup": _startup()}
@@ -145,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         f"(empty Python step bare {startup['bare_step_s'] * 1000:.0f} ms, "
         f"sandboxed {startup['sandboxed_step_s'] * 1000:.0f} ms)"
     )
-    for exams in [int(s) for s in args.sizes.split(",")]:
+    for index, exams in enumerate(int(s) for s in args.sizes.split(",")):
         work = Path(tempfile.mkdtemp(prefix=f"bench-reproduce-{exams}-", dir=ROOT))
         os.environ["PORTAL_ENV_CACHE"] = str(work / ".portal-envs")
         try:
@@ -171,6 +211,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"{exams:5d} exams: bare {bare:6.1f} s, runner {warm:6.1f} s "
                 f"(ratio {warm / bare:.3f}; first run with the environment build {cold:.1f} s)"
             )
+            if args.cnn and index == 0:
+                cnn = record["cnn_train"] = {"exams": exams, **_cnn_train(work)}
+                print(
+                    f"CNN train step, {exams} exams: native kernels {cnn['native_s']:.1f} s, "
+                    f"portable {cnn['portable_s']:.1f} s "
+                    f"(ratio {cnn['portable_over_native']:.3f})"
+                )
         finally:
             if not args.keep:
                 shutil.rmtree(work, ignore_errors=True)
