@@ -329,7 +329,9 @@ def test_the_verdicts_command_and_the_team_report_show_the_machine(env, monkeypa
     assert inline("torch 2.13.0+cpu: CPU capability") in page
     leaderboard = env / "pages" / "datpark" / "leaderboard.md"
     SiteWriter(sources, directory_writer(out), book=False).leaderboard(challenge)
-    row = next(line for line in leaderboard.read_text().splitlines() if "fixture-native" in line)
+    row = next(
+        line for line in leaderboard.read_text().splitlines() if inline("fixture-native") in line
+    )
     assert "**sensitive** [" in row
 
 
