@@ -25,26 +25,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from portal.errors import OutputExistsError
+from portal.workers import alive as owner_alive  # one liveness check, in the leaf module
 
 TMP_MARKER = ".tmp-"
 _STALE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<old>old-)?(?P<pid>\d+)$")
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-
-
-def owner_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie has finished)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def remove(path: Path) -> None:

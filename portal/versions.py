@@ -1,6 +1,6 @@
 """Semantic versioning for data, and what changed between two versions.
 
-Rules (DESIGN.md): MAJOR when labels or splits change (or exams are removed),
+Rules (docs/release.md): MAJOR when labels or splits change (or exams are removed),
 MINOR when exams are added, PATCH when only metadata or files change. The
 changes are computed from the tables and the manifests, never typed by hand,
 and written both as data (for tools and the site) and as Markdown (for people).

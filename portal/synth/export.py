@@ -1,6 +1,6 @@
 """Write a complete synthetic DaT-Park challenge export, following the export contract.
 
-Layout (see DESIGN.md, "The export contract")::
+Layout (docs/architecture.md, "The export contract")::
 
     <out>/exams/<exam_id>/NM_<IPP>_<YYYYMMDD>.dcm   one NM multi-frame volume per exam
     <out>/labels.csv      exam_id, patient_id, label, reader_confidence, reader_agreement, gray_zone
