@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from portal.cards import load_card
 from portal.errors import ConfigError, InputError, VerificationError
-from portal.manifest import (
+from portal.publish.publication import DirTarget, publish
+from portal.release.build import build_release, clone_file, remove_tree
+from portal.release.cards import load_card
+from portal.release.manifest import (
     CHECKSUMS,
     MANIFEST,
     PUBLISHING,
     read_manifest,
     verify_release,
 )
-from portal.publish import DirTarget, publish
-from portal.release import build_release, clone_file, remove_tree
 from portal.site.pages import download_recipes
 from tests.conftest import flip_label, read_csv, small_release, tree_hashes
 from tests.test_cli import portal

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 
-from portal.profile import (
+from portal.deid.profile import (
     CLEANED_DESCRIPTORS,
     EMPTIED_NOT_REMOVED,
     NEVER_SHIFTED,
@@ -96,7 +96,7 @@ def test_codes_are_cid_7050():
 
 
 def _portal_imports(module: str) -> set[str]:
-    tree = ast.parse((ROOT / "portal" / f"{module}.py").read_text())
+    tree = ast.parse((ROOT / "portal" / f"{module}.py").read_text())  # module: a path under portal/
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -109,9 +109,14 @@ def _portal_imports(module: str) -> set[str]:
 def test_the_verifier_shares_no_code_with_the_deidentifier():
     """verify.py reads files with its own byte-level reader, and nothing else of the portal
     but the process-pool factory, which knows nothing of DICOM and imports no portal code."""
-    assert _portal_imports("verify") == {"portal.rawdicom", "portal.workers"}
-    assert _portal_imports("rawdicom") == set()
-    assert _portal_imports("workers") == set()
-    for module in ("deid", "deidbytes", "dicomwrite"):
-        assert not {"portal.rawdicom", "portal.verify"} & _portal_imports(module), module
+    assert _portal_imports("verify_deid/verifier") == {
+        "portal.verify_deid.rawdicom",
+        "portal.core.workers",
+    }
+    assert _portal_imports("verify_deid/rawdicom") == set()
+    assert _portal_imports("core/workers") == set()
+    for module in ("deid/from_dataset", "deid/from_bytes", "deid/encoder"):
+        assert not {"portal.verify_deid.rawdicom", "portal.verify_deid.verifier"} & _portal_imports(
+            module
+        ), module
         assert "rawdicom" not in (ROOT / "portal" / f"{module}.py").read_text()

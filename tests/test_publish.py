@@ -17,10 +17,12 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoFile, RepoFolder
 
-from portal import publish as pub
-from portal.cards import load_card
 from portal.errors import ConfigError, OutputExistsError, VerificationError
-from portal.manifest import (
+from portal.publish import publication as pub
+from portal.publish.publication import PublishError, git_blob_sha1, open_target, publish
+from portal.release.build import build_release
+from portal.release.cards import load_card
+from portal.release.manifest import (
     DESCRIPTORS,
     PLACEHOLDER,
     build_manifest,
@@ -28,8 +30,6 @@ from portal.manifest import (
     seal,
     write_manifest,
 )
-from portal.publish import PublishError, git_blob_sha1, open_target, publish
-from portal.release import build_release
 from tests.conftest import flip_label, small_release, tree_hashes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from portal.errors import ConfigError, OutputExistsError
-from portal.versions import Tables, bump_of, check_version, compare, next_version, parse_version
+from portal.release.versions import (
+    Tables,
+    bump_of,
+    check_version,
+    compare,
+    next_version,
+    parse_version,
+)
 
 
 def tables(labels=None, splits=None, clinical=None) -> Tables:

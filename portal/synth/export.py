@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from portal import __version__
-from portal.atomic import atomic_dir
+from portal.core.atomic import atomic_dir
+from portal.core.workers import process_pool
 from portal.errors import ConfigError, OutputExistsError
 from portal.synth.cohort import LABELS, Exam, build_cohort
 from portal.synth.nmdicom import build_dataset, file_name
 from portal.synth.phantom import Geometry, render
-from portal.workers import process_pool
 
 DEFAULT_SHAPE = (64, 128, 128)  # slices, rows, columns
 CHALLENGES = {"datpark": "DaT-Park: normal vs pathological DaT-SPECT"}

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from portal.core.workers import alive as owner_alive  # one liveness check, in the leaf module
 from portal.errors import OutputExistsError
-from portal.workers import alive as owner_alive  # one liveness check, in the leaf module
 
 TMP_MARKER = ".tmp-"
 _STALE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<old>old-)?(?P<pid>\d+)$")

@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from portal.config import read_text_file, validation_problems
+from portal.deid.profile import DeidOptions
 from portal.errors import ConfigError
-from portal.profile import DeidOptions
 
 CARDS_DIR = Path("data_cards")
 #: Datasheets for Datasets (Gebru et al.), the sections every card must have.

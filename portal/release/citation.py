@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from portal.cards import DataCard
+from portal.release.cards import DataCard
 
 SPDX_TO_CFF = {"CC-BY-4.0": "CC-BY-4.0", "CC0-1.0": "CC0-1.0", "etalab-2.0": "etalab-2.0"}
 

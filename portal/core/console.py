@@ -140,5 +140,5 @@ def timings_table(path: Path) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m portal.console FILE: print the table
+if __name__ == "__main__":  # python -m portal.core.console FILE: print the table
     print(timings_table(Path(sys.argv[1])))

@@ -44,14 +44,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-from portal.atomic import TMP_MARKER
+from portal.core.atomic import TMP_MARKER
 from portal.errors import (
     ConfigError,
     OutputExistsError,
     PublishError,
     VerificationError,
 )
-from portal.manifest import (
+from portal.release.manifest import (
     CHECKSUMS,
     DESCRIPTORS,
     MANIFEST,
@@ -237,7 +237,7 @@ class DirTarget(Target):
     def begin(self, info: dict) -> None:
         import json
 
-        from portal import atomic
+        from portal.core import atomic
 
         atomic.write_text(self.base / PUBLISHING, json.dumps(info, indent=2) + "\n")
 
@@ -899,7 +899,7 @@ def record(log: Path, publication: Publication) -> None:
     mirrored, for the site and for the organiser); the URL carries no credentials."""
     import json
 
-    from portal import atomic
+    from portal.core import atomic
 
     entries = json.loads(log.read_text()) if log.exists() else []
     entries.append(publication.to_dict())

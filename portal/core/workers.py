@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 WATCH_INTERVAL = 0.05  # seconds between the fork server's looks at its parent
 # the modules every fork server imports before it forks anything
-PRELOAD = ("portal.workers",)
+PRELOAD = ("portal.core.workers",)
 OWNER = "PORTAL_POOL_OWNER"  # the pid of the command, for its fork server's watchdog
 
 

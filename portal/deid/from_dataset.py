@@ -1,7 +1,7 @@
 """De-identify one DICOM dataset under a ``DeidOptions`` profile.
 
 Every element is visited, at every sequence depth, file meta included; each
-gets exactly one action from ``portal.profile``. Pseudonyms are consistent:
+gets exactly one action from ``portal.deid.profile``. Pseudonyms are consistent:
 UIDs are replaced by keyed-hash UIDs (HMAC-SHA256 under a key that never
 enters a release), each patient gets one pseudonymous ID and one date shift
 for all their exams, and centres become codes. Pixel data is never touched.
@@ -27,7 +27,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 
 from portal import __version__
-from portal.profile import DeidOptions, action_for
+from portal.deid.profile import DeidOptions, action_for
 
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.10.1462.2"
 UID_ROOT = "2.25."  # UUID-derived UIDs (PS3.5 B.2): no registered root needed
@@ -39,7 +39,7 @@ DUMMY_TEXT = "REMOVED"
 #: Words a cleaned descriptor may keep: imaging and clinical vocabulary, no names.
 SAFE_WORDS = frozenset(
     line.strip()
-    for line in (files("portal") / "data" / "descriptor_words.txt").read_text().splitlines()
+    for line in (files("portal.deid") / "descriptor_words.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
 )
 

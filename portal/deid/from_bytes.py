@@ -31,8 +31,9 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 
-from portal import __version__, dicomwrite
-from portal.deid import (
+from portal import __version__
+from portal.deid import encoder
+from portal.deid.from_dataset import (
     IMPLEMENTATION_CLASS_UID,
     PIXEL_KEYWORDS,
     SPECIAL_KEYWORDS,
@@ -161,7 +162,7 @@ class ByteDeidentifier:
             one[tag] = marked[tag]
             buffer = DicomBytesIO()
             buffer.is_little_endian, buffer.is_implicit_VR = True, False
-            dicomwrite.write_dataset(buffer, one, "iso8859")
+            encoder.write_dataset(buffer, one, "iso8859")
             out[int(tag)] = buffer.getvalue()
         assert tuple(sorted(out)) == MARK_TAGS, "the marks the byte path writes changed"
         return out
@@ -205,7 +206,7 @@ class ByteDeidentifier:
         meta = self._file_meta(sop_class, sop_instance, syntax.decode())
         body = b"".join(entries[tag] for tag in sorted(entries))
         return Deidentified(
-            encoded=dicomwrite.PREAMBLE + b"DICM" + meta + body,
+            encoded=encoder.PREAMBLE + b"DICM" + meta + body,
             header=bytes(data[:pixel_at]),
             tail_offset=pixel_at,
             tail_length=size - pixel_at,
@@ -490,7 +491,7 @@ class _Walk:
         if vr == "UI":
             return self._uids(tag, vr, raw)
         value = self.deid.dummy_value(vr, self.subject)
-        if isinstance(value, str) and vr in dicomwrite.TEXT_VRS:
+        if isinstance(value, str) and vr in encoder.TEXT_VRS:
             return _text(tag, vr, value)
         if value == 0 and vr in BINARY_ZERO:
             return _element(tag, vr, b"\x00" * BINARY_ZERO[vr])

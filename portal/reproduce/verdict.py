@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from portal.metrics import Interval
+from portal.reproduce.metrics import Interval
 
 
 class Verdict(StrEnum):

@@ -6,7 +6,7 @@ code; this only adds what Python knows and the kernel does not (the host name lo
 the address connected to). Each attempt is one ``portal-sandbox: network attempt:`` line
 on standard error, which the portal reads from its own copy of the output.
 
-Numerics (``portal/numerics.py``): the variables the portal pinned are put back if the
+Numerics (``portal/reproduce/numerics.py``): the variables the portal pinned are put back if the
 team's code changed them before importing a numerical library; PyTorch is configured as
 it is imported (threads, and in the portable setting oneDNN and NNPACK off, the CPU
 capability fixed); at exit, one ``portal-sandbox: numerics:`` line says what the libraries
@@ -78,7 +78,7 @@ socket.socket.connect = _watched(socket.socket.connect)
 socket.socket.connect_ex = _watched(socket.socket.connect_ex)
 
 
-# -- numerics: the setting the portal chose (portal/numerics.py), kept and reported -----------
+# -- numerics: the setting the portal chose (portal/reproduce/numerics.py), kept and reported --
 _SETTING = os.environ.get("PORTAL_NUMERICS", "")
 _PINS = {
     name: os.environ[name]

@@ -14,7 +14,7 @@ a reduction. So every team step runs under one of two *settings*:
   reason: ...}``) and runs native; the hardware check re-runs any team under the other
   setting to measure how much its score depends on the machine.
 
-The guard installed in every team process (``portal/data/sandbox/sitecustomize.py``)
+The guard installed in every team process (``portal/reproduce/in_sandbox/sitecustomize.py``)
 applies what a variable cannot (PyTorch's oneDNN and NNPACK switches, its thread
 pools), restores a pin the team's code changed before a library reads it, and reports
 at exit what the libraries actually used, so a pin overridden by the team's code is a

@@ -54,16 +54,17 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from portal import __version__, atomic
-from portal.contract import Export, read_export
-from portal.deid import Deidentifier, Subject
-from portal.deidbytes import ByteDeidentifier, Deidentified, Facts, Fallback, pixel_bytes_of
-from portal.dicomwrite import encode_file
+from portal import __version__
+from portal.core import atomic
+from portal.core.workers import process_pool
+from portal.deid.encoder import encode_file
+from portal.deid.from_bytes import ByteDeidentifier, Deidentified, Facts, Fallback, pixel_bytes_of
+from portal.deid.from_dataset import Deidentifier, Subject
+from portal.deid.keys import key_id, key_source
+from portal.deid.profile import PROFILE_DATABASE, DeidOptions
 from portal.errors import InputError, OutputExistsError, PortalError, VerificationError
-from portal.keys import key_id, key_source
-from portal.profile import PROFILE_DATABASE, DeidOptions
-from portal.verify import IdentifyingValues, verify_tree
-from portal.workers import process_pool
+from portal.export.contract import Export, read_export
+from portal.verify_deid.verifier import IdentifyingValues, verify_tree
 
 SUPPORTED_SYNTAXES = {
     ImplicitVRLittleEndian: "Implicit VR Little Endian",
@@ -772,6 +773,7 @@ def ingest(
         report = _verify_staging(tmp, catalogue, records, codes, options, private, workers=cores)
         deid_report["verifier"] = {
             "passed": True,
+            # published in every release: the words stay as first released
             "independent": "portal.verify shares no code with portal.deid",
             "files": report.files,
             "elements": report.elements,
@@ -882,7 +884,7 @@ def _deidentify_all(
         workers,
         initializer=_init_worker,
         initargs=args,
-        preload=["portal.ingest", "portal.verify"],
+        preload=["portal.ingest.staging", "portal.verify_deid.verifier"],
     ) as pool:
         # Starting the fork server takes about half a second (it imports the portal), and
         # the first submission waits for it: a thread waits instead, while this process,

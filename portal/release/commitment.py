@@ -16,8 +16,8 @@ import hmac
 import json
 from pathlib import Path
 
-from portal.cards import Card, Embargo
 from portal.errors import ConfigError, InputError
+from portal.release.cards import Card, Embargo
 
 FILE = "label_commitments.json"
 SCHEME = (

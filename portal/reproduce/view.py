@@ -26,7 +26,7 @@ import hashlib
 import io
 from pathlib import Path
 
-from portal.atomic import atomic_dir
+from portal.core.atomic import atomic_dir
 
 KEYS = ("exam_id", "patient_id", "split")
 LEFT_OUT = ("README.md", "CHANGELOG.md", "changes.json", "manifest.json", "SHA256SUMS")

@@ -39,14 +39,15 @@ import numpy as np
 import pydicom
 import yaml
 
-from portal import __version__, atomic
-from portal.cards import Card
-from portal.citation import bibtex, citation_cff, datacite
-from portal.commitment import FILE as COMMITMENTS
-from portal.commitment import commitments, policies_at
-from portal.croissant import croissant
+from portal import __version__
+from portal.core import atomic
 from portal.errors import ConfigError, InputError, OutputExistsError, VerificationError
-from portal.manifest import (
+from portal.release.cards import Card
+from portal.release.citation import bibtex, citation_cff, datacite
+from portal.release.commitment import FILE as COMMITMENTS
+from portal.release.commitment import commitments, policies_at
+from portal.release.croissant import croissant
+from portal.release.manifest import (
     DESCRIPTORS,
     PLACEHOLDER,
     Manifest,
@@ -56,7 +57,7 @@ from portal.manifest import (
     seal,
     write_manifest,
 )
-from portal.versions import Tables, check_version, compare, next_version, parse_version
+from portal.release.versions import Tables, check_version, compare, next_version, parse_version
 
 SPLITS = ("train", "public_test", "private_test")
 #: Small shards: a label fix rewrites few of them, and DVC stores changed files only.
@@ -257,10 +258,10 @@ def _write_all_shards(shards: list[_Shard], progress) -> list[tuple[str, int, tu
             if progress:
                 progress(len(shard.exams))
         return results
-    from portal.workers import process_pool
+    from portal.core.workers import process_pool
 
     results = []
-    with process_pool(workers, preload=["portal.release"]) as pool:
+    with process_pool(workers, preload=["portal.release.build"]) as pool:
         for result in pool.map(_write_shard, shards):
             results.append(result)
             if progress:
@@ -441,12 +442,12 @@ def build_release(
             hint=f"add notes for {version} under `releases:` in params.yaml.",
         )
     staging, releases = Path(staging), Path(releases)
-    from portal.contract import check_staging  # the staging tables, against the contract
+    from portal.export.contract import check_staging  # the staging tables, against the contract
 
     check_staging(staging, card.meta.task.classes)
     deid_report = _check_staging(staging)
     if export is not None:
-        from portal.verify import verify_folder
+        from portal.verify_deid.verifier import verify_folder
 
         verdict = verify_folder(staging, export)
         if not verdict.passed:

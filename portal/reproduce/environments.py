@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from portal.atomic import TMP_MARKER
+from portal.core.atomic import TMP_MARKER
 from portal.errors import BuildError, ToolMissingError
 
 BASE_PYTHON = os.environ.get("PORTAL_TEAM_PYTHON", "/usr/bin/python3")

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from portal import atomic
+from portal.core import atomic
 from portal.errors import InputError, VerificationError
 
 MANIFEST = "manifest.json"

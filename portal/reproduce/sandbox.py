@@ -13,7 +13,7 @@ network, IPC, UTS, cgroup) and nested user namespaces disabled. What it sees:
 - its own ``/proc`` (its processes only) and a minimal ``/dev``; no network
   interface but a down loopback.
 
-A system-call filter (:mod:`portal.seccomp`) installed by a launcher inside the
+A system-call filter (:mod:`portal.reproduce.seccomp`) installed by a launcher inside the
 sandbox hands every forbidden attempt (a non-local socket, a namespace) to a
 supervisor thread here, which records it and answers ``EPERM``: the attempt is
 blocked by the namespaces and named in the run record, whatever library or
@@ -47,15 +47,15 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from portal import seccomp
 from portal.errors import ToolMissingError
-from portal.numerics import PORTABLE
-from portal.numerics import environment as numerical_environment
+from portal.reproduce import seccomp
+from portal.reproduce.numerics import PORTABLE
+from portal.reproduce.numerics import environment as numerical_environment
 
 NOBODY = 65534
 SANDBOX_ROOT = Path("/run/portal-sandbox")
 STAGE = "/run/portal-stage"  # where root binds the inputs for bwrap, in a private namespace
-SUPPORT = Path(__file__).parent / "data" / "sandbox"
+SUPPORT = Path(__file__).parent / "in_sandbox"
 ATTEMPT_MARK = "portal-sandbox: network attempt: "
 TAIL = 4000
 MERGED_USR = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
@@ -520,7 +520,7 @@ def run(
     given, receives the command's whole output (the record keeps tails). ``isolate``:
     None or True require the sandbox (``ToolMissingError`` without ``bwrap``); False runs
     the command bare, for development only, and the record says so. ``numerics`` is the
-    numerical setting (:mod:`portal.numerics`): ``portable`` (the default) or ``native``.
+    numerical setting (:mod:`portal.reproduce.numerics`): ``portable`` (the default) or ``native``.
     """
     mounts = {
         name: ({k: Path(v).resolve() for k, v in p.items()} if isinstance(p, dict) else p)
@@ -557,7 +557,7 @@ def run(
         "PYTHONNOUSERSITE": "1",
         "MPLCONFIGDIR": "/tmp/matplotlib" if isolate else f"{inside}/tmp/matplotlib",
         **{key: _fill(value, where) for key, value in (env or {}).items()},
-        # threads and kernel levels (portal/numerics.py): last, so nothing overrides them
+        # threads and kernel levels (portal/reproduce/numerics.py): last, so nothing overrides them
         **numerical_environment(numerics),
     }
     if not isolate:

@@ -32,19 +32,19 @@ from pathlib import Path
 
 import yaml
 
-from portal import envs, numerics, plots, tracking
-from portal.algorithm import Entry, Team, load_leaderboard, load_team, team_ids
-from portal.atomic import atomic_dir, write_text
-from portal.challenge import Challenge, load_challenge
-from portal.console import Heartbeat
+from portal.core.atomic import atomic_dir, write_text
+from portal.core.console import Heartbeat
 from portal.errors import BuildError, ConfigError, InputError, VerificationError
-from portal.harvest import Caps, harvest
-from portal.manifest import verify_release
-from portal.metrics import METRICS, age_band, score
-from portal.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
-from portal.sandbox import run as sandboxed
-from portal.verdict import Verdict, VerdictRecord, decide
-from portal.view import training_view
+from portal.release.manifest import verify_release
+from portal.reproduce import environments, numerics, plots, tracking
+from portal.reproduce.harvest import Caps, harvest
+from portal.reproduce.metrics import METRICS, age_band, score
+from portal.reproduce.rules import Challenge, load_challenge
+from portal.reproduce.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
+from portal.reproduce.sandbox import run as sandboxed
+from portal.reproduce.team import Entry, Team, load_leaderboard, load_team, team_ids
+from portal.reproduce.verdict import Verdict, VerdictRecord, decide
+from portal.reproduce.view import training_view
 
 PREDICTION_COLUMNS = ["exam_id", "score", "label"]
 CLASSES = {"normal": False, "pathological": True}
@@ -98,7 +98,7 @@ def read_reference(release: Path) -> Reference:
 
 
 def latest_version(root: Path, challenge: str) -> str:
-    from portal.release import published_versions
+    from portal.release.build import published_versions
 
     versions = published_versions(Path(root) / "data" / challenge / "releases")
     if not versions:
@@ -141,7 +141,7 @@ class _Attempt:
 
 def execute(
     team: Team,
-    environment: envs.Environment,
+    environment: environments.Environment,
     release: Path | dict[str, Path],
     run_dir: Path,
     splits: list[str],
@@ -155,7 +155,7 @@ def execute(
 ) -> _Attempt:
     """Run the team's entry points in order; stop at the first that fails.
 
-    Every step runs under the numerical ``setting`` (:mod:`portal.numerics`), after a
+    Every step runs under the numerical ``setting`` (:mod:`portal.reproduce.numerics`), after a
     probe that asks the team's environment which builds, BLAS and kernel levels it holds
     under that setting. In the portable setting, a step whose code overrode a pin (the
     guard's report says so) fails: a team that needs native kernels opts out in
@@ -166,7 +166,7 @@ def execute(
     runs (``portal reproduce`` prints them: a long step never looks like a hang).
 
     The steps share one workspace (capped in bytes and files); what they leave there
-    is then harvested into ``run_dir`` (:mod:`portal.harvest`): only regular files,
+    is then harvested into ``run_dir`` (:mod:`portal.reproduce.harvest`): only regular files,
     never through a link, and any other kind of file fails the attempt, named. The
     portal reads nothing of a run but that harvested copy.
     """
@@ -371,7 +371,7 @@ class Reproduction:
         return limits, lowered
 
     def release_view(self) -> dict[str, Path]:
-        """What team steps see of the release: training labels only (:mod:`portal.view`)."""
+        """What team steps see of the release: training labels only (``reproduce.view``)."""
         return training_view(
             self.release,
             self.root / ".portal-cache",
@@ -464,7 +464,9 @@ class Reproduction:
                 every=10,
             )
             with building:
-                environment = envs.ensure(team.requirements, envs.cache_dir(self.root))
+                environment = environments.ensure(
+                    team.requirements, environments.cache_dir(self.root)
+                )
             (tmp / "environment.txt").write_text(environment.freeze)
             record["environment"] = {
                 "requirements_hash": environment.requirements_hash,

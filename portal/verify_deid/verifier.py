@@ -33,7 +33,7 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 
-from portal.rawdicom import RawElement, UnsupportedEncoding, read_elements
+from portal.verify_deid.rawdicom import RawElement, UnsupportedEncoding, read_elements
 
 FREE_TEXT_VRS = frozenset({"AE", "LO", "LT", "SH", "ST", "UC", "UT"})  # not coded (CS)
 TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR", "AS"})
@@ -570,10 +570,13 @@ def verify_tree(
     jobs = [(str(root), batch) for batch in batches]
     args = (identifying, pseudonym_pattern, allowed)
     if workers > 1 and len(batches) + len(text_jobs) > 1:
-        from portal.workers import process_pool
+        from portal.core.workers import process_pool
 
         with process_pool(
-            workers, initializer=_init_worker, initargs=args, preload=["portal.verify"]
+            workers,
+            initializer=_init_worker,
+            initargs=args,
+            preload=["portal.verify_deid.verifier"],
         ) as pool:
             text_results = pool.map(_check_text, text_jobs)
             results = list(pool.map(_check_files, jobs))

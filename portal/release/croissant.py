@@ -8,7 +8,7 @@ load`` yields one record per exam.
 
 from __future__ import annotations
 
-from portal.cards import Card
+from portal.release.cards import Card
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 
