@@ -7,7 +7,6 @@ source (the ``dicom-anonymizer`` package) and the portal's option rules.
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -93,30 +92,3 @@ def test_codes_are_cid_7050():
     assert OPTIONS.codes()[0] == ("113100", "Basic Application Confidentiality Profile")
     assert {c for c, _ in OPTIONS.codes()} == {"113100", "113105", "113107", "113108"}
     assert Option.RETAIN_DEVICE_IDENTITY not in OPTIONS.options
-
-
-def _portal_imports(module: str) -> set[str]:
-    tree = ast.parse((ROOT / "portal" / f"{module}.py").read_text())  # module: a path under portal/
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module)
-        elif isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-    return {m for m in imported if m.startswith("portal")}
-
-
-def test_the_verifier_shares_no_code_with_the_deidentifier():
-    """verify.py reads files with its own byte-level reader, and nothing else of the portal
-    but the process-pool factory, which knows nothing of DICOM and imports no portal code."""
-    assert _portal_imports("verify_deid/verifier") == {
-        "portal.verify_deid.rawdicom",
-        "portal.core.workers",
-    }
-    assert _portal_imports("verify_deid/rawdicom") == set()
-    assert _portal_imports("core/workers") == set()
-    for module in ("deid/from_dataset", "deid/from_bytes", "deid/encoder"):
-        assert not {"portal.verify_deid.rawdicom", "portal.verify_deid.verifier"} & _portal_imports(
-            module
-        ), module
-        assert "rawdicom" not in (ROOT / "portal" / f"{module}.py").read_text()

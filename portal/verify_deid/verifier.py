@@ -1,7 +1,7 @@
 """The independent de-identification verifier: it trusts nothing the de-identifier did.
 
-It shares no code path with ``deid.py`` or ``profile.py`` (a test checks the
-imports). It first collects every identifying value of the *input* (person
+It shares no code path with :mod:`portal.deid` (``tests/test_boundaries.py`` checks
+the imports). It first collects every identifying value of the *input* (person
 names, IDs, dates, UIDs, addresses, phones, institution and station strings,
 and the values inside private tags), then walks every element of every output
 file at every depth, and every file and folder name, and reports:
