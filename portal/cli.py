@@ -111,7 +111,8 @@ def synth(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
 ) -> None:
     """Write a realistic synthetic challenge export (DICOM, labels, splits, clinical data)."""
-    from portal.synth.export import parse_shape, synthesize
+    from portal.config import parse_shape
+    from portal.synth.export import synthesize
 
     target = out or project() / "raw" / challenge
     volume_shape = parse_shape(shape)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from portal.config import parse_shape
 from portal.errors import ConfigError, OutputExistsError
 from portal.synth import export as export_module
-from portal.synth.export import parse_shape, synthesize
+from portal.synth.export import synthesize
 from tests.conftest import flip_label, read_csv, tree_hashes
 
 

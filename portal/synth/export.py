@@ -80,22 +80,6 @@ class ExportSummary:
     gray_zone: int
 
 
-def parse_shape(text: str) -> tuple[int, int, int]:
-    """``ROWSxCOLSxSLICES`` (e.g. ``128x128x64``) to the (slices, rows, cols) array shape."""
-    try:
-        rows, cols, slices = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(
-            f"--shape {text!r} is not ROWSxCOLSxSLICES.", hint="write it like 128x128x64."
-        ) from None
-    if min(rows, cols, slices) < 8 or max(rows, cols, slices) > 512:
-        raise ConfigError(
-            f"--shape {text!r}: each size must be between 8 and 512.",
-            hint="use the default 128x128x64, or e.g. 32x32x16 for quick tests.",
-        )
-    return slices, rows, cols
-
-
 # Worker state, set once per process by _init_worker (fork-free: spawn-safe).
 _WORK: dict[str, object] = {}
 
