@@ -358,7 +358,6 @@ def publish(
 ) -> None:
     """Copy a verified release to a mirror, then check the mirror file by file."""
     from portal.publish.publication import publish as publish_release
-    from portal.publish.publication import record
 
     folder = data or project() / "data" / challenge
     release = folder / "releases" / version
@@ -380,9 +379,8 @@ def publish(
             workers=workers,
             progress=lambda n: bar.advance(task, n),
             plan_out=plans.append,
+            log=folder / "publications.json",
         )
-    if result.verified:
-        record(folder / "publications.json", result)
     if as_json:
         console.print_json(
             json.dumps({"plan": plans[0].to_dict() if plans else None, **result.to_dict()})

@@ -17,9 +17,11 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoFile, RepoFolder
 
-from portal.errors import ConfigError, OutputExistsError, VerificationError
-from portal.publish import publication as pub
-from portal.publish.publication import PublishError, git_blob_sha1, open_target, publish
+from portal.errors import ConfigError, OutputExistsError, PublishError, VerificationError
+from portal.publish import hub as hub_target
+from portal.publish.hub import HUB_LFS_OVER, git_blob_sha1
+from portal.publish.publication import publish
+from portal.publish.registry import open_target
 from portal.release.build import build_release
 from portal.release.cards import load_card
 from portal.release.manifest import (
@@ -205,7 +207,7 @@ class FakeHub:
         entries = [RepoFolder(path=f, oid="0" * 40) for f in sorted(folders)]
         for path, data in sorted(files.items()):
             lfs = None
-            if len(data) > pub.HUB_LFS_OVER or path.endswith((".parquet", ".dcm")):
+            if len(data) > HUB_LFS_OVER or path.endswith((".parquet", ".dcm")):
                 lfs = {"size": len(data), "oid": hashlib.sha256(data).hexdigest(), "pointerSize": 1}
             blob = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
             entries.append(RepoFile(path=path, size=len(data), oid=blob, lfs=lfs))
@@ -332,7 +334,7 @@ def test_versions_on_the_hub_are_tags_and_main_follows_the_newest(releases):
 
 
 def test_an_interrupted_hub_publish_resumes_and_tags_only_when_complete(releases, monkeypatch):
-    monkeypatch.setattr(pub, "HUB_BATCH", 10)
+    monkeypatch.setattr(hub_target, "HUB_BATCH", 10)
     hub = FakeHub()
     hub.fail_on_commit = 3
     with pytest.raises(PublishError, match="connection dropped"):

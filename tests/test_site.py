@@ -83,13 +83,13 @@ def project(tmp_path_factory):
 def publish_mirrors(root: Path) -> None:
     """A folder mirror and a (mocked) Hub repository, verified; and a stale entry for
     other content, which the site must not show."""
-    from portal.publish.publication import publish, record
+    from portal.publish.publication import publish
     from tests.test_publish import FakeHub
 
     release = root / "data" / "datpark" / "releases" / "1.0.0"
     log = root / "data" / "datpark" / "publications.json"
     for target in (f"dir://{root / 'mirror'}", "hf://portal-org/datpark"):
-        record(log, publish(release, target, api=FakeHub()))
+        publish(release, target, api=FakeHub())  # records itself in publications.json
     stale = json.loads(log.read_text())[0] | {"target": "s3://old/x", "content_hash": "sha256:0"}
     log.write_text(json.dumps([*json.loads(log.read_text()), stale]))
 
