@@ -57,7 +57,14 @@ from portal.release.manifest import (
     seal,
     write_manifest,
 )
-from portal.release.versions import Tables, check_version, compare, next_version, parse_version
+from portal.release.versions import (
+    Tables,
+    check_version,
+    compare,
+    next_version,
+    parse_version,
+    published_versions,
+)
 
 SPLITS = ("train", "public_test", "private_test")
 #: Small shards: a label fix rewrites few of them, and DVC stores changed files only.
@@ -75,20 +82,6 @@ class ReleaseSummary:
     exams: dict[str, int]
     changes: dict
     already_published: bool = False
-
-
-def published_versions(releases: Path) -> list[str]:
-    if not releases.is_dir():
-        return []
-    found = []
-    for folder in releases.iterdir():
-        if folder.is_dir() and (folder / "manifest.json").exists():
-            try:
-                parse_version(folder.name)
-            except Exception:
-                continue
-            found.append(folder.name)
-    return sorted(found, key=parse_version)
 
 
 def check_increasing(releases: Path, challenge: str, version: str) -> None:

@@ -261,3 +261,19 @@ def check_version(
         f"Released as a {bump.upper()} version although {why} (semver for data says "
         f"{required.upper()}), because: {lower_bump_reason}"
     )
+
+
+def published_versions(releases: Path) -> list[str]:
+    """The versions of ``releases/`` that are published (a folder with a manifest), oldest
+    first; the release, reproduce and site stages all read them here."""
+    if not releases.is_dir():
+        return []
+    found = []
+    for folder in releases.iterdir():
+        if folder.is_dir() and (folder / "manifest.json").exists():
+            try:
+                parse_version(folder.name)
+            except Exception:
+                continue
+            found.append(folder.name)
+    return sorted(found, key=parse_version)

@@ -98,7 +98,7 @@ def read_reference(release: Path) -> Reference:
 
 
 def latest_version(root: Path, challenge: str) -> str:
-    from portal.release.build import published_versions
+    from portal.release.versions import published_versions
 
     versions = published_versions(Path(root) / "data" / challenge / "releases")
     if not versions:

@@ -22,8 +22,7 @@ from portal.release.cards import Card, card_path, load_card
 from portal.reproduce.rules import Challenge, load_challenge
 from portal.config import PARAMS_FILE, SiteParams, load_params
 from portal.release.manifest import Manifest
-from portal.release.build import published_versions
-from portal.release.versions import parse_version
+from portal.release.versions import parse_version, published_versions
 
 
 @dataclass
