@@ -218,7 +218,7 @@ def test_unknown_teams_and_bad_declarations_are_named(env, official):
 
 
 def test_loose_requirements_are_refused(env, official, tmp_path):
-    from portal.errors import BuildError
+    from portal.errors import EnvironmentBuildError
     from portal.reproduce import environments
 
     requirements = tmp_path / "requirements.txt"
@@ -230,7 +230,7 @@ def test_loose_requirements_are_refused(env, official, tmp_path):
         "-r other.txt",
     ]
     requirements.write_text("\n".join([*hostile, "pyarrow==25.0.1", "scipy==1.17.1 ; os_name"]))
-    with pytest.raises(BuildError) as caught:
+    with pytest.raises(EnvironmentBuildError) as caught:
         environments.ensure(requirements, tmp_path / "cache")
     assert caught.value.problems == hostile
     assert not (tmp_path / "cache").exists(), "nothing was built or downloaded"

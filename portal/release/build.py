@@ -41,7 +41,12 @@ import yaml
 
 from portal import __version__
 from portal.core import atomic
-from portal.errors import ConfigError, InputError, OutputExistsError, VerificationError
+from portal.errors import (
+    InputError,
+    OutputExistsError,
+    VerificationError,
+    VersionError,
+)
 from portal.release.cards import Card
 from portal.release.citation import bibtex, citation_cff, datacite
 from portal.release.commitment import FILE as COMMITMENTS
@@ -91,7 +96,7 @@ def check_increasing(releases: Path, challenge: str, version: str) -> None:
         return
     latest = published[-1]
     if parse_version(version) < parse_version(latest):
-        raise ConfigError(
+        raise VersionError(
             f"version {version} of {challenge} is lower than its latest release {latest}; "
             "versions must increase.",
             hint=f"release it as {next_version(latest, 'patch')}, "
@@ -675,7 +680,7 @@ def _check_listing(folder: Path, manifest: Manifest) -> None:
     }
     listed = {f.path: f.size for f in manifest.files}
     if on_disk != listed:
-        raise OutputExistsError(
+        raise VerificationError(
             f"the release does not match its own manifest ({sorted(set(on_disk) ^ set(listed))}"
             "); nothing was published.",
             hint="re-run `portal release`; report this if it happens again.",

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from portal.errors import ConfigError, OutputExistsError
+from portal.errors import ConfigError, VersionError
 
 BUMPS = ("patch", "minor", "major")
 LABEL_FIELDS = ("label", "gray_zone")
@@ -233,12 +233,12 @@ def check_version(
         return ""
     bump = bump_of(parent, requested)
     if bump is None:
-        raise OutputExistsError(
+        raise VersionError(
             f"version {requested} is not greater than the latest release {parent}.",
             hint=f"use {next_version(parent, changes.required_bump or 'patch')}.",
         )
     if changes.empty:
-        raise OutputExistsError(
+        raise VersionError(
             f"nothing changed since {parent}: there is no new version to release.",
             hint="change the data or its metadata first, or cite the existing version.",
         )
@@ -250,7 +250,7 @@ def check_version(
         "minor": "exams were added",
     }[required]
     if not lower_bump_reason:
-        raise ConfigError(
+        raise VersionError(
             f"{why}: semver for data requires a {required.upper()} version "
             f"({next_version(parent, required)}), not {requested}.",
             hint=f"release as {next_version(parent, required)}, or add "

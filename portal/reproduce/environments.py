@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portal.core.atomic import TMP_MARKER
-from portal.errors import BuildError, ToolMissingError
+from portal.errors import EnvironmentBuildError, ToolMissingError
 
 BASE_PYTHON = os.environ.get("PORTAL_TEAM_PYTHON", "/usr/bin/python3")
 COMPLETE = ".complete"
@@ -82,7 +82,7 @@ def ensure(requirements: Path, cache: Path) -> Environment:
     requirements = Path(requirements)
     loose = unpinned(requirements)
     if loose:
-        raise BuildError(
+        raise EnvironmentBuildError(
             f"{requirements}: {len(loose)} requirement(s) not pinned with ==:",
             problems=loose,
             hint="write one `name==version` a line (no option, URL or path), so every run "
@@ -149,7 +149,7 @@ def _run(command: list[str], requirements: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-8:]
-        raise BuildError(
+        raise EnvironmentBuildError(
             f"building the environment for {requirements} failed ({' '.join(command[:4])} …):",
             problems=tail,
             hint="check that every pinned version exists for Python "

@@ -34,7 +34,7 @@ import yaml
 
 from portal.core.atomic import atomic_dir, write_text
 from portal.core.console import Heartbeat
-from portal.errors import BuildError, ConfigError, InputError, VerificationError
+from portal.errors import ConfigError, EnvironmentBuildError, InputError, VerificationError
 from portal.release.manifest import verify_release
 from portal.reproduce import environments, numerics, plots, tracking
 from portal.reproduce.harvest import Caps, harvest
@@ -472,7 +472,7 @@ class Reproduction:
                 "requirements_hash": environment.requirements_hash,
                 "reused": environment.reused,
             }
-        except BuildError as error:
+        except EnvironmentBuildError as error:
             failure = f"environment: {error.message}"
             log_tail = "\n".join(error.problems)
         first = second = None
