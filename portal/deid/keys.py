@@ -50,6 +50,8 @@ def load_key(
     directory: Path = SECRETS_DIR,
     create: bool = True,
 ) -> bytes:
+    """The challenge's key, looked up in the order of the module's docstring; a new one is
+    made (mode 0600, under ``directory``) when none exists and ``create`` allows it."""
     value = os.environ.get(ENV_VAR)
     if value:
         try:
