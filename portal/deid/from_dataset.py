@@ -95,11 +95,6 @@ class Deidentifier:
         number = int.from_bytes(self._digest("shift", patient_key)[:8], "big")
         return -(SHIFT_MIN_DAYS + number % SHIFT_SPAN_DAYS)
 
-    def pseudonym_for(self, patient_key: str) -> str:
-        """A pseudonymous patient ID for sources that bring none of their own."""
-        digest = self._digest("patient", patient_key).hex()[:10].upper()
-        return f"{self.options.pseudonym_prefix}-{digest}"
-
     # -- the walk ---------------------------------------------------------------------
     def dataset(self, ds: Dataset, subject: Subject) -> Counter[str]:
         """De-identify ``ds`` in place; return how many elements got each action."""

@@ -162,11 +162,6 @@ def _table() -> tuple[dict[int, str], tuple[tuple[int, int, str], ...]]:
     return exact, tuple(masked)
 
 
-def basic_profile() -> dict[int, str]:
-    """Annex E Basic-profile action of each exactly listed tag."""
-    return _table()[0]
-
-
 def basic_action(tag: int) -> str | None:
     """The Basic-profile action of ``tag``, repeating groups included; None if unlisted."""
     exact, masked = _table()

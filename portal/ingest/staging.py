@@ -81,7 +81,6 @@ NATIVE_SYNTAXES = {
 }
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 TEXT_PRONE_MODALITIES = {"US", "OT", "XC", "ES", "GM", "SC", "DOC", "SM"}
-PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 #: Stable codes of the quarantine reasons (in ``deid_report.json`` and the CLI summary).
 QUARANTINE_CODES = {
     "not-dicom": "not a DICOM Part 10 file",
