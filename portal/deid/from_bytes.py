@@ -1,4 +1,4 @@
-"""De-identify a DICOM file straight from its bytes: the fast path of ``deid.Deidentifier``.
+"""De-identify a DICOM file straight from its bytes: the fast path of ``from_dataset.Deidentifier``.
 
 ``Deidentifier.dataset`` works on a pydicom dataset; most of its time goes to
 pydicom's machinery (raw-value conversion, ``Dataset`` bookkeeping, the

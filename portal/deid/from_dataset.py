@@ -6,7 +6,7 @@ UIDs are replaced by keyed-hash UIDs (HMAC-SHA256 under a key that never
 enters a release), each patient gets one pseudonymous ID and one date shift
 for all their exams, and centres become codes. Pixel data is never touched.
 
-``verify.py`` checks the result and shares no code with this module.
+``portal.verify_deid`` checks the result and shares no code with this module.
 """
 
 from __future__ import annotations
