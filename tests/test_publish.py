@@ -17,7 +17,13 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoFile, RepoFolder
 
-from portal.errors import ConfigError, OutputExistsError, PublishError, VerificationError
+from portal.errors import (
+    ConfigError,
+    InputError,
+    OutputExistsError,
+    PublishError,
+    VerificationError,
+)
 from portal.publish import hub as hub_target
 from portal.publish.hub import HUB_LFS_OVER, git_blob_sha1
 from portal.publish.publication import publish
@@ -364,3 +370,19 @@ def test_small_files_are_checked_by_their_git_id(tmp_path):
     if done.returncode == 0:
         assert git_blob_sha1(path) == done.stdout.strip()
     assert git_blob_sha1(path) == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_publications_json_is_written_and_read_through_one_definition(releases, tmp_path):
+    from portal.publish.publication import SCHEMA_VERSION, read_publications
+
+    log = tmp_path / "publications.json"
+    first = publish(releases["1.0.0"], f"dir://{tmp_path / 'mirror'}", log=log)
+    assert read_publications(log) == [first]
+    assert json.loads(log.read_text())[0]["schema_version"] == SCHEMA_VERSION
+    entries = json.loads(log.read_text())
+    entries.append({**entries[0], "verifed": True, "files": "many"})
+    log.write_text(json.dumps(entries))
+    with pytest.raises(InputError) as refused:
+        read_publications(log)
+    assert str(log) in str(refused.value)
+    assert "entry 2: files" in str(refused.value) and "entry 2: verifed" in str(refused.value)

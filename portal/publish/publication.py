@@ -31,12 +31,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from portal.core import atomic
-from portal.errors import VerificationError
+from portal.errors import InputError, VerificationError
 from portal.publish.registry import open_target
 from portal.publish.target import Item, Plan, Progress, Target
 from portal.release.manifest import (
@@ -52,10 +53,17 @@ from portal.release.manifest import (
 PUBLICATIONS = "publications.json"
 
 
-@dataclass
-class Publication:
-    """The outcome of one ``publish``, also appended to ``publications.json``."""
+#: the version of one entry of ``publications.json`` (entries written before it had none: 1)
+SCHEMA_VERSION = 1
 
+
+class Publication(BaseModel):
+    """The outcome of one ``publish``, also appended to ``publications.json``: written
+    by :func:`record` and read back by :func:`read_publications` (the site reads it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
     target: str
     challenge: str
     version: str
@@ -73,7 +81,7 @@ class Publication:
     at: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
 
 def release_items(release: Path) -> tuple[list[Item], dict]:
@@ -178,9 +186,43 @@ def _publication(
     )
 
 
+def read_publications(log: Path) -> list[Publication]:
+    """Every entry of ``publications.json``, validated; none if the file does not exist."""
+    if not log.exists():
+        return []
+    try:
+        entries = json.loads(log.read_text())
+    except ValueError as error:
+        raise InputError(f"not valid JSON ({error}).", path=log) from None
+    if not isinstance(entries, list):
+        raise InputError("not a list of publications.", path=log)
+    found, problems = [], []
+    for number, entry in enumerate(entries, start=1):
+        version = entry.get("schema_version", 1) if isinstance(entry, dict) else None
+        if version != SCHEMA_VERSION:
+            problems.append(f"entry {number}: schema version {version}, expected {SCHEMA_VERSION}")
+            continue
+        try:
+            found.append(Publication.model_validate({"schema_version": 1, **entry}))
+        except ValidationError as error:
+            problems += [
+                f"entry {number}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
+                for e in error.errors()
+            ]
+    if problems:
+        raise InputError(
+            "unreadable publications:",
+            path=log,
+            problems=problems,
+            hint="restore the file from version control or a backup; `portal publish` "
+            "appends to it and never rewrites an entry.",
+        )
+    return found
+
+
 def record(log: Path, publication: Publication) -> None:
     """Append a verified publication to ``publications.json`` (where each version is
     mirrored, for the site and for the organiser); the URL carries no credentials."""
-    entries = json.loads(log.read_text()) if log.exists() else []
+    entries = [entry.to_dict() for entry in read_publications(log)]
     entries.append(publication.to_dict())
     atomic.write_text(log, json.dumps(entries, indent=2) + "\n")

@@ -39,6 +39,7 @@ from portal.release.manifest import verify_release
 from portal.reproduce import environments, numerics, plots, tracking
 from portal.reproduce.harvest import Caps, harvest
 from portal.reproduce.metrics import METRICS, age_band, score
+from portal.reproduce.records import FINGERPRINT_SHOWN, RunRecord, VerdictFile
 from portal.reproduce.rules import Challenge, load_challenge
 from portal.reproduce.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
 from portal.reproduce.sandbox import run as sandboxed
@@ -734,29 +735,23 @@ class Reproduction:
             "scores": scores.to_dict() if scores is not None else None,
             **record,
         }
-        (tmp / "record.json").write_text(json.dumps(full, indent=2, default=str) + "\n")
-        (tmp / "verdict.json").write_text(
-            json.dumps(
-                {
-                    "team": team.id,
-                    "name": team.algorithm.team,
-                    "version": self.version,
-                    "attempt": outcome.attempt,
-                    "determinism": outcome.determinism.get("identical"),
-                    **v.to_dict(),
-                    "numerics": record["numerics"]["setting"],
-                    "numerics_reason": record["numerics"]["reason"],
-                    "hardware_sensitive": _sensitive(record["hardware_check"]),
-                    "hardware_band": record["hardware_check"].get("band"),
-                    "hardware": {
-                        **{k: record["hardware"].get(k) for k in FINGERPRINT_SHOWN},
-                        "libraries": _libraries(record["numerics"].get("probe")),
-                    },
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        RunRecord(**full).write(tmp / "record.json")
+        VerdictFile(
+            team=team.id,
+            name=team.algorithm.team,
+            version=self.version,
+            attempt=outcome.attempt,
+            determinism=outcome.determinism.get("identical"),
+            **v.to_dict(),
+            numerics=record["numerics"]["setting"],
+            numerics_reason=record["numerics"]["reason"],
+            hardware_sensitive=_sensitive(record["hardware_check"]),
+            hardware_band=record["hardware_check"].get("band"),
+            hardware={
+                **{k: record["hardware"].get(k) for k in FINGERPRINT_SHOWN},
+                "libraries": _libraries(record["numerics"].get("probe")),
+            },
+        ).write(tmp / "verdict.json")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
     def _tidy(self, tmp: Path) -> None:
@@ -769,7 +764,7 @@ class Reproduction:
                         shutil.rmtree(child) if child.is_dir() else child.unlink()
 
     def _log(self, tmp: Path, outcome: Outcome, team: Team) -> None:
-        record = json.loads((tmp / "record.json").read_text())
+        record = RunRecord.read(tmp / "record.json").model_dump(mode="json")
         metrics = {**json.loads((tmp / "metrics.json").read_text()), **record["cost"]}
         seeds = team.algorithm.seeds
         tags = {
@@ -836,18 +831,6 @@ class Reproduction:
         )
         outcome.run_id = run_id
         (tmp / "mlflow_run.txt").write_text(f"{run_id}\n")
-
-
-FINGERPRINT_SHOWN = (
-    "cpu_model",
-    "isa_level",
-    "kernel_flags",
-    "usable_cpus",
-    "memory_gib",
-    "os",
-    "kernel",
-    "libc",
-)
 
 
 def _tag(value) -> str:
@@ -917,5 +900,5 @@ def collect_verdicts(root: Path, challenge: str, version: str | None = None) -> 
     challenge_folder(root, challenge)
     base = Path(root) / "runs" / challenge
     pattern = f"{version}/*/verdict.json" if version else "*/*/verdict.json"
-    rows = [json.loads(p.read_text()) for p in sorted(base.glob(pattern))]
+    rows = [VerdictFile.read(p).row() for p in sorted(base.glob(pattern))]
     return sorted(rows, key=lambda r: (r["version"], r["official"] * -1, r["team"]))
