@@ -65,3 +65,31 @@ def test_another_schema_version_is_refused_by_name(tmp_path):
     path.write_text(json.dumps(verdict().model_dump(mode="json") | {"schema_version": 2}))
     with pytest.raises(InputError, match="schema version 2; this portal reads version 1"):
         VerdictFile.read(path)
+
+
+def test_run_tags_round_trip_through_what_mlflow_stores():
+    from portal.reproduce.records import RunTags
+
+    tags = RunTags(
+        team="cnn-saliency",
+        team_name="Team CNN",
+        challenge="datpark",
+        release_version="1.0.0",
+        release_content_hash="sha256:" + "0" * 64,
+        verdict=Verdict.NOT_REPRODUCED,
+        attempt="2",
+        deterministic="True",
+        upstream_repository="https://example.org/cnn",
+        upstream_commit="a" * 40,
+        numerics="portable",
+        numerics_opt_out_reason="",
+        numerics_libraries="torch 2.13",
+        numerics_overridden="",
+        hardware_sensitive="None",
+        provenance={"git.commit": "b" * 40, "hardware.cpu_model": "x86-64"},
+    )
+    stored = tags.to_tags()
+    assert stored["verdict"] == "not reproduced" and stored["release.content_hash"]
+    assert stored["portal.schema_version"] == "1" and stored["git.commit"] == "b" * 40
+    assert all(isinstance(value, str) for value in stored.values())
+    assert RunTags.from_tags({**stored, "mlflow.runName": "x"}) == tags

@@ -1,9 +1,10 @@
-"""The files a reproduction writes for others to read, each defined once, with a schema version.
+"""What a reproduction writes for others to read, each defined once, with a schema version.
 
-``verdict.json`` (read by ``portal verdicts`` and the CLI's table) and ``record.json``
-(read by the MLflow log, the site and the book) are written and read through the models
-here, never as loose dicts: a missing or misspelt key fails where the file is written,
-and a file of another schema version is named, with its path, where it is read.
+``verdict.json`` (read by ``portal verdicts`` and the CLI's table), ``record.json``
+(read by the MLflow log, the site and the book) and the run's MLflow tags (read by the
+site) are written and read through the models here, never as loose dicts: a missing or
+misspelt key fails where the file is written, and a file of another schema version is
+named, with its path, where it is read.
 
 ``schema_version`` starts at 1; a change that renames or removes a key raises it, and the
 reader says which version it found and which it reads.
@@ -15,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from portal.errors import InputError
 from portal.reproduce.verdict import Verdict
@@ -121,3 +122,48 @@ class RunRecord(_Record):
     limits: dict[str, Any]
     untrusted_output: dict[str, Any]
     explanations_refused: list[Any] | None = None
+
+
+class RunTags(BaseModel):
+    """The MLflow tags of one reproduction run (the site finds runs and verdicts by them).
+
+    The fixed tags are fields; the provenance tags whose names come from the data
+    (``git.*``, ``dvc.*``, ``hardware.<fingerprint key>``) are in ``provenance``.
+    :meth:`to_tags` gives what is logged, :meth:`from_tags` reads it back.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    schema_version: str = Field(str(SCHEMA_VERSION), alias="portal.schema_version")
+    team: str
+    team_name: str
+    challenge: str
+    release_version: str
+    release_content_hash: str = Field(alias="release.content_hash")
+    verdict: Verdict
+    attempt: str
+    deterministic: str  # "True", "False" or "None" (run once)
+    upstream_repository: str = Field(alias="upstream.repository")
+    upstream_commit: str = Field(alias="upstream.commit")
+    numerics: str
+    numerics_opt_out_reason: str = Field(alias="numerics.opt_out_reason")
+    numerics_libraries: str = Field(alias="numerics.libraries")
+    numerics_overridden: str = Field(alias="numerics.overridden")
+    hardware_sensitive: str = Field(alias="hardware.sensitive")
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+    def to_tags(self) -> dict[str, str]:
+        fixed = self.model_dump(mode="json", by_alias=True, exclude={"provenance"})
+        return {**fixed, **self.provenance}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> RunTags:
+        """The tags of a run as MLflow returns them (MLflow's own ``mlflow.*`` ignored)."""
+        names = {field.alias or name for name, field in cls.model_fields.items()}
+        fixed = {k: v for k, v in tags.items() if k in names}
+        extra = {
+            k: v
+            for k, v in tags.items()
+            if k not in names and k.startswith(("git.", "dvc.", "hardware."))
+        }
+        return cls(**fixed, provenance=extra)

@@ -39,7 +39,7 @@ from portal.release.manifest import verify_release
 from portal.reproduce import environments, numerics, plots, tracking
 from portal.reproduce.harvest import Caps, harvest
 from portal.reproduce.metrics import METRICS, age_band, score
-from portal.reproduce.records import FINGERPRINT_SHOWN, RunRecord, VerdictFile
+from portal.reproduce.records import FINGERPRINT_SHOWN, RunRecord, RunTags, VerdictFile
 from portal.reproduce.rules import Challenge, load_challenge
 from portal.reproduce.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
 from portal.reproduce.sandbox import run as sandboxed
@@ -767,33 +767,31 @@ class Reproduction:
         record = RunRecord.read(tmp / "record.json").model_dump(mode="json")
         metrics = {**json.loads((tmp / "metrics.json").read_text()), **record["cost"]}
         seeds = team.algorithm.seeds
-        tags = {
-            "team": team.id,
-            "team_name": team.algorithm.team,
-            "challenge": self.challenge.id,
-            "release_version": self.version,
-            "release.content_hash": self.content_hash,
-            "verdict": outcome.verdict.verdict.value,
-            "attempt": str(outcome.attempt),
-            "deterministic": str(outcome.determinism.get("identical")),
-            "upstream.repository": team.algorithm.upstream.repository,
-            "upstream.commit": team.algorithm.upstream.commit,
-            **_git(self.root),
-            **_dvc_lock(self.root, self.challenge.id, self.version),
-        }
         environment = record.get("environment") or {}
         setting = record["numerics"]["setting"]
         check = record.get("hardware_check") or {}
-        tags.update(
-            {
-                "numerics": setting,
-                "numerics.opt_out_reason": record["numerics"].get("reason") or "",
-                "numerics.libraries": _libraries(record["numerics"].get("probe")),
-                "numerics.overridden": "; ".join(record["numerics"].get("overridden") or []),
-                "hardware.sensitive": str(_sensitive(check)),
+        tags = RunTags(
+            team=team.id,
+            team_name=team.algorithm.team,
+            challenge=self.challenge.id,
+            release_version=self.version,
+            release_content_hash=self.content_hash,
+            verdict=outcome.verdict.verdict,
+            attempt=str(outcome.attempt),
+            deterministic=str(outcome.determinism.get("identical")),
+            upstream_repository=team.algorithm.upstream.repository,
+            upstream_commit=team.algorithm.upstream.commit,
+            numerics=setting,
+            numerics_opt_out_reason=record["numerics"].get("reason") or "",
+            numerics_libraries=_libraries(record["numerics"].get("probe")),
+            numerics_overridden="; ".join(record["numerics"].get("overridden") or []),
+            hardware_sensitive=str(_sensitive(check)),
+            provenance={
+                **_git(self.root),
+                **_dvc_lock(self.root, self.challenge.id, self.version),
                 **{f"hardware.{k}": _tag(v) for k, v in record["hardware"].items()},
-            }
-        )
+            },
+        ).to_tags()
         for name, value in (check.get("scores") or {}).items():
             metrics[f"hardware_{name}_{self.challenge.metric.official}"] = value
         if check.get("band"):
