@@ -344,7 +344,7 @@ def test_the_guard_keeps_a_pin_in_a_bare_process(tmp_path):
     script = (
         "import os\nos.environ['OPENBLAS_CORETYPE'] = 'SkylakeX'\nimport numpy\nprint(numpy.SEEN)\n"
     )
-    guard = Path(__file__).parent.parent / "portal" / "data" / "sandbox"
+    guard = Path(__file__).parent.parent / "portal" / "reproduce" / "in_sandbox"
     done = subprocess.run(
         ["/usr/bin/python3", "-c", script],
         env={

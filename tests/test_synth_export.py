@@ -159,6 +159,8 @@ def test_a_corrected_export_survives_dvc_repro(tmp_path):
     repo.mkdir()
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"synth": stages["stages"]["synth"]}}))
+    # the stage depends on the code it runs (tests/test_dvc_deps.py): the copy must hold it
+    shutil.copytree(ROOT / "portal", repo / "portal", ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     synth = {"exams": 3, "seed": 4, "shape": "32x32x16"}
     challenges = {"datpark": {**params["challenges"]["datpark"], "synth": synth}}
