@@ -25,7 +25,6 @@ from portal import __version__
 from portal.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    ConfigError,
     NotReproducedError,
     PortalError,
     VerificationError,
@@ -468,19 +467,10 @@ def reproduce(
     ] = True,
 ) -> None:
     """Re-run winning solutions on a release in the sandbox; score, verdict, MLflow run."""
-    from portal.reproduce.reproduction import Reproduction, challenge_folder
-    from portal.reproduce.team import team_ids
+    from portal.reproduce.reproduction import Reproduction, select_teams
 
-    folder = challenge_folder(project(), challenge)
-    known = team_ids(folder)
-    unknown = [team for team in teams or [] if team not in known]
-    if unknown:  # a misspelled team stops everything before any run
-        raise ConfigError(
-            f"no team {', '.join(map(repr, unknown))} under {folder}.",
-            hint=f"check the spelling; teams: {', '.join(known) or 'none'}.",
-        )
+    chosen = select_teams(project(), challenge, teams)  # a misspelt team stops everything
     job = Reproduction(project(), challenge, release)
-    chosen = teams or known
     rows = []
     refused: list[PortalError] = []
     for team in chosen:

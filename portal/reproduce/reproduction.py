@@ -893,6 +893,20 @@ def challenge_folder(root: Path, challenge: str) -> Path:
     return folder
 
 
+def select_teams(root: Path, challenge: str, teams: list[str] | None = None) -> list[str]:
+    """The teams to reproduce: ``teams`` as given, or every team folder of the challenge.
+    A misspelt team stops everything before any run, naming the teams there are."""
+    folder = challenge_folder(root, challenge)
+    known = team_ids(folder)
+    unknown = [team for team in teams or [] if team not in known]
+    if unknown:
+        raise ConfigError(
+            f"no team {', '.join(map(repr, unknown))} under {folder}.",
+            hint=f"check the spelling; teams: {', '.join(known) or 'none'}.",
+        )
+    return list(teams or known)
+
+
 def collect_verdicts(root: Path, challenge: str, version: str | None = None) -> list[dict]:
     """The latest verdict of every team on every (or one) release, from runs/."""
     challenge_folder(root, challenge)
