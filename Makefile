@@ -49,7 +49,7 @@ demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
 	@echo "Open the site:  portal site serve   then http://127.0.0.1:8000/   (or open site/index.html as a file)"
 	@echo
 	@echo "Time per stage (portal commands; those DVC found up to date took no time):"
-	@python -m portal.console $(DEMO_TIMINGS)
+	@python -m portal.core.console $(DEMO_TIMINGS)
 	@echo "  whole demo (with DVC's own work)  $$(( $$(date +%s) - $$(cat .portal-cache/demo-start) )) s"
 
 test: setup  ## lint, then the test suite (what CI runs)

@@ -57,8 +57,8 @@ def run_dicognito(export: Path, out: Path) -> dict:
 
 
 def run_portal(export: Path, out: Path) -> dict:
-    from portal.ingest import ingest
-    from portal.profile import DeidOptions
+    from portal.deid.profile import DeidOptions
+    from portal.ingest.staging import ingest
 
     files = sorted(export.glob("exams/*/*.dcm"))
     start = time.perf_counter()

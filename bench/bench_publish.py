@@ -49,8 +49,8 @@ def _s3_baseline(store, release: Path, bucket: str) -> float:
 
 
 def measure(exams: int, work: Path) -> dict:
-    from portal.environ import scoped_environ
-    from portal.publish import publish
+    from portal.core.environ import scoped_environ
+    from portal.publish.publication import publish
     from tests import servers
 
     datpark_release(work, exams=exams, seed=2024, key=b"bench-publish-key-0123456789abcde")

@@ -62,7 +62,7 @@ def baseline(staging: Path, release_bytes: int, out: Path) -> float:
 def immutability_cost(staging: Path, release: Path, out: Path) -> dict:
     """Seconds to place the staged DICOM by copy/reflink and by hard link, and to make
     the built release read-only; the copy method the file system allowed."""
-    from portal.release import clone_file, make_read_only
+    from portal.release.build import clone_file, make_read_only
 
     files = sorted((staging / "dicom").rglob("*.dcm"))
 
@@ -97,7 +97,8 @@ def _release_in_fresh_process(work: Path) -> dict:
     """Run the release alone in a new interpreter, so its peak memory is its own."""
     code = (
         "import json, time; from pathlib import Path; from bench.common import TreeMemory\n"
-        "from portal.cards import load_card; from portal.release import build_release\n"
+        "from portal.release.cards import load_card\n"
+        "from portal.release.build import build_release\n"
         "if __name__ == '__main__':\n"
         f"    work = Path({str(work)!r})\n"
         f"    card = load_card(Path({str(ROOT / 'data_cards' / 'datpark.md')!r}))\n"
@@ -141,8 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         "--no-repro", action="store_true", help="Skip the no-op `dvc repro` of this repository."
     )
     args = parser.parse_args(argv)
-    from portal.cards import load_card
-    from portal.ingest import ingest
+    from portal.ingest.staging import ingest
+    from portal.release.cards import load_card
     from portal.synth.export import synthesize
 
     card = load_card(ROOT / "data_cards" / "datpark.md")

@@ -91,7 +91,7 @@ def _bare(work: Path, python: Path) -> float:
 
 
 def _runner(work: Path) -> tuple[float, object]:
-    from portal.reproduce import Reproduction
+    from portal.reproduce.reproduction import Reproduction
 
     start = time.perf_counter()
     outcome = Reproduction(work, "datpark").run(TEAM, repeat=False, hardware_check=False)
@@ -104,8 +104,8 @@ def _startup(repeats: int = 10) -> dict[str, float]:
     directory's tmpfs) against the same step run bare, median of ``repeats``."""
     import statistics
 
-    from portal.sandbox import Limits, Workspace
-    from portal.sandbox import run as sandboxed
+    from portal.reproduce.sandbox import Limits, Workspace
+    from portal.reproduce.sandbox import run as sandboxed
 
     python = "/usr/bin/python3"
     bare, boxed = [], []
@@ -141,14 +141,14 @@ def _startup(repeats: int = 10) -> dict[str, float]:
 
 def _cnn_train(work: Path, repeats: int = 2) -> dict[str, float]:
     """The CNN's train step, native kernels against portable ones (best of ``repeats``)."""
-    from portal import envs
-    from portal.reproduce import Reproduction, _command
-    from portal.sandbox import Limits, Workspace
-    from portal.sandbox import run as sandboxed
+    from portal.reproduce import environments
+    from portal.reproduce.reproduction import Reproduction, _command
+    from portal.reproduce.sandbox import Limits, Workspace
+    from portal.reproduce.sandbox import run as sandboxed
 
     job = Reproduction(work, "datpark")
     team = job.team("cnn-saliency")
-    environment = envs.ensure(team.requirements, work / ".portal-envs")
+    environment = environments.ensure(team.requirements, work / ".portal-envs")
     mounts = {"code": team.folder, "release": job.release_view(), "env": environment.path}
     command = _command(team.algorithm.entry_points.train, seed=team.algorithm.seeds[0])
     limits = Limits(wall_seconds=3600, cpu_seconds=3600)
@@ -192,10 +192,10 @@ def main(argv: list[str] | None = None) -> None:
         try:
             _project(work, exams)
             cold, _ = _runner(work)  # builds the environment
-            from portal import envs
+            from portal.reproduce import environments
 
             team = work / "reproduce" / "datpark" / TEAM
-            environment = envs.ensure(team / "requirements.txt", work / ".portal-envs")
+            environment = environments.ensure(team / "requirements.txt", work / ".portal-envs")
             bare = min(_bare(work, environment.python) for _ in range(2))
             runs = [_runner(work) for _ in range(2)]
             warm = min(seconds for seconds, _ in runs)

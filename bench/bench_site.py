@@ -36,7 +36,7 @@ CONFIG = ROOT / "mkdocs.yml"
 
 
 def _first(work: Path, exams: int) -> None:
-    from portal.reproduce import Reproduction
+    from portal.reproduce.reproduction import Reproduction
 
     datpark_release(work, exams=exams, seed=7, key=b"bench-site-key-0123456789abcdefg", workers=1)
     shutil.rmtree(work / "data" / "datpark" / "staging")
@@ -54,7 +54,7 @@ def _params(work: Path, ids: list[str]) -> None:
 
 
 def _clone(work: Path, cid: str) -> None:
-    from portal import tracking
+    from portal.reproduce import tracking
 
     card = (work / "data_cards" / "datpark.md").read_text()
     (work / "data_cards" / f"{cid}.md").write_text(card.replace("id: datpark", f"id: {cid}", 1))

@@ -112,9 +112,9 @@ class TreeMemory:
 def datpark_release(work: Path, *, exams: int, seed: int, key: bytes, workers: int | None = None):
     """Synthesise, ingest and release ``exams`` full-size DaT-Park exams as 1.0.0 under
     ``work/data/datpark`` (untimed set-up of a benchmark); the export is removed after."""
-    from portal.cards import load_card
-    from portal.ingest import ingest
-    from portal.release import build_release
+    from portal.ingest.staging import ingest
+    from portal.release.build import build_release
+    from portal.release.cards import load_card
     from portal.synth.export import synthesize
 
     root = Path(__file__).resolve().parent.parent
@@ -123,7 +123,13 @@ def datpark_release(work: Path, *, exams: int, seed: int, key: bytes, workers: i
     data = work / "data" / "datpark"
     extra = {"workers": workers} if workers else {}
     ingest("datpark", work / "raw", data, options=card.meta.deidentification, key=key, **extra)
-    build_release("datpark", data / "staging", data / "releases", card, version="1.0.0",
-                  date="2025-06-01", notes="Benchmark release.")
+    build_release(
+        "datpark",
+        data / "staging",
+        data / "releases",
+        card,
+        version="1.0.0",
+        date="2025-06-01",
+        notes="Benchmark release.",
+    )
     shutil.rmtree(work / "raw")
-

@@ -25,7 +25,6 @@ from portal import __version__
 from portal.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    ConfigError,
     NotReproducedError,
     PortalError,
     VerificationError,
@@ -80,9 +79,9 @@ def _root(
 
 def progress_bar(description: str, total: int):
     """A Rich progress bar at a terminal; elsewhere (a DVC stage, CI) a plain line every
-    few seconds (:class:`portal.console.Lines`); silent under --quiet."""
+    few seconds (:class:`portal.core.console.Lines`); silent under --quiet."""
     if not errors.is_terminal:
-        from portal.console import Lines
+        from portal.core.console import Lines
 
         return Lines(disable=_state["quiet"])
     return Progress(
@@ -111,7 +110,8 @@ def synth(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
 ) -> None:
     """Write a realistic synthetic challenge export (DICOM, labels, splits, clinical data)."""
-    from portal.synth.export import parse_shape, synthesize
+    from portal.config import parse_shape
+    from portal.synth.export import synthesize
 
     target = out or project() / "raw" / challenge
     volume_shape = parse_shape(shape)
@@ -159,9 +159,9 @@ def ingest(
     ] = False,
 ) -> None:
     """Validate the export, de-identify it, verify the result independently, and stage it."""
-    from portal.cards import card_path, load_card
-    from portal.ingest import ingest as run_ingest
-    from portal.keys import SECRETS_DIR, load_key
+    from portal.deid.keys import SECRETS_DIR, load_key
+    from portal.ingest.staging import ingest as run_ingest
+    from portal.release.cards import card_path, load_card
 
     options = load_card(card or project() / card_path(challenge)).meta.deidentification
     export_dir = export or project() / "raw" / challenge
@@ -204,7 +204,7 @@ def verify_deid(
     """Check, independently of the de-identifier, that nothing identifying is left."""
     import json
 
-    from portal.verify import verify_folder
+    from portal.verify_deid.verifier import verify_folder
 
     report = verify_folder(folder, against)
     if as_json:
@@ -239,10 +239,10 @@ def release(
     card: Annotated[Path | None, typer.Option(help="Data card.")] = None,
 ) -> None:
     """Build an immutable, checksummed, citable release from the verified staging."""
-    from portal.cards import card_path, load_card
     from portal.config import PARAMS_FILE, load_params
-    from portal.keys import SECRETS_DIR, load_key
-    from portal.release import build_release
+    from portal.deid.keys import SECRETS_DIR, load_key
+    from portal.release.build import build_release
+    from portal.release.cards import card_path, load_card
 
     spec = load_params(params or project() / PARAMS_FILE).release(challenge, version)
     folder = data or project() / "data" / challenge
@@ -303,7 +303,7 @@ def verify(
     import json
 
     from portal.errors import VerificationError
-    from portal.manifest import verify_release
+    from portal.release.manifest import verify_release
 
     result = verify_release(release, expect=expect)
     if as_json:
@@ -356,8 +356,7 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan and result.")] = False,
 ) -> None:
     """Copy a verified release to a mirror, then check the mirror file by file."""
-    from portal.publish import publish as publish_release
-    from portal.publish import record
+    from portal.publish.publication import publish as publish_release
 
     folder = data or project() / "data" / challenge
     release = folder / "releases" / version
@@ -379,9 +378,8 @@ def publish(
             workers=workers,
             progress=lambda n: bar.advance(task, n),
             plan_out=plans.append,
+            log=folder / "publications.json",
         )
-    if result.verified:
-        record(folder / "publications.json", result)
     if as_json:
         console.print_json(
             json.dumps({"plan": plans[0].to_dict() if plans else None, **result.to_dict()})
@@ -469,19 +467,10 @@ def reproduce(
     ] = True,
 ) -> None:
     """Re-run winning solutions on a release in the sandbox; score, verdict, MLflow run."""
-    from portal.algorithm import team_ids
-    from portal.reproduce import Reproduction, challenge_folder
+    from portal.reproduce.reproduction import Reproduction, select_teams
 
-    folder = challenge_folder(project(), challenge)
-    known = team_ids(folder)
-    unknown = [team for team in teams or [] if team not in known]
-    if unknown:  # a misspelled team stops everything before any run
-        raise ConfigError(
-            f"no team {', '.join(map(repr, unknown))} under {folder}.",
-            hint=f"check the spelling; teams: {', '.join(known) or 'none'}.",
-        )
+    chosen = select_teams(project(), challenge, teams)  # a misspelt team stops everything
     job = Reproduction(project(), challenge, release)
-    chosen = teams or known
     rows = []
     refused: list[PortalError] = []
     for team in chosen:
@@ -548,7 +537,7 @@ def verdicts(
     ] = False,
 ) -> None:
     """Print the latest reproduction verdicts recorded under runs/."""
-    from portal.reproduce import collect_verdicts
+    from portal.reproduce.reproduction import collect_verdicts
 
     rows = collect_verdicts(project(), challenge, release)
     if not rows:
@@ -723,7 +712,7 @@ def main(argv: list[str] | None = None) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    from portal.console import record_timing
+    from portal.core.console import record_timing
 
     seconds = time.monotonic() - started
     record_timing(["portal", *args], seconds, code if isinstance(code, int) else 0)

@@ -19,6 +19,22 @@ PARAMS_FILE = Path("params.yaml")
 M = TypeVar("M", bound=BaseModel)
 
 
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``ROWSxCOLSxSLICES`` (e.g. ``128x128x64``) to the (slices, rows, cols) array shape."""
+    try:
+        rows, cols, slices = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(
+            f"--shape {text!r} is not ROWSxCOLSxSLICES.", hint="write it like 128x128x64."
+        ) from None
+    if min(rows, cols, slices) < 8 or max(rows, cols, slices) > 512:
+        raise ConfigError(
+            f"--shape {text!r}: each size must be between 8 and 512.",
+            hint="use the default 128x128x64, or e.g. 32x32x16 for quick tests.",
+        )
+    return slices, rows, cols
+
+
 class SynthParams(BaseModel):
     """How to generate the synthetic export that stands in for a real challenge export."""
 
@@ -31,8 +47,6 @@ class SynthParams(BaseModel):
     @field_validator("shape")
     @classmethod
     def _shape_is_valid(cls, value: str) -> str:
-        from portal.synth.export import parse_shape
-
         try:
             parse_shape(value)
         except ConfigError as error:
@@ -46,11 +60,7 @@ class ChallengeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str
-    export: str | None = Field(None, description="folder of the challenge export; default raw/<id>")
     synth: SynthParams | None = None
-
-    def export_dir(self, challenge: str) -> Path:
-        return Path(self.export or f"raw/{challenge}")
 
 
 class ReleaseParams(BaseModel):

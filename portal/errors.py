@@ -28,9 +28,10 @@ EXIT_INTERRUPTED = 130
 
 
 class PortalError(Exception):
-    """Base of every error the portal raises on purpose; raised as such only by the CLI
-    (e.g. ``portal publish`` of a version that was never built, ``portal verdicts`` with
-    no run yet). Library code raises one of the children.
+    """Base of every error the portal raises on purpose. Raised as such by the CLI
+    (``portal publish`` of a version that was never built, ``portal verdicts`` with no
+    run yet) and by ``ingest.staging`` when a worker process dies; everything else
+    raises one of the children. Plugins and team code never raise these.
 
     ``hint`` is the next step for the person at the keyboard; the CLI prints it
     after the message.
@@ -56,18 +57,20 @@ class PortalError(Exception):
 
 
 class ConfigError(PortalError):
-    """Raised for an invalid ``params.yaml``, data card, ``challenge.yaml``, team folder
-    or option value, and for a challenge, card or team that is not where the portal
-    looked: by ``config``, ``cards``, ``algorithm``, ``reproduce``, ``versions``,
-    ``keys``, ``synth`` and the CLI."""
+    """Raised for an invalid ``params.yaml``, data card, ``challenge.yaml``, team folder,
+    publishing address or option value, and for a challenge, card or team that is not
+    where the portal looked: by ``config``, ``release.cards``, ``release.commitment``,
+    ``release.versions``, ``reproduce.team``, ``reproduce.reproduction``, ``deid.keys``,
+    ``publish.*``, ``site.build``, ``synth.export`` and the CLI."""
 
     exit_code = 2
 
 
 class InputError(PortalError):
     """Raised when a challenge export, a staging folder, a release folder or another
-    input file is unusable: by ``contract``, ``ingest``, ``release``, ``manifest`` and
-    ``reproduce``.
+    input file is unusable: by ``export.contract``, ``ingest.staging``, ``release.build``,
+    ``release.manifest``, ``release.commitment``, ``reproduce.team`` and
+    ``reproduce.reproduction``.
 
     ``path`` names the file; ``problems`` lists every problem found, so a
     person can fix them all in one pass instead of one per run.
@@ -90,32 +93,44 @@ class InputError(PortalError):
 
 class OutputExistsError(PortalError):
     """Raised when a command would overwrite something it must not replace silently: an
-    existing output folder (``atomic``), a published version with other content
-    (``versions``, ``release``, ``publish``)."""
+    existing output folder (``core.atomic``, ``synth.export``), a staging that would
+    shrink (``ingest.staging``), a published version with other content
+    (``release.build``; ``publish.target`` and ``publish.hub`` at a mirror)."""
 
     exit_code = 4
 
 
+class VersionError(ConfigError):
+    """Raised by ``release.versions`` and ``release.build`` when the version asked for
+    breaks semantic versioning for data: not above the latest release, nothing changed
+    since it, or a bump smaller than the changes require with no reason given. The fix
+    is in ``params.yaml`` (``releases:``), hence a kind of ``ConfigError``."""
+
+    exit_code = 7
+
+
 class ToolMissingError(PortalError):
-    """Raised when an external program the portal calls is absent: ``dciodvfy``
-    (``dciodvfy``), the Python that builds team environments (``envs``), Jupyter Book
-    (``site.book``)."""
+    """Raised when an external program the portal calls is absent: the Python that builds
+    team environments (``reproduce.environments``), ``bwrap`` (``reproduce.sandbox``),
+    Jupyter Book (``site.book``); in the tests, ``dciodvfy``."""
 
     exit_code = 5
 
 
 class VerificationError(PortalError):
     """Raised when a check of the data fails: the independent verifier finds anything
-    identifying (``ingest``, ``release``, ``portal verify-deid``), or a release's files do
-    not give its manifest or the expected content hash (``manifest``, ``publish``,
-    ``reproduce``, ``portal verify``). Nothing is released, published or run on it."""
+    identifying (``ingest.staging``, ``release.build``, ``portal verify-deid``), or a
+    release's files do not give its manifest or the expected content hash
+    (``release.manifest``, ``release.build``, ``publish.publication``,
+    ``reproduce.reproduction``, ``portal verify``). Nothing is released, published or run
+    on it."""
 
     exit_code = 6
 
 
 class BuildError(PortalError):
-    """Raised when something the portal builds fails to build: a team's environment
-    (``envs``), the site or its reproduction book (``site.build``, ``site.book``)."""
+    """Raised when the public site or its reproduction book fails to build (mkdocs,
+    Jupyter Book): by ``site.build`` and ``site.book`` only."""
 
     exit_code = 8
 
@@ -128,8 +143,8 @@ class NotReproducedError(PortalError):
 
 
 class PublishError(PortalError):
-    """Raised by ``publish`` when the target could not be written, or does not hold what
-    was sent."""
+    """Raised by ``publish.target``, ``publish.s3`` and ``publish.hub`` when the target
+    could not be written, or does not hold what was sent."""
 
     exit_code = 10
 
@@ -139,3 +154,11 @@ class PortInUseError(PortalError):
     listen on is taken."""
 
     exit_code = 11
+
+
+class EnvironmentBuildError(PortalError):
+    """Raised by ``reproduce.environments`` when a team's pinned environment cannot be
+    built (its requirements do not install). ``reproduce.reproduction`` turns it into
+    that team's ``failed`` verdict, so it reaches the CLI only from the library API."""
+
+    exit_code = 12

@@ -70,9 +70,9 @@ def small_release(
 ) -> Path:
     """Synthesise, ingest and release ``exams`` tiny exams; returns the 1.0.0 folder.
     ``card`` and ``notes`` replace the real DaT-Park card and the release notes."""
-    from portal.cards import load_card
-    from portal.ingest import ingest
-    from portal.release import build_release
+    from portal.ingest.staging import ingest
+    from portal.release.build import build_release
+    from portal.release.cards import load_card
 
     card = load_card(card or ROOT / "data_cards" / "datpark.md")
     synthesize("datpark", export, exams=exams, seed=seed, shape=(16, 32, 32))

@@ -678,7 +678,7 @@ CASES = {
     "release-version-lower": Case(
         lambda p: None,
         ("release", "datpark", "--version", "0.9.0"),
-        2,
+        7,
         ("version 0.9.0 of datpark is lower than its latest release 1.0.0",),
     ),
     "release-version-not-listed": Case(

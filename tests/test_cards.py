@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.cards import DATASHEET_SECTIONS, Card, DataCard, load_card
 from portal.errors import ConfigError
+from portal.release.cards import DATASHEET_SECTIONS, Card, DataCard, load_card
 
 ROOT = Path(__file__).resolve().parent.parent
 

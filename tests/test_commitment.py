@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from portal.cards import load_card
-from portal.commitment import FILE
-from portal.ingest import ingest
-from portal.release import build_release
+from portal.ingest.staging import ingest
+from portal.release.build import build_release
+from portal.release.cards import load_card
+from portal.release.commitment import FILE
 from portal.synth.export import synthesize
 from tests.conftest import flip_label
 

@@ -6,7 +6,7 @@ import io
 import json
 import time
 
-from portal.console import Heartbeat, Lines, record_timing, timings_table
+from portal.core.console import Heartbeat, Lines, record_timing, timings_table
 
 
 def test_plain_lines_keep_coming_while_a_task_advances_or_not():

@@ -19,10 +19,10 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from portal.ingest import ingest
-from portal.profile import DeidOptions
+from portal.deid.profile import DeidOptions
+from portal.ingest.staging import ingest
 from portal.synth.export import synthesize
-from portal.verify import IdentifyingValues, verify_tree
+from portal.verify_deid.verifier import IdentifyingValues, verify_tree
 
 KEY = bytes(range(32))
 OPTIONS = DeidOptions(pseudonym_prefix="DPK")

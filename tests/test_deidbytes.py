@@ -17,12 +17,12 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ImplicitVRLittleEndian
 
-from portal.deid import Deidentifier, Subject
-from portal.deidbytes import ByteDeidentifier, Fallback
-from portal.ingest import Quarantine, _deidentify_dataset, check_facts, ingest
-from portal.profile import DeidOptions
+from portal.deid.from_bytes import ByteDeidentifier, Fallback
+from portal.deid.from_dataset import Deidentifier, Subject
+from portal.deid.profile import DeidOptions
+from portal.ingest.staging import Quarantine, _deidentify_dataset, check_facts, ingest
 from portal.synth.export import synthesize
-from portal.verify import elements_of
+from portal.verify_deid.verifier import elements_of
 from tests.realworld import package_dicom_files
 from tests.test_deid_phi import add_phi
 

@@ -8,9 +8,9 @@ import warnings
 import pydicom
 import pytest
 
-from portal.deid import Deidentifier, Subject
-from portal.dicomwrite import PREAMBLE, encode_file
-from portal.profile import DeidOptions
+from portal.deid.encoder import PREAMBLE, encode_file
+from portal.deid.from_dataset import Deidentifier, Subject
+from portal.deid.profile import DeidOptions
 from tests.realworld import package_dicom_files
 
 DEID = Deidentifier(b"dicomwrite-test-key-0123456789ab", DeidOptions(pseudonym_prefix="DPK"))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.atomic import clean_stale, owner_alive
+from portal.core.atomic import clean_stale, owner_alive
 from portal.synth.export import synthesize
 from tests.conftest import ROOT, flip_label, tree_hashes
 

@@ -136,7 +136,7 @@ def test_the_remote_is_served_read_only(organiser, served):
 
 def test_reproduce_without_a_release_says_what_to_do_in_a_fresh_clone(tmp_path):
     from portal.errors import InputError
-    from portal.reproduce import latest_version
+    from portal.reproduce.reproduction import latest_version
 
     with pytest.raises(InputError) as missing:
         latest_version(tmp_path, "datpark")

@@ -15,11 +15,11 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless, SecondaryCaptureImageStorage
 
-from portal import dciodvfy
+from portal.deid.profile import DeidOptions
 from portal.errors import InputError, OutputExistsError
-from portal.ingest import ingest
-from portal.profile import DeidOptions
+from portal.ingest.staging import ingest
 from portal.synth.export import synthesize
+from tests import dciodvfy
 from tests.conftest import tree_hashes
 
 KEY = b"\x07" * 32
@@ -264,7 +264,7 @@ def test_the_structure_check_passes_every_file_pydicom_reads_in_full():
     """The walk that finds corrupt lengths, deep nesting and syntax mismatches must not
     quarantine a sound file: none of the real-world files pydicom reads whole is flagged,
     except two that are truly damaged (a truncated RT plan, a DICOMDIR with a bad item)."""
-    from portal.ingest import structure_problem
+    from portal.ingest.staging import structure_problem
     from tests.realworld import package_dicom_files
 
     checked, flagged = 0, {}
@@ -285,7 +285,7 @@ def test_the_structure_check_passes_every_file_pydicom_reads_in_full():
 
 
 def test_every_quarantine_code_is_documented():
-    from portal.ingest import QUARANTINE_CODES
+    from portal.ingest.staging import QUARANTINE_CODES
 
     text = (Path(__file__).parent.parent / "docs" / "deidentification.md").read_text()
     assert [c for c in QUARANTINE_CODES if f"`{c}`" not in text] == []

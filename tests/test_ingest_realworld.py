@@ -12,9 +12,9 @@ import warnings
 
 import pytest
 
-from portal import dciodvfy
-from portal.ingest import ingest
-from portal.profile import DeidOptions
+from portal.deid.profile import DeidOptions
+from portal.ingest.staging import ingest
+from tests import dciodvfy
 from tests.realworld import build_export, package_dicom_files
 
 OPTIONS = DeidOptions(pseudonym_prefix="RW")

@@ -18,17 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from portal.cards import load_card
 from portal.errors import ConfigError, InputError, VerificationError
-from portal.manifest import (
+from portal.publish.folder import FolderTarget
+from portal.publish.publication import publish
+from portal.release.build import build_release, clone_file, remove_tree
+from portal.release.cards import load_card
+from portal.release.manifest import (
     CHECKSUMS,
     MANIFEST,
     PUBLISHING,
     read_manifest,
     verify_release,
 )
-from portal.publish import DirTarget, publish
-from portal.release import build_release, clone_file, remove_tree
 from portal.site.pages import download_recipes
 from tests.conftest import flip_label, read_csv, small_release, tree_hashes
 from tests.test_cli import portal
@@ -309,7 +310,7 @@ def test_an_interrupted_folder_publish_is_called_incomplete(published, tmp_path,
     release, anchor = published
     mirror = tmp_path / "mirror"
     sent = []
-    put = DirTarget.put
+    put = FolderTarget.put
 
     def killed_after_ten(self, item):
         if len(sent) >= 10:
@@ -317,10 +318,10 @@ def test_an_interrupted_folder_publish_is_called_incomplete(published, tmp_path,
         sent.append(item.path)
         put(self, item)
 
-    monkeypatch.setattr(DirTarget, "put", killed_after_ten)
+    monkeypatch.setattr(FolderTarget, "put", killed_after_ten)
     with pytest.raises(KeyboardInterrupt):
         publish(release, f"dir://{mirror}", workers=1)
-    monkeypatch.setattr(DirTarget, "put", put)
+    monkeypatch.setattr(FolderTarget, "put", put)
     copy = mirror / "datpark" / "1.0.0"
     assert (copy / PUBLISHING).exists() and not (copy / MANIFEST).exists()
     with pytest.raises(VerificationError, match="incomplete") as incomplete:

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
+from portal.deid.keys import ENV_VAR, key_id, load_key
 from portal.errors import ConfigError
-from portal.keys import ENV_VAR, key_id, load_key
 
 
 def test_a_real_export_gets_a_secret_key_file_made_once(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from portal.errors import InputError
-from portal.manifest import (
+from portal.release.manifest import (
     PLACEHOLDER,
     build_manifest,
     read_manifest,

@@ -7,10 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from portal.challenge import load_challenge
 from portal.errors import ConfigError
-from portal.metrics import Interval, age_band, balanced_accuracy, bootstrap, roc_auc, score
-from portal.verdict import Verdict, decide
+from portal.reproduce.metrics import (
+    Interval,
+    age_band,
+    balanced_accuracy,
+    bootstrap,
+    roc_auc,
+    score,
+)
+from portal.reproduce.rules import load_challenge
+from portal.reproduce.verdict import Verdict, decide
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,11 +20,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from portal import numerics
-from portal.algorithm import load_team
 from portal.errors import ConfigError
-from portal.reproduce import Reproduction
-from portal.sandbox import namespaces_available
+from portal.reproduce import numerics
+from portal.reproduce.reproduction import Reproduction
+from portal.reproduce.sandbox import namespaces_available
+from portal.reproduce.team import load_team
 from tests.conftest import challenge_project
 from tests.fixture_teams import set_official, write_team
 
@@ -286,7 +286,7 @@ def test_the_hardware_check_sees_a_team_that_opted_out(env):
     assert verdict["numerics_reason"] == REASON
     metrics = json.loads((outcome.out.parent / "native.metrics.json").read_text())
     assert not any(key.startswith("hardware") for key in metrics), "machine-dependent"
-    from portal import tracking
+    from portal.reproduce import tracking
 
     client, _ = tracking.client_for(env)
     run = client.get_run(outcome.run_id)
@@ -344,7 +344,7 @@ def test_the_guard_keeps_a_pin_in_a_bare_process(tmp_path):
     script = (
         "import os\nos.environ['OPENBLAS_CORETYPE'] = 'SkylakeX'\nimport numpy\nprint(numpy.SEEN)\n"
     )
-    guard = Path(__file__).parent.parent / "portal" / "data" / "sandbox"
+    guard = Path(__file__).parent.parent / "portal" / "reproduce" / "in_sandbox"
     done = subprocess.run(
         ["/usr/bin/python3", "-c", script],
         env={

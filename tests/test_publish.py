@@ -17,10 +17,20 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 from huggingface_hub.hf_api import CommitInfo, GitRefInfo, GitRefs, RepoFile, RepoFolder
 
-from portal import publish as pub
-from portal.cards import load_card
-from portal.errors import ConfigError, OutputExistsError, VerificationError
-from portal.manifest import (
+from portal.errors import (
+    ConfigError,
+    InputError,
+    OutputExistsError,
+    PublishError,
+    VerificationError,
+)
+from portal.publish import hub as hub_target
+from portal.publish.hub import HUB_LFS_OVER, git_blob_sha1
+from portal.publish.publication import publish
+from portal.publish.registry import open_target
+from portal.release.build import build_release
+from portal.release.cards import load_card
+from portal.release.manifest import (
     DESCRIPTORS,
     PLACEHOLDER,
     build_manifest,
@@ -28,8 +38,6 @@ from portal.manifest import (
     seal,
     write_manifest,
 )
-from portal.publish import PublishError, git_blob_sha1, open_target, publish
-from portal.release import build_release
 from tests.conftest import flip_label, small_release, tree_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +213,7 @@ class FakeHub:
         entries = [RepoFolder(path=f, oid="0" * 40) for f in sorted(folders)]
         for path, data in sorted(files.items()):
             lfs = None
-            if len(data) > pub.HUB_LFS_OVER or path.endswith((".parquet", ".dcm")):
+            if len(data) > HUB_LFS_OVER or path.endswith((".parquet", ".dcm")):
                 lfs = {"size": len(data), "oid": hashlib.sha256(data).hexdigest(), "pointerSize": 1}
             blob = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
             entries.append(RepoFile(path=path, size=len(data), oid=blob, lfs=lfs))
@@ -332,7 +340,7 @@ def test_versions_on_the_hub_are_tags_and_main_follows_the_newest(releases):
 
 
 def test_an_interrupted_hub_publish_resumes_and_tags_only_when_complete(releases, monkeypatch):
-    monkeypatch.setattr(pub, "HUB_BATCH", 10)
+    monkeypatch.setattr(hub_target, "HUB_BATCH", 10)
     hub = FakeHub()
     hub.fail_on_commit = 3
     with pytest.raises(PublishError, match="connection dropped"):
@@ -362,3 +370,19 @@ def test_small_files_are_checked_by_their_git_id(tmp_path):
     if done.returncode == 0:
         assert git_blob_sha1(path) == done.stdout.strip()
     assert git_blob_sha1(path) == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_publications_json_is_written_and_read_through_one_definition(releases, tmp_path):
+    from portal.publish.publication import SCHEMA_VERSION, read_publications
+
+    log = tmp_path / "publications.json"
+    first = publish(releases["1.0.0"], f"dir://{tmp_path / 'mirror'}", log=log)
+    assert read_publications(log) == [first]
+    assert json.loads(log.read_text())[0]["schema_version"] == SCHEMA_VERSION
+    entries = json.loads(log.read_text())
+    entries.append({**entries[0], "verifed": True, "files": "many"})
+    log.write_text(json.dumps(entries))
+    with pytest.raises(InputError) as refused:
+        read_publications(log)
+    assert str(log) in str(refused.value)
+    assert "entry 2: files" in str(refused.value) and "entry 2: verifed" in str(refused.value)

@@ -16,11 +16,11 @@ import pytest
 import yaml
 from datacite import schema45
 
-from portal.cards import load_card
 from portal.errors import ConfigError, OutputExistsError
-from portal.ingest import ingest
-from portal.manifest import verify_release
-from portal.release import build_release
+from portal.ingest.staging import ingest
+from portal.release.build import build_release
+from portal.release.cards import load_card
+from portal.release.manifest import verify_release
 from portal.synth.export import synthesize
 from tests.conftest import flip_label
 

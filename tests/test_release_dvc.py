@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portal.cards import load_card
-from portal.ingest import ingest
-from portal.manifest import verify_release
-from portal.release import build_release
+from portal.ingest.staging import ingest
+from portal.release.build import build_release
+from portal.release.cards import load_card
+from portal.release.manifest import verify_release
 from portal.synth.export import synthesize
 from tests.conftest import flip_label, tree_hashes
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portal.cards import load_card
 from portal.errors import ConfigError, InputError, VerificationError
-from portal.manifest import read_manifest
-from portal.reproduce import Reproduction, read_predictions
-from portal.sandbox import namespaces_available
+from portal.release.cards import load_card
+from portal.release.manifest import read_manifest
+from portal.reproduce.reproduction import Reproduction, read_predictions
+from portal.reproduce.sandbox import namespaces_available
 from tests.conftest import challenge_project
 from tests.fixture_teams import set_official, write_team
 
@@ -218,8 +218,8 @@ def test_unknown_teams_and_bad_declarations_are_named(env, official):
 
 
 def test_loose_requirements_are_refused(env, official, tmp_path):
-    from portal import envs
-    from portal.errors import BuildError
+    from portal.errors import EnvironmentBuildError
+    from portal.reproduce import environments
 
     requirements = tmp_path / "requirements.txt"
     hostile = [
@@ -230,8 +230,8 @@ def test_loose_requirements_are_refused(env, official, tmp_path):
         "-r other.txt",
     ]
     requirements.write_text("\n".join([*hostile, "pyarrow==25.0.1", "scipy==1.17.1 ; os_name"]))
-    with pytest.raises(BuildError) as caught:
-        envs.ensure(requirements, tmp_path / "cache")
+    with pytest.raises(EnvironmentBuildError) as caught:
+        environments.ensure(requirements, tmp_path / "cache")
     assert caught.value.problems == hostile
     assert not (tmp_path / "cache").exists(), "nothing was built or downloaded"
 
@@ -284,7 +284,7 @@ def test_logging_the_release_retries_a_lost_race_for_the_dataset_row():
     the loser's retry links the row the winner wrote."""
     from mlflow.exceptions import MlflowException
 
-    from portal.tracking import _log_inputs
+    from portal.reproduce.tracking import _log_inputs
 
     class Server:
         calls = 0

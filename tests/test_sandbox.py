@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.harvest import Caps, harvest
-from portal.sandbox import Limits, Workspace, namespaces_available, run
+from portal.reproduce.harvest import Caps, harvest
+from portal.reproduce.sandbox import Limits, Workspace, namespaces_available, run
 
 PYTHON = "/usr/bin/python3"  # world-readable: the sandbox user cannot enter /root
 pytestmark = [

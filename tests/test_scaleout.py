@@ -317,7 +317,7 @@ def test_a_restarted_tracking_server_loses_nothing(stack, project):
     check_complete(url, project, exact[-1])
 
     # the site reads the same runs through MLFLOW_TRACKING_URI alone
-    from portal.environ import scoped_environ
+    from portal.core.environ import scoped_environ
     from portal.site.sources import read_runs
 
     with scoped_environ({"MLFLOW_TRACKING_URI": url}):

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portal.environ import scoped_environ
+from portal.core.environ import scoped_environ
 from portal.errors import ConfigError
-from portal.reproduce import Reproduction
+from portal.reproduce.reproduction import Reproduction
 from portal.site import linkcheck
 from portal.site.build import build_site, make_server
 from tests.conftest import challenge_project
@@ -83,13 +83,13 @@ def project(tmp_path_factory):
 def publish_mirrors(root: Path) -> None:
     """A folder mirror and a (mocked) Hub repository, verified; and a stale entry for
     other content, which the site must not show."""
-    from portal.publish import publish, record
+    from portal.publish.publication import publish
     from tests.test_publish import FakeHub
 
     release = root / "data" / "datpark" / "releases" / "1.0.0"
     log = root / "data" / "datpark" / "publications.json"
     for target in (f"dir://{root / 'mirror'}", "hf://portal-org/datpark"):
-        record(log, publish(release, target, api=FakeHub()))
+        publish(release, target, api=FakeHub())  # records itself in publications.json
     stale = json.loads(log.read_text())[0] | {"target": "s3://old/x", "content_hash": "sha256:0"}
     log.write_text(json.dumps([*json.loads(log.read_text()), stale]))
 
@@ -216,8 +216,8 @@ def test_the_leaderboard_shows_a_verdict_for_every_team(page, server, project):
 def test_every_verdict_badge_is_visible_and_distinct(page, server):
     """The badges the site's stylesheet draws, for every verdict and for "not yet run"; the
     class comes from the verdict by a slug, so "within noise" is styled too."""
+    from portal.reproduce.verdict import Verdict
     from portal.site.pages import badge
-    from portal.verdict import Verdict
 
     page.goto(server + "datpark/leaderboard.html")
     states = [v.value for v in Verdict] + [None]

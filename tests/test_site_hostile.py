@@ -15,8 +15,8 @@ from html.parser import HTMLParser
 import pytest
 import yaml
 
-from portal.environ import scoped_environ
-from portal.reproduce import Reproduction
+from portal.core.environ import scoped_environ
+from portal.reproduce.reproduction import Reproduction
 from portal.site.build import build_site
 from tests.conftest import challenge_project
 from tests.fixture_teams import set_official, write_team

@@ -8,10 +8,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from portal import dciodvfy
 from portal.synth.cohort import build_cohort
 from portal.synth.nmdicom import file_name
 from portal.synth.phantom import Geometry, render
+from tests import dciodvfy
 from tests.conftest import read_csv
 
 needs_dciodvfy = pytest.mark.skipif(

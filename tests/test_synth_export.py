@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from portal.config import parse_shape
 from portal.errors import ConfigError, OutputExistsError
 from portal.synth import export as export_module
-from portal.synth.export import parse_shape, synthesize
+from portal.synth.export import synthesize
 from tests.conftest import flip_label, read_csv, tree_hashes
 
 
@@ -158,6 +159,8 @@ def test_a_corrected_export_survives_dvc_repro(tmp_path):
     repo.mkdir()
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"synth": stages["stages"]["synth"]}}))
+    # the stage depends on the code it runs (tests/test_dvc_deps.py): the copy must hold it
+    shutil.copytree(ROOT / "portal", repo / "portal", ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     synth = {"exams": 3, "seed": 4, "shape": "32x32x16"}
     challenges = {"datpark": {**params["challenges"]["datpark"], "synth": synth}}

@@ -8,8 +8,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from portal.rawdicom import UnsupportedEncoding, read_elements
-from portal.verify import IdentifyingValues, Verifier, VerifyReport
+from portal.verify_deid.rawdicom import UnsupportedEncoding, read_elements
+from portal.verify_deid.verifier import IdentifyingValues, Verifier, VerifyReport
 from tests.realworld import package_dicom_files
 
 
@@ -62,7 +62,7 @@ def test_a_shifted_datetime_is_not_mistaken_for_an_id_by_its_digits():
     identifying.digits["20180501"] = "input file name"
     verifier = Verifier(identifying)
     report = VerifyReport()
-    from portal.rawdicom import RawElement
+    from portal.verify_deid.rawdicom import RawElement
 
     shifted = RawElement("(0018,1078)", 0x00181078, "DT", ("19210120180501",), "")
     verifier._check_element("x.dcm", shifted, report)
@@ -74,7 +74,7 @@ def test_a_shifted_datetime_is_not_mistaken_for_an_id_by_its_digits():
 
 @pytest.mark.parametrize("value", ["REMOVED", "DPK-P0001", ""])
 def test_pseudonyms_and_dummies_are_not_person_names(value):
-    from portal.rawdicom import RawElement
+    from portal.verify_deid.rawdicom import RawElement
 
     report = VerifyReport()
     Verifier(IdentifyingValues())._check_element(

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from portal.errors import ConfigError, OutputExistsError
-from portal.versions import Tables, bump_of, check_version, compare, next_version, parse_version
+from portal.errors import ConfigError, VersionError
+from portal.release.versions import (
+    Tables,
+    bump_of,
+    check_version,
+    compare,
+    next_version,
+    parse_version,
+)
 
 
 def tables(labels=None, splits=None, clinical=None) -> Tables:
@@ -69,7 +76,7 @@ def test_nothing_changed_or_version_not_greater_is_refused():
         parent, tables(), parent_version="1.0.0", parent_files={"a": "1"}, new_files={"a": "1"}
     )
     assert same.empty
-    with pytest.raises(OutputExistsError, match="nothing changed"):
+    with pytest.raises(VersionError, match="nothing changed"):
         check_version("1.0.1", "1.0.0", same)
     files = compare(
         parent,
@@ -79,7 +86,7 @@ def test_nothing_changed_or_version_not_greater_is_refused():
         new_files={"a": "2", "b": "3"},
     )
     assert files.files_changed == ["a"] and files.files_added == ["b"]
-    with pytest.raises(OutputExistsError, match="not greater"):
+    with pytest.raises(VersionError, match="not greater"):
         check_version("1.0.0", "1.0.0", files)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from portal.environ import scoped_environ
+from portal.core.environ import scoped_environ
 from portal.errors import BuildError, ConfigError, PortInUseError
 from portal.site.pages import SiteWriter, Writer
 from portal.site.sources import read_sources

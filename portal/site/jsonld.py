@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.cards import DataCard
+from portal.release.cards import DataCard
 from portal.site import untrusted
 from portal.site.sources import ReleaseInfo, SiteParams
 

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from portal.algorithm import Entry, Team, load_leaderboard, load_team, team_ids
-from portal.cards import Card, card_path, load_card
-from portal.challenge import Challenge, load_challenge
+from portal.reproduce.team import Entry, Team, load_leaderboard, load_team, team_ids
+from portal.release.cards import Card, card_path, load_card
+from portal.reproduce.rules import Challenge, load_challenge
 from portal.config import PARAMS_FILE, SiteParams, load_params
-from portal.manifest import Manifest
-from portal.release import published_versions
-from portal.versions import parse_version
+from portal.release.manifest import Manifest
+from portal.release.versions import parse_version, published_versions
 
 
 @dataclass
@@ -161,7 +160,7 @@ def read_runs(
     """The latest FINISHED run of each (team, release) in the challenge's experiment;
     ``artifacts=False`` skips the downloads (record, freeze, figures) for callers that
     only need ids and metrics."""
-    from portal import tracking
+    from portal.reproduce import tracking
 
     client, uri = tracking.client_for(root)
     experiment = client.get_experiment_by_name(challenge)

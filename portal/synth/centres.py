@@ -225,10 +225,3 @@ CENTRES: tuple[Centre, ...] = (
         weight=0.08,
     ),
 )
-
-
-def centre_by_key(key: str) -> Centre:
-    for centre in CENTRES:
-        if centre.key == key:
-            return centre
-    raise KeyError(key)

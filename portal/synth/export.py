@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from portal import __version__
-from portal.atomic import atomic_dir
+from portal.core.atomic import atomic_dir
+from portal.core.workers import process_pool
 from portal.errors import ConfigError, OutputExistsError
 from portal.synth.cohort import LABELS, Exam, build_cohort
 from portal.synth.nmdicom import build_dataset, file_name
 from portal.synth.phantom import Geometry, render
-from portal.workers import process_pool
 
 DEFAULT_SHAPE = (64, 128, 128)  # slices, rows, columns
 CHALLENGES = {"datpark": "DaT-Park: normal vs pathological DaT-SPECT"}
@@ -78,22 +78,6 @@ class ExportSummary:
     label_counts: dict[str, int]
     split_counts: dict[str, int]
     gray_zone: int
-
-
-def parse_shape(text: str) -> tuple[int, int, int]:
-    """``ROWSxCOLSxSLICES`` (e.g. ``128x128x64``) to the (slices, rows, cols) array shape."""
-    try:
-        rows, cols, slices = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(
-            f"--shape {text!r} is not ROWSxCOLSxSLICES.", hint="write it like 128x128x64."
-        ) from None
-    if min(rows, cols, slices) < 8 or max(rows, cols, slices) > 512:
-        raise ConfigError(
-            f"--shape {text!r}: each size must be between 8 and 512.",
-            hint="use the default 128x128x64, or e.g. 32x32x16 for quick tests.",
-        )
-    return slices, rows, cols
 
 
 # Worker state, set once per process by _init_worker (fork-free: spawn-safe).

@@ -11,7 +11,6 @@ The file is valid for the NM Image IOD as judged by ``dciodvfy``.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -269,10 +268,3 @@ def _request_item(exam: Exam) -> Dataset:
     item.ScheduledProcedureStepDescription = exam.texts["study"]
     item.RequestedProcedureDescription = "Scintigraphie cérébrale DaTSCAN"
     return item
-
-
-def write_exam(path: Path, exam: Exam, volume: np.ndarray, geometry: Geometry) -> int:
-    """Write the exam's file to ``path`` and return its size in bytes."""
-    ds = build_dataset(exam, volume, geometry)
-    ds.save_as(path, enforce_file_format=True)
-    return path.stat().st_size

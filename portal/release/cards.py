@@ -1,0 +1,189 @@
+"""Data cards: YAML front matter (machine-readable) plus Markdown Datasheet sections.
+
+A card is validated in full before any release starts: every problem of the
+front matter and every missing Datasheet section is reported at once. The
+schema is documented in ``docs/data-cards.md`` (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from portal.config import read_text_file, validation_problems
+from portal.deid.profile import DeidOptions
+from portal.errors import ConfigError
+
+CARDS_DIR = Path("data_cards")
+#: Datasheets for Datasets (Gebru et al.), the sections every card must have.
+DATASHEET_SECTIONS = (
+    "Motivation",
+    "Composition",
+    "Collection process",
+    "Preprocessing and labelling",
+    "Uses",
+    "Distribution",
+    "Maintenance",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Creator(_Strict):
+    """A person or organisation credited for the dataset."""
+
+    name: str
+    type: Literal["Organization", "Person"] = "Organization"
+    role: str | None = None
+    affiliation: str | None = None
+    orcid: str | None = Field(None, pattern=r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
+    ror: str | None = None
+
+
+class Funding(_Strict):
+    funder: str
+    award: str | None = None
+
+
+class Task(_Strict):
+    type: Literal[
+        "binary-classification", "multiclass-classification", "regression", "segmentation"
+    ]
+    target: str
+    classes: list[str] = Field(default_factory=list)
+    metric: str
+    secondary_metrics: list[str] = Field(default_factory=list)
+
+
+class Embargo(_Strict):
+    embargoed_until: dt.date
+
+
+SplitPolicy = Literal["public", "sequestered"] | Embargo
+
+
+class Citation(_Strict):
+    title: str
+    year: int = Field(ge=1990, le=2100)
+    doi: str | None = Field(None, pattern=r"^10\.\d{4,9}/\S+$")
+
+
+class DataCard(_Strict):
+    """A data card's front matter."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
+    title: str = Field(min_length=5)
+    summary: str = Field(min_length=40)
+    license: str = Field(description="SPDX identifier, e.g. CC-BY-4.0")
+    license_url: str = Field(pattern=r"^https?://")
+    language: list[str] = Field(min_length=1)
+    contact: str
+    creators: list[Creator] = Field(min_length=1)
+    publisher: str
+    funding: list[Funding] = Field(default_factory=list)
+    keywords: list[str] = Field(min_length=3)
+    modality: str
+    body_part: str
+    task: Task
+    split_policy: dict[str, SplitPolicy]
+    citation: Citation
+    deidentification: DeidOptions
+
+    @field_validator("license")
+    @classmethod
+    def _spdx_like(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.+-]+", value):
+            raise ValueError("use an SPDX identifier such as CC-BY-4.0")
+        return value
+
+    @field_validator("split_policy")
+    @classmethod
+    def _known_splits(cls, value: dict) -> dict:
+        unknown = set(value) - {"train", "public_test", "private_test"}
+        if unknown:
+            raise ValueError(
+                f"unknown split(s) {sorted(unknown)}; use train, public_test, private_test"
+            )
+        return value
+
+
+class Card(BaseModel):
+    """A validated card: front matter and Markdown body, split into Datasheet sections."""
+
+    meta: DataCard
+    body: str
+    sections: dict[str, str]
+
+
+def card_path(challenge: str) -> Path:
+    return CARDS_DIR / f"{challenge}.md"
+
+
+def split_front_matter(text: str, path: Path) -> tuple[dict, str]:
+    if not text.startswith("---\n"):
+        raise ConfigError(
+            f"{path}: no YAML front matter.", hint="start the card with '---', YAML, '---'."
+        )
+    end = text.find("\n---", 4)
+    if end < 0:
+        raise ConfigError(f"{path}: front matter is not closed.", hint="end it with a '---' line.")
+    try:
+        meta = yaml.safe_load(text[4:end]) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: front matter is not valid YAML: {error}") from None
+    return meta, text[end + 4 :].lstrip("\n")
+
+
+def sections_of(body: str) -> dict[str, str]:
+    """``## Heading`` -> the Markdown under it."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in body.splitlines():
+        match = re.match(r"^##\s+(.+?)\s*$", line)
+        if match:
+            current = match.group(1)
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += line + "\n"
+    return {k: v.strip() for k, v in sections.items()}
+
+
+def load_card(path: Path) -> Card:
+    """Read and validate a data card; every problem is reported at once."""
+    path = Path(path)
+    try:
+        text = read_text_file(path).replace("\r\n", "\n")  # a card saved on Windows reads alike
+    except FileNotFoundError:
+        folder = path.parent.resolve()
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.md"))) or "none"
+        raise ConfigError(
+            f"data card {path.name} not found in {folder} (cards there: {known}).",
+            hint="check the challenge's spelling; run from the project root (the folder "
+            "holding params.yaml and data_cards/) or name it: `portal --project PATH …`; "
+            f"a new challenge needs its card (see {CARDS_DIR}/datpark.md, docs/data-cards.md).",
+        ) from None
+    meta, body = split_front_matter(text, path)
+    problems: list[str] = []
+    card = None
+    try:
+        card = DataCard.model_validate(meta)
+    except ValidationError as error:
+        problems += validation_problems(error)
+    sections = sections_of(body)
+    for name in DATASHEET_SECTIONS:
+        if not sections.get(name):
+            problems.append(f"section '## {name}' is missing or empty")
+    if problems or card is None:
+        raise ConfigError(
+            f"{path}: {len(problems)} problem(s):",
+            problems=problems,
+            hint="fix the items listed; docs/data-cards.md describes every field and section.",
+        )
+    return Card(meta=card, body=body, sections=sections)
