@@ -410,15 +410,19 @@ def publish(
     )
 
 
+#: Rich styles by verdict slug (``portal.verdict.Verdict.slug``, the one vocabulary; a test
+#: checks every verdict has one).
 VERDICT_STYLE = {
     "reproduced": "green",
-    "within noise": "yellow",
-    "not reproduced": "red",
+    "within-noise": "yellow",
+    "not-reproduced": "red",
     "failed": "bold red",
 }
 
 
 def _verdict_table(rows: list[dict], title: str) -> Table:
+    from portal.verdict import verdict_slug
+
     table = Table(title=title)
     for column in ("release", "team", "official", "reproduced", "95% CI", "verdict", "same twice"):
         table.add_column(
@@ -433,7 +437,7 @@ def _verdict_table(rows: list[dict], title: str) -> Table:
             f"{row['official']:.4f}",
             "—" if row.get("reproduced") is None else f"{row['reproduced']:.4f}",
             "—" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
-            f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
+            f"[{VERDICT_STYLE.get(verdict_slug(verdict), '')}]{escape(str(verdict))}[/]",
             {True: "yes", False: "NO", None: "not checked"}[row.get("determinism")],
         )
     return table
