@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from portal.site import untrusted
+from portal.site import i18n, untrusted
+from portal.site.i18n import t
 from portal.site.sources import RunInfo, TeamInfo
 from portal.site.untrusted import inline
 from portal.verdict import NOT_RUN, verdict_slug
@@ -31,8 +32,8 @@ Writer = Callable[[str, str | bytes], None]
 
 def number(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
+        return t("n/a")
+    return i18n.n(f"{value:.{digits}f}")
 
 
 def size(n: int) -> str:
@@ -48,7 +49,20 @@ def badge(verdict: str | None) -> str:
     ``verdict-within-noise``, no run -> ``verdict-not-yet-run``); the colours are
     :data:`portal.site.palette.VERDICT_COLOURS`."""
     shown = NOT_RUN if verdict is None else str(verdict)
+    if verdict_slug(verdict) != "unknown":
+        shown = t(shown)  # the vocabulary's own words, translated
     return f'<span class="verdict verdict-{verdict_slug(verdict)}">{inline(shown)}</span>'
+
+
+def verdict_legend() -> str:
+    """Every badge the site draws, each with what it means (leaderboards and reports)."""
+    from portal.verdict import Verdict
+
+    return (
+        f'<p class="portal-legend"><strong>{t("Verdicts.")}</strong> '
+        + " ".join(f"{badge(v)} {t(v.meaning)}." for v in Verdict)
+        + f" {badge(None)} {t('no finished run on this release yet.')}</p>"
+    )
 
 
 def page(meta: dict, body: str, card=None) -> str:
@@ -78,23 +92,23 @@ def mlflow_link(site, run: RunInfo) -> str:
     return f"{site.mlflow_ui}#/experiments/{run.experiment_id}/runs/{run.run_id}"
 
 
-def who(t: TeamInfo, report: str | None = None) -> str:
+def who(info: TeamInfo, report: str | None = None) -> str:
     """The team's name (a link to its report when given) and its method."""
-    name = inline(t.team.algorithm.team)
+    name = inline(info.team.algorithm.team)
     if report:
         name = f"[{name}]({report})"
-    return f"**{name}**<br>{inline(t.team.algorithm.title)}"
+    return f"**{name}**<br>{inline(info.team.algorithm.title)}"
 
 
 def hardware_cell(run: RunInfo) -> str:
     """The hardware check of a run, for the leaderboard: from its MLflow tags and metrics."""
     sensitive = run.tags.get("hardware.sensitive")
     if sensitive == "False":
-        return "same bytes"
+        return t("same bytes")
     if sensitive != "True":
-        return "not checked"
+        return t("not checked")
     low, high = run.metrics.get("hardware_band_low"), run.metrics.get("hardware_band_high")
-    return f"**sensitive** [{number(low, 3)}, {number(high, 3)}]"
+    return f"**{t('sensitive')}** [{number(low, 3)}, {number(high, 3)}]"
 
 
 def directory_writer(root: Path) -> Writer:
@@ -112,8 +126,8 @@ def directory_writer(root: Path) -> Writer:
 
 
 def count(n: int) -> str:
-    """A whole number with thousands separators: 1,234,567."""
-    return f"{int(n):,}"
+    """A whole number with thousands separators: 1,234,567 (1 234 567 in French)."""
+    return i18n.n(f"{int(n):,}")
 
 
 #: How the site names a metric (the MLflow and record keys stay as they are).
@@ -128,7 +142,7 @@ METRIC_LABELS = {
 def metric_label(key: str) -> str:
     """``roc_auc`` -> ``ROC AUC``; an unknown key becomes words with a capital."""
     if key in METRIC_LABELS:
-        return METRIC_LABELS[key]
+        return t(METRIC_LABELS[key])
     words = str(key).replace("_", " ").strip()
     return words[:1].upper() + words[1:]
 
@@ -154,12 +168,15 @@ def modality_label(code_: str) -> str:
     words = MODALITIES.get(str(code_).upper())
     if words is None:
         return inline(code_)
-    return f"{words[:1].upper()}{words[1:]} (DICOM modality {inline(code_)})"
+    words = t(words)
+    return t(
+        "{words} (DICOM modality {code})", words=words[:1].upper() + words[1:], code=inline(code_)
+    )
 
 
 def facts(rows: list[list[str]]) -> str:
     """A two-column table of facts, with a real header (no empty header row)."""
-    return table(["About", "Value"], rows)
+    return table([t("About"), t("Value")], rows)
 
 
 def split_order(splits, policy_order) -> list[str]:
@@ -186,9 +203,12 @@ def group_order(groups) -> list[str]:
 
 def provenance_admonition(card) -> list[str]:
     """The synthetic-data notice at the top of every page of a synthetic challenge."""
-    from portal.cards import provenance_notice
-
-    notice = provenance_notice(card)
-    if not notice:
+    if card.provenance != "synthetic":
         return []
-    return ['!!! warning "Synthetic data"', "", f"    {inline(notice)}", ""]
+    notice = t(
+        "Synthetic data: every exam, label and clinical value of this dataset was generated "
+        "by a program; none comes from a patient."
+    )
+    if card.provenance_note:
+        notice += " " + card.provenance_note.strip()
+    return [f'!!! warning "{t("Synthetic data")}"', "", f"    {inline(notice)}", ""]

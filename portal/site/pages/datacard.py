@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 from portal.site import figures
+from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     count,
@@ -34,21 +35,27 @@ DEID_WORDS = {
 
 def deid_section(deid) -> list[str]:
     """The de-identification options in words, each code linked to its definition."""
-    characteristics = ", ".join(deid.retain_patient_characteristics) or "none"
+    characteristics = ", ".join(deid.retain_patient_characteristics) or t("none")
     rows = []
     for value, meaning in deid.codes():
-        words = DEID_WORDS.get(value, "").format(characteristics=characteristics)
+        words = t(DEID_WORDS.get(value, "")).format(characteristics=characteristics)
         rows.append([f"[{value}]({CID_7050})", inline(meaning), words])
-    allow = ", ".join(code(e) for e in deid.private_allowlist) or "none"
+    allow = ", ".join(code(e) for e in deid.private_allowlist) or t("none")
     return [
-        "## De-identification",
+        t("## De-identification"),
         "",
-        "DICOM PS3.15 Annex E, the Basic Application Level Confidentiality Profile, with the "
-        "options below (codes from DICOM PS3.16, CID 7050). An independent verifier checked "
-        "every file before release; each version's `deid_report.json` lists what was done.",
+        t(
+            "DICOM PS3.15 Annex E, the Basic Application Level Confidentiality Profile, with the "
+            "options below (codes from DICOM PS3.16, CID 7050). An independent verifier checked "
+            "every file before release; each version's `deid_report.json` lists what was done."
+        ),
         "",
-        table(["DICOM code", "Option", "What it does"], rows),
-        f"Pseudonyms start with {code(deid.pseudonym_prefix)}; private elements kept: {allow}.",
+        table([t("DICOM code"), t("Option"), t("What it does")], rows),
+        t(
+            "Pseudonyms start with {prefix}; private elements kept: {allow}.",
+            prefix=code(deid.pseudonym_prefix),
+            allow=allow,
+        ),
         "",
     ]
 
@@ -62,10 +69,13 @@ class DataCardPage:
 
     def data_card(self, c: ChallengeInfo) -> None:
         meta = c.card.meta
-        out = [f"# Data card: {inline(c.title)}", ""]
+        out = [t("# Data card: {title}", title=inline(c.title)), ""]
         out += [
-            f"Source: `{c.card_path.relative_to(self.sources.root)}` (the organiser's card, "
-            "validated before every release), with statistics computed from the latest release.",
+            t(
+                "Source: {card} (the organiser's card, validated before every release), with "
+                "statistics computed from the latest release.",
+                card=f"`{c.card_path.relative_to(self.sources.root)}`",
+            ),
             "",
         ]
         release = c.latest
@@ -75,18 +85,23 @@ class DataCardPage:
         for split in split_order(meta.split_policy, meta.split_policy):
             policy = meta.split_policy[split]
             text = (
-                policy if isinstance(policy, str) else f"embargoed until {policy.embargoed_until}"
+                t(policy)
+                if isinstance(policy, str)
+                else t("embargoed until {date}", date=policy.embargoed_until)
             )
             policies.append([f"`{split}`", text])
-        out += ["## Split policy", "", table(["Split", "Labels"], policies)]
+        out += [t("## Split policy"), "", table([t("Split"), t("Labels")], policies)]
         out += deid_section(meta.deidentification)
-        out += ["## Datasheet", ""]
+        out += [t("## Datasheet"), ""]
         for name, text in c.card.sections.items():
-            out += [f"### {inline(name)}", "", html_block(text), ""]
+            out += [f"### {inline(t(name))}", "", html_block(text), ""]
         self.write(
             f"{c.id}/data-card.md",
             page(
-                {"title": f"Data card: {c.title}", **self._jsonld(c, f"{c.id}/data-card.md")},
+                {
+                    "title": t("Data card: {title}", title=c.title),
+                    **self._jsonld(c, f"{c.id}/data-card.md"),
+                },
                 "\n".join(out),
                 meta,
             ),
@@ -106,10 +121,15 @@ class DataCardPage:
         sources = figures.source_files(release, *tables)
         cite = ", ".join(f"`{p}` (sha256 `{h[:12]}…`)" for p, h in sources)
         out = [
-            f"## In numbers (release {release.version})",
+            t("## In numbers (release {version})", version=release.version),
             "",
-            table(["Split", "Exams"] + [inline(label) for label in labels] + ["Gray zone"], rows),
-            f"From {cite}.",
+            table(
+                [t("Split"), t("Exams")]
+                + [inline(t(label)) for label in labels]
+                + [t("Gray zone")],
+                rows,
+            ),
+            t("From {sources}.", sources=cite),
             "",
         ]
         base = f"{c.id}/figures/{release.version}"
@@ -124,20 +144,29 @@ class DataCardPage:
         ]
         for name, alt, draw in plots:
             self.write(f"{base}/{name}", draw(release))
-            out += [f"![{alt}](figures/{release.version}/{name})", ""]
-        out.append(f"*Figures drawn at build time from {', '.join(f'`{t}`' for t in tables)}.*")
+            out += [f"![{t(alt)}](figures/{release.version}/{name})", ""]
+        out.append(
+            t(
+                "*Figures drawn at build time from {tables}.*",
+                tables=", ".join(f"`{name}`" for name in tables),
+            )
+        )
         out.append("")
         png, exams, shard = figures.example_slices(release)
         if png is not None:
             self.write(f"{base}/examples.png", png)
             out += [
-                "## What an exam looks like",
+                t("## What an exam looks like"),
                 "",
-                "![Example transaxial slices](figures/" + release.version + "/examples.png)",
+                f"![{t('Example transaxial slices')}](figures/{release.version}/examples.png)",
                 "",
-                f"*The slice of peak uptake of {' and '.join(exams)} (clear cases, not in the "
-                f"gray zone), read from `data/{shard}`. A normal scan shows two comma-shaped "
-                "striata; loss of uptake in the putamen turns them into dots.*",
+                t(
+                    "*The slice of peak uptake of {exams} (clear cases, not in the gray zone), "
+                    "read from {shard}. A normal scan shows two comma-shaped striata; loss of "
+                    "uptake in the putamen turns them into dots.*",
+                    exams=t(" and ").join(exams),
+                    shard=f"`data/{shard}`",
+                ),
                 "",
             ]
         return out

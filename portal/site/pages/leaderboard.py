@@ -11,11 +11,11 @@ from portal.site.pages.common import (
     number,
     page,
     table,
+    verdict_legend,
     who,
 )
 from portal.site.sources import ChallengeInfo, Sources
 from portal.site.untrusted import inline
-from portal.verdict import Verdict
 
 
 class LeaderboardPage:
@@ -108,9 +108,7 @@ class LeaderboardPage:
                 "",
             ]
         out += [
-            "**Verdicts.** "
-            + " ".join(f"{badge(v)} {v.meaning}." for v in Verdict)
-            + f" {badge(None)} no finished run on this release yet.",
+            verdict_legend(),
             "",
             "**Runtime (one run)**: the wall time of every step of the first run (MLflow metric "
             "`wall_seconds`); the report gives each run's time.",

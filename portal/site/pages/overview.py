@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     count,
@@ -28,29 +29,39 @@ class OverviewPage:
         out = [f"# {inline(c.title)}", "", inline(meta.summary), ""]
         question = c.card.sections.get("Motivation", "").split("\n\n")[0]
         if question:
-            out += ["## The clinical question", "", html_block(question), ""]
+            out += [t("## The clinical question"), "", html_block(question), ""]
         classes = ", ".join(inline(k) for k in meta.task.classes)
         facts_rows = [
-            ["Task", f"{meta.task.type}: {code(meta.task.target)} ({classes})"],
-            ["Modality", modality_label(meta.modality)],
-            ["Data", "synthetic (made by a program)" if meta.provenance == "synthetic" else "real"],
-            ["Body part", inline(meta.body_part)],
-            ["License", link(meta.license, meta.license_url)],
-            ["Publisher", inline(meta.publisher)],
+            [t("Task"), f"{t(meta.task.type)}: {code(meta.task.target)} ({classes})"],
+            [t("Modality"), modality_label(meta.modality)],
+            [
+                t("Data"),
+                t("synthetic (made by a program)") if meta.provenance == "synthetic" else t("real"),
+            ],
+            [t("Body part"), t(inline(meta.body_part))],
+            [t("License"), link(meta.license, meta.license_url)],
+            [t("Publisher"), inline(meta.publisher)],
         ]
         if c.latest:
             facts_rows += [
-                ["Latest version", f"[{c.latest.version}](versions.md) ({c.latest.date})"],
-                ["Exams", count(len(c.latest.tables.get("splits", [])))],
-                ["Size", f"{size(c.latest.total_bytes)} in {count(c.latest.file_count)} files"],
+                [t("Latest version"), f"[{c.latest.version}](versions.md) ({c.latest.date})"],
+                [t("Exams"), count(len(c.latest.tables.get("splits", [])))],
+                [
+                    t("Size"),
+                    t(
+                        "{size} in {files} files",
+                        size=size(c.latest.total_bytes),
+                        files=count(c.latest.file_count),
+                    ),
+                ],
             ]
-        out += ["## At a glance", "", facts(facts_rows)]
+        out += [t("## At a glance"), "", facts(facts_rows)]
         if c.rules:
             r = c.rules
-            out += ["## Phases", ""]
+            out += [t("## Phases"), ""]
             out.append(
                 table(
-                    ["Phase", "From", "To", "Scored on", "What happened"],
+                    [t("Phase"), t("From"), t("To"), t("Scored on"), t("What happened")],
                     [
                         [
                             inline(p.name),
@@ -63,35 +74,46 @@ class OverviewPage:
                     ],
                 )
             )
+            secondary = ", ".join(inline(metric_label(m)) for m in r.metric.secondary)
             out += [
-                "## Metric",
+                t("## Metric"),
                 "",
-                f"The official metric is **{inline(metric_label(r.metric.official))}** on "
-                f"{code(r.scoring_split)} (positive class: {inline(r.metric.positive_class)}); "
-                "secondary: "
-                f"{', '.join(inline(metric_label(m)) for m in r.metric.secondary) or 'none'}. "
-                f"A re-run counts as *reproduced* when it lands within "
-                f"**{inline(r.tolerance)}** of the official score; the 95 % bootstrap interval "
-                f"({inline(r.bootstrap.resamples)} resamples) shows how much the score could "
-                "move by chance alone. Rules: `reproduce/"
-                f"{c.id}/challenge.yaml`.",
+                t(
+                    "The official metric is **{metric}** on {split} (positive class: {positive}); "
+                    "secondary: {secondary}. A re-run counts as *reproduced* when it lands within "
+                    "**{tolerance}** of the official score; the 95 % bootstrap interval "
+                    "({resamples} resamples) shows how much the score could move by chance "
+                    "alone. Rules: {rules}.",
+                    metric=inline(metric_label(r.metric.official)),
+                    split=code(r.scoring_split),
+                    positive=inline(r.metric.positive_class),
+                    secondary=secondary or t("none"),
+                    tolerance=inline(r.tolerance),
+                    resamples=inline(r.bootstrap.resamples),
+                    rules=f"`reproduce/{c.id}/challenge.yaml`",
+                ),
                 "",
             ]
         out += [
-            "## Explore",
+            t("## Explore"),
             "",
-            "- [Data card](data-card.md): who made the data, how, what it contains, its limits.",
-            "- [Download](download.md): every version, with checksums and one-line commands.",
-            "- [Leaderboard](leaderboard.md): the winners, re-run; which scores reproduce.",
-            "- [Cite](citation.md): BibTeX, CFF, DataCite and Croissant for each version.",
+            t("- [Data card](data-card.md): who made the data, how, what it contains, its limits."),
+            t("- [Download](download.md): every version, with checksums and one-line commands."),
+            t("- [Leaderboard](leaderboard.md): the winners, re-run; which scores reproduce."),
+            t("- [Cite](citation.md): BibTeX, CFF, DataCite and Croissant for each version."),
         ]
         if self.book:
             out.append(
-                f'- <a href="../book/{c.id}/index.html">Reproduction book</a>: executable notes '
-                "that load the release and the MLflow runs and redraw the key figures."
+                t(
+                    '- <a href="{book}">Reproduction book</a>: executable notes that load the '
+                    "release and the MLflow runs and redraw the key figures (in English).",
+                    book=f"{self.root_prefix}../book/{c.id}/index.html",
+                )
             )
         else:
-            out.append("- Reproduction book: not built this time (`portal site build` builds it).")
+            out.append(
+                t("- Reproduction book: not built this time (`portal site build` builds it).")
+            )
         self.write(
             f"{c.id}/index.md",
             page(

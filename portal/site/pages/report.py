@@ -15,7 +15,9 @@ from portal.site.pages.common import (
     number,
     page,
     table,
+    verdict_legend,
 )
+from portal.site.pages.common import facts as facts_table
 from portal.site.sources import ChallengeInfo, RunInfo, Sources, TeamInfo
 from portal.site.untrusted import code, fenced, html_block, inline, link, preformatted
 
@@ -102,7 +104,7 @@ class ReportPage:
                 f"GB, {algo.resources.wall_seconds:.0f} s wall",
             ],
         ]
-        out += [table(["", ""], facts)]
+        out += [facts_table(facts)]
         versions = [v for v in self._versions_with_runs(c) if (t.team.id, v) in c.runs]
         if not versions:
             out += [
@@ -169,6 +171,8 @@ class ReportPage:
             f"## Reproduction on release {run.version}",
             "",
             f"{badge(run.verdict)} {inline(verdict.get('reason', ''))}",
+            "",
+            verdict_legend(),
             "",
             f"MLflow run `{run.run_id}` ({inline(run.run_name)}, started {started}) in experiment "
             f"`{c.id}`: [exported run]({name}/mlflow-run.json) · "
@@ -383,7 +387,7 @@ class ReportPage:
         return [
             "### Numerics and machine",
             "",
-            table(["", ""], rows),
+            facts_table(rows),
             "*From the run's `record.json` (`numerics`, `hardware`, `hardware_check`) and the "
             "MLflow run's `numerics*` and `hardware.*` tags. docs/reproduction.md, \"Portable "
             'numerics", says what each variable pins and how to read the band.*',
