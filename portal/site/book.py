@@ -198,7 +198,8 @@ Back to the site: <a href="../../{challenge}/index.html">{html_title}</a>.
 THEME_INLINE_SCRIPTS = tuple(
     re.compile(pattern, re.S)
     for pattern in (
-        r'\s*document\.documentElement\.dataset\.mode = localStorage\.getItem\("mode"\) \|\| "(light)?";'
+        r"\s*document\.documentElement\.dataset\.mode = "
+        r'localStorage\.getItem\("mode"\) \|\| "(light)?";'
         r"\s*document\.documentElement\.dataset\.theme = "
         r'localStorage\.getItem\("theme"\) \|\| "(light)?";\s*',
         r"let toggleHint(Show|Hide) = '[\w ]*';",

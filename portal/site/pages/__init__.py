@@ -11,7 +11,8 @@ files, MLflow tags and artifacts) goes through :mod:`portal.site.untrusted`.
 
 from __future__ import annotations
 
-from portal.site import jsonld, palette
+from portal.site import i18n, jsonld, palette
+from portal.site.i18n import t
 from portal.site.pages.cite import CitePage
 from portal.site.pages.common import (
     GENERATOR,
@@ -67,8 +68,24 @@ class SiteWriter(
         self.book = book
         self.sources = sources
         self.site = sources.site
-        self.write = write
+        self._write = write
         self.nav: list[str] = []
+        self.language = i18n.current()
+        #: from a page's folder up to the site's root: the book and the default language
+        #: live there, the other languages one folder down
+        self.root_prefix = "" if self.language.default else "../"
+
+    def write(self, path: str, content: str | bytes) -> None:
+        """Write one file; a page with text not translated says so at its top."""
+        if path.endswith(".md") and isinstance(content, str) and path != "SUMMARY.md":
+            notice = self.language.untranslated_notice()
+            if notice:
+                head, sep, body = content.partition("\n# ")
+                if sep:
+                    title, _, rest = body.partition("\n")
+                    content = "\n".join([head + sep + title, "", *notice, rest.lstrip("\n")])
+            self.language.start_page()
+        self._write(path, content)
 
     # -- the whole site -------------------------------------------------------------
     def generate(self, manual: list[tuple[str, str]] = ()) -> None:
@@ -77,32 +94,32 @@ class SiteWriter(
         for challenge in self.sources.challenges:
             self.challenge(challenge)
         # two audiences, two tabs: the public's challenges, the organisers' documentation
-        summary = ["- Challenges", "    - [All challenges](index.md)", *self.nav]
-        summary += ["- Documentation"] + [f"    - [{t}]({p})" for t, p in manual]
+        summary = [f"- {t('Challenges')}", f"    - [{t('All challenges')}](index.md)", *self.nav]
+        summary += [f"- {t('Documentation')}"] + [f"    - [{n}]({p})" for n, p in manual]
         self.write("SUMMARY.md", "\n".join(summary) + "\n")
 
     def challenge(self, c: ChallengeInfo) -> None:
-        synthetic = " (synthetic data)" if c.card.meta.provenance == "synthetic" else ""
+        synthetic = " " + t("(synthetic data)") if c.card.meta.provenance == "synthetic" else ""
         nav = [
             f"    - {nav_label(c.title + synthetic)}",
-            f"        - [Overview]({c.id}/index.md)",
-            f"        - [Data card]({c.id}/data-card.md)",
-            f"        - [Versions]({c.id}/versions.md)",
-            f"        - [Download]({c.id}/download.md)",
+            f"        - [{t('Overview')}]({c.id}/index.md)",
+            f"        - [{t('Data card')}]({c.id}/data-card.md)",
+            f"        - [{t('Versions')}]({c.id}/versions.md)",
+            f"        - [{t('Download')}]({c.id}/download.md)",
         ]
         if c.teams:  # the teams under their leaderboard
             nav += [
-                "        - Leaderboard and teams",
-                f"            - [Leaderboard]({c.id}/leaderboard.md)",
+                f"        - {t('Leaderboard and teams')}",
+                f"            - [{t('Leaderboard')}]({c.id}/leaderboard.md)",
             ]
             nav += [
-                f"            - [Team: {nav_label(t.team.algorithm.team)}]"
-                f"({c.id}/teams/{t.team.id}.md)"
-                for t in c.teams
+                f"            - [{t('Team: {name}', name=nav_label(team.team.algorithm.team))}]"
+                f"({c.id}/teams/{team.team.id}.md)"
+                for team in c.teams
             ]
         else:
-            nav.append(f"        - [Leaderboard]({c.id}/leaderboard.md)")
-        nav.append(f"        - [Cite]({c.id}/citation.md)")
+            nav.append(f"        - [{t('Leaderboard')}]({c.id}/leaderboard.md)")
+        nav.append(f"        - [{t('Cite')}]({c.id}/citation.md)")
         self.nav += nav
         for release in c.releases:
             for name in RELEASE_COPIES:
