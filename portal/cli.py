@@ -615,6 +615,15 @@ def site_build(
     if not _state["quiet"]:
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
         console.print(f"built {result.pages} pages into {result.site} ({timing})", highlight=False)
+        for language, missing in result.missing.items():  # shown in English on the pages
+            if missing:
+                console.print(
+                    f"not translated ({language}): {len(missing)}; "
+                    + "; ".join(escape(m) for m in missing[:20])
+                    + (" …" if len(missing) > 20 else ""),
+                    highlight=False,
+                    soft_wrap=True,
+                )
         console.print(
             f"open it: portal site serve  (http://127.0.0.1:8000/), or {result.site}/index.html",
             highlight=False,

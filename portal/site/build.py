@@ -122,7 +122,7 @@ def _language_config(config_file: Path, docs: Path, language: str, site_url: str
     config.setdefault("extra", {})["alternate"] = [
         {
             "name": i18n.NAMES[code],
-            "link": site_url + i18n.prefix(code),  # the theme's <link rel="alternate">
+            "link": site_url + i18n.prefix(code),  # not in <head>: theme/main.html
             "path": up + i18n.prefix(code),  # the switch: the same page in that language
             "lang": code,
         }

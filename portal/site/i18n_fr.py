@@ -234,4 +234,277 @@ FRENCH: dict[str, str] = {
     ),
     "dates and times are kept unchanged": "les dates et heures sont conservées telles quelles",
     "burned-in text is removed from the pixels": "le texte incrusté est effacé des pixels",
+    # -- versions -------------------------------------------------------------------------
+    "# Versions of {title}": "# Versions de {title}",
+    "Versions: {title}": "Versions : {title}",
+    "Versions follow semantic versioning for data: MAJOR when labels or splits change, MINOR "
+    "when exams are added, PATCH for metadata only. A published version never changes. Each "
+    "version's changes are computed from the data (`changes.json`).": (
+        "Les versions suivent un versionnage sémantique des données : MAJEURE quand des "
+        "étiquettes ou des partitions changent, MINEURE quand des examens sont ajoutés, "
+        "CORRECTIVE pour les seules métadonnées. Une version publiée ne change jamais. Les "
+        "changements de chaque version sont calculés à partir des données (`changes.json`)."
+    ),
+    "Version": "Version",
+    "Date": "Date",
+    "Parent": "Parente",
+    "Content hash": "Empreinte du contenu",
+    "Released {date}.": "Publiée le {date}.",
+    "Change from {parent}": "Changements depuis {parent}",
+    "Count": "Nombre",
+    "Bump required by these changes: **{bump}**.": (
+        "Niveau de version exigé par ces changements : **{bump}**."
+    ),
+    "major": "majeure",
+    "minor": "mineure",
+    "patch": "corrective",
+    "exams added": "examens ajoutés",
+    "exams removed": "examens retirés",
+    "labels changed": "étiquettes modifiées",
+    "labels released": "étiquettes publiées",
+    "splits changed": "partitions modifiées",
+    "metadata changed": "métadonnées modifiées",
+    "files added": "fichiers ajoutés",
+    "files removed": "fichiers retirés",
+    "files changed": "fichiers modifiés",
+    "… {n} more in changes.json": "… {n} de plus dans changes.json",
+    "Data:": "Données :",
+    # -- download -------------------------------------------------------------------------
+    "# Download {title}": "# Télécharger {title}",
+    "Download: {title}": "Téléchargement : {title}",
+    "Every file of a version is listed with its size and sha256 in `manifest.json`, and "
+    "`SHA256SUMS` lists them and `manifest.json` itself. Each recipe below ends in `portal "
+    "verify <folder> --expect <content hash>`: it recomputes the content hash from the files "
+    "and accepts only the one published here (and in `CITATION.cff`, DataCite, BibTeX and "
+    "Croissant). Without the portal, `sha256sum -c SHA256SUMS` checks every file, manifest "
+    "included, against the list; to tie that list to the published release, check that "
+    "`manifest.json` records the content hash shown here (`grep -F <content hash> "
+    "manifest.json`). Only `portal verify --expect` recomputes the hash from the files "
+    "themselves. Older versions stay available and never change.": (
+        "Chaque fichier d'une version figure avec sa taille et son sha256 dans "
+        "`manifest.json`, et `SHA256SUMS` les liste, `manifest.json` compris. Chaque recette "
+        "ci-dessous se termine par `portal verify <dossier> --expect <empreinte>` : la "
+        "commande recalcule l'empreinte du contenu à partir des fichiers et n'accepte que "
+        "celle publiée ici (et dans `CITATION.cff`, DataCite, BibTeX et Croissant). Sans le "
+        "portail, `sha256sum -c SHA256SUMS` vérifie chaque fichier, manifeste compris, "
+        "d'après la liste ; pour rattacher cette liste à la version publiée, vérifiez que "
+        "`manifest.json` contient l'empreinte affichée ici (`grep -F <empreinte> "
+        "manifest.json`). Seul `portal verify --expect` recalcule l'empreinte à partir des "
+        "fichiers eux-mêmes. Les versions antérieures restent disponibles et ne changent "
+        "jamais."
+    ),
+    "A `dvc get` recipe appears here once the portal's git repository is named "
+    "(`site.repository` in `params.yaml`).": (
+        "Une recette `dvc get` apparaîtra ici une fois le dépôt git du portail renseigné "
+        "(`site.repository` dans `params.yaml`)."
+    ),
+    "## Version {version}": "## Version {version}",
+    "**{size}** ({bytes} bytes) in **{files} files**, released {date}. Content hash {hash}.": (
+        "**{size}** ({bytes} octets) en **{files} fichiers**, publiée le {date}. Empreinte "
+        "du contenu : {hash}."
+    ),
+    "### Files of {version}": "### Fichiers de la version {version}",
+    "File": "Fichier",
+    "Bytes": "Octets",
+    "Folder": "Dossier",
+    "Files": "Fichiers",
+    "The de-identified DICOM, by split (each file's sha256 is in {sums}):": (
+        "Les fichiers DICOM désidentifiés, par partition (le sha256 de chaque fichier est "
+        "dans {sums}) :"
+    ),
+    "Lists:": "Listes :",
+    "### Verified mirrors of {version}": "### Miroirs vérifiés de la version {version}",
+    "Each holds this exact content: after the upload, every file's size and checksum as the "
+    "mirror reports them matched the manifest (source: `data/<challenge>/publications.json`).": (
+        "Chacun contient exactement ce contenu : après l'envoi, la taille et la somme de "
+        "contrôle de chaque fichier, telles que le miroir les indique, correspondaient au "
+        "manifeste (source : `data/<challenge>/publications.json`)."
+    ),
+    "Mirror": "Miroir",
+    "Checked (UTC)": "Vérifié (UTC)",
+    "Content": "Contenu",
+    # -- leaderboard ----------------------------------------------------------------------
+    "# Leaderboard: {title}": "# Classement : {title}",
+    "Leaderboard: {title}": "Classement : {title}",
+    "The official score is the one the challenge announced ({metric} on {split}); the "
+    "reproduced score is the portal's own scoring of predictions made by the team's code, "
+    "re-run in its pinned environment on the pinned release, with its 95 % bootstrap "
+    "interval.": (
+        "Le score officiel est celui annoncé par le défi ({metric} sur {split}) ; le score "
+        "reproduit est le calcul, par le portail lui-même, du score des prédictions produites "
+        "par le code de l'équipe, ré-exécuté dans son environnement figé sur la version figée "
+        "des données, avec son intervalle bootstrap à 95 %."
+    ),
+    "## Release {version}": "## Version {version}",
+    "Rank": "Rang",
+    "Team and method (report)": "Équipe et méthode (rapport)",
+    "Official": "Officiel",
+    "Reproduced [95 % CI]": "Reproduit [IC à 95 %]",
+    "Verdict": "Verdict",
+    "Same twice": "Identique deux fois",
+    "Other kernels": "Autres noyaux",
+    "Runtime (one run)": "Durée (une exécution)",
+    "run": "exécution",
+    "yes": "oui",
+    "no": "non",
+    "Official scores: {board}. Reproduced scores: metric {metric} of each team's latest "
+    "finished run on release {version} in the MLflow experiment {exp}; intervals from the "
+    "run's `record.json` artifact. Tolerance: {tolerance}.": (
+        "Scores officiels : {board}. Scores reproduits : métrique {metric} de la dernière "
+        "exécution terminée de chaque équipe sur la version {version} dans l'expérience "
+        "MLflow {exp} ; intervalles tirés de l'artefact `record.json` de l'exécution. "
+        "Tolérance : {tolerance}."
+    ),
+    "**Runtime (one run)**: the wall time of every step of the first run (MLflow metric "
+    "`wall_seconds`); the report gives each run's time.": (
+        "**Durée (une exécution)** : le temps écoulé de toutes les étapes de la première "
+        "exécution (métrique MLflow `wall_seconds`) ; le rapport donne la durée de chaque "
+        "exécution."
+    ),
+    "**Other kernels.** Each team runs with portable numerics (the same bytes on any x86-64 "
+    "machine) unless it opted out; its scoring steps are re-run with the other setting (the "
+    "machine's native kernels, or the portable ones). *same bytes*: the predictions did not "
+    "change. *sensitive*: they did, and the interval is the hardware-noise band of the "
+    "official metric between the two.": (
+        "**Autres noyaux.** Chaque équipe s'exécute avec des calculs portables (les mêmes "
+        "octets sur toute machine x86-64), sauf si elle y a renoncé ; ses étapes évaluées "
+        "sont ré-exécutées avec l'autre réglage (les noyaux natifs de la machine, ou les "
+        "noyaux portables). *mêmes octets* : les prédictions n'ont pas changé. *sensible* : "
+        "elles ont changé, et l'intervalle est la bande de bruit matériel de la métrique "
+        "officielle entre les deux."
+    ),
+    "Re-run any of them: {dvc} or {portal}.": "Pour en ré-exécuter une : {dvc} ou {portal}.",
+    # -- team report ----------------------------------------------------------------------
+    "Official rank": "Rang officiel",
+    "Official score (private)": "Score officiel (privé)",
+    "Public leaderboard score": "Score du classement public",
+    "Upstream code": "Code d'origine",
+    "{repository} at {commit}": "{repository} au commit {commit}",
+    "Packaged in": "Empaqueté dans",
+    "Seeds": "Graines aléatoires",
+    "Resource limits": "Limites de ressources",
+    "{cpu} CPU s, {memory} GB, {wall} s wall": (
+        "{cpu} s de CPU, {memory} Go, {wall} s de temps écoulé"
+    ),
+    "## Not yet reproduced": "## Pas encore reproduit",
+    "No finished MLflow run of this team yet. Run {command}.": (
+        "Aucune exécution MLflow terminée pour cette équipe. Lancez {command}."
+    ),
+    "## Other releases": "## Autres versions",
+    "Release": "Version",
+    "Reproduced": "Reproduit",
+    "MLflow run": "Exécution MLflow",
+    "## Model card": "## Fiche du modèle",
+    "*Written by the team; shown as text, with no HTML, scripts or remote images.*": (
+        "*Rédigée par l'équipe ; affichée comme du texte, sans HTML, scripts ni images "
+        "distantes (en langue d'origine).*"
+    ),
+    "## Reproduction on release {version}": "## Reproduction sur la version {version}",
+    "MLflow run {run} ({name}, started {started}) in experiment {exp}: [exported run]({export}) "
+    "· [open in the MLflow UI]({ui}). Release content hash {hash}.": (
+        "Exécution MLflow {run} ({name}, démarrée le {started}) dans l'expérience {exp} : "
+        "[exécution exportée]({export}) · [ouvrir dans l'interface MLflow]({ui}). Empreinte "
+        "du contenu de la version : {hash}."
+    ),
+    "### Where it failed": "### Où l'exécution a échoué",
+    "The last lines the team's code wrote (shown as text):": (
+        "Les dernières lignes écrites par le code de l'équipe (affichées comme du texte) :"
+    ),
+    "### Scores": "### Scores",
+    "Metric": "Métrique",
+    "MLflow metric": "Métrique MLflow",
+    "Official metric 95 % bootstrap interval: [{low}, {high}] ({resamples} resamples). "
+    "Official score announced by the challenge: {official}; difference {difference}, tolerance "
+    "{tolerance}.": (
+        "Intervalle bootstrap à 95 % de la métrique officielle : [{low}, {high}] ({resamples} "
+        "rééchantillonnages). Score officiel annoncé par le défi : {official} ; écart "
+        "{difference}, tolérance {tolerance}."
+    ),
+    "### ROC curve and confusion matrix": "### Courbe ROC et matrice de confusion",
+    "ROC curve": "Courbe ROC",
+    "Confusion matrix": "Matrice de confusion",
+    "*Drawn by the portal from the team's predictions; MLflow artifacts `figures/`.*": (
+        "*Tracées par le portail à partir des prédictions de l'équipe (légendes en anglais) ; "
+        "artefacts MLflow `figures/`.*"
+    ),
+    "Gray zone vs clear cases": "Zone grise et cas nets",
+    "Per centre": "Par centre",
+    "Per sex": "Par sexe",
+    "Per age band": "Par tranche d'âge",
+    "Group": "Groupe",
+    "Exams (n)": "Examens (n)",
+    "{metric} [95 % CI]": "{metric} [IC à 95 %]",
+    "small": "petit effectif",
+    "*From the run's `record.json` artifact (`scores.subgroups`). The interval is the 95 % "
+    "bootstrap interval of the {metric} within the group. ⚠ marks a group of fewer than {small} "
+    "exams or with fewer than 5 of either class: its score can swing widely by chance. n/a: "
+    "one class only.*": (
+        "*Tiré de l'artefact `record.json` de l'exécution (`scores.subgroups`). L'intervalle "
+        "est l'intervalle bootstrap à 95 % de la métrique « {metric} » dans le groupe. ⚠ "
+        "signale un groupe de moins de {small} examens ou de moins de 5 examens de l'une des "
+        "classes : son score peut varier fortement par le seul hasard. n.d. : une seule "
+        "classe.*"
+    ),
+    "### Environment and runtime": "### Environnement et durée",
+    "Wall time": "Temps écoulé",
+    "first run": "première exécution",
+    "second run": "seconde exécution",
+    "other-kernels check": "contrôle avec les autres noyaux",
+    "{seconds} s in all:": "{seconds} s au total :",
+    "{seconds} s (first run)": "{seconds} s (première exécution)",
+    "Peak memory": "Mémoire maximale",
+    "Same predictions twice": "Mêmes prédictions deux fois",
+    "Requirements hash": "Empreinte des dépendances",
+    "Sandbox": "Bac à sable",
+    "Portal commit": "Commit du portail",
+    "Step": "Étape",
+    "Wall s": "Écoulé (s)",
+    "CPU s": "CPU (s)",
+    "Peak MB": "Mémoire max. (Mo)",
+    "Exit code": "Code de sortie",
+    "### Numerics and machine": "### Calcul numérique et machine",
+    "Numerical setting": "Réglage numérique",
+    "Hardware-noise band (native vs portable kernels)": (
+        "Bande de bruit matériel (noyaux natifs et portables)"
+    ),
+    "Machine": "Machine",
+    "CPU flags that choose kernels": "Drapeaux CPU qui choisissent les noyaux",
+    "System": "Système",
+    "Numerical libraries (as the run saw them)": (
+        "Bibliothèques numériques (telles que l'exécution les a vues)"
+    ),
+    "Pinned variables": "Variables figées",
+    # -- cite -----------------------------------------------------------------------------
+    "# Cite {title}": "# Citer {title}",
+    "Cite: {title}": "Citer : {title}",
+    "Cite the exact version you used: each one has its own content hash, and its files never "
+    "change. The records below are the release's own files.": (
+        "Citez la version exacte que vous avez utilisée : chacune a sa propre empreinte de "
+        "contenu, et ses fichiers ne changent jamais. Les notices ci-dessous sont les "
+        "fichiers mêmes de la version."
+    ),
+    "[Download {name}]({path})": "[Télécharger {name}]({path})",
+    "Machine-readable description (Croissant 1.1, with responsible-AI fields): {link}.": (
+        "Description lisible par machine (Croissant 1.1, avec les champs d'IA responsable) : "
+        "{link}."
+    ),
+    "### Explanation maps": "### Cartes d'explication",
+    "Saliency over the striatum for a few exams of the scoring split, made by the team's "
+    "`explain` entry point inside the sandbox:": (
+        "Saillance sur le striatum pour quelques examens de la partition évaluée, produite "
+        "par le point d'entrée `explain` de l'équipe dans le bac à sable :"
+    ),
+    "Steps of the first run (the second, which checks the predictions are the same, is in "
+    "`record.json`):": (
+        "Étapes de la première exécution (la seconde, qui vérifie que les prédictions sont "
+        "identiques, est dans `record.json`) :"
+    ),
+    "*From the run's `record.json` (`numerics`, `hardware`, `hardware_check`) and the MLflow "
+    'run\'s `numerics*` and `hardware.*` tags. docs/reproduction.md, "Portable numerics", says '
+    "what each variable pins and how to read the band.*": (
+        "*Tiré de l'artefact `record.json` de l'exécution (`numerics`, `hardware`, "
+        "`hardware_check`) et des étiquettes MLflow `numerics*` et `hardware.*`. La section "
+        "« Portable numerics » de docs/reproduction.md (en anglais) dit ce que fige chaque "
+        "variable et comment lire la bande.*"
+    ),
 }

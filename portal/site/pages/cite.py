@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     page,
@@ -19,14 +20,16 @@ class CitePage:
 
     def citation(self, c: ChallengeInfo) -> None:
         out = [
-            f"# Cite {inline(c.title)}",
+            t("# Cite {title}", title=inline(c.title)),
             "",
-            "Cite the exact version you used: each one has its own content hash, and its files "
-            "never change. The records below are the release's own files.",
+            t(
+                "Cite the exact version you used: each one has its own content hash, and its "
+                "files never change. The records below are the release's own files."
+            ),
             "",
         ]
         for r in reversed(c.releases):
-            out += [f"## Version {r.version}", ""]
+            out += [t("## Version {version}", version=r.version), ""]
             for label, name, lang in (
                 ("BibTeX", "citation.bib", "bibtex"),
                 ("CFF", "CITATION.cff", "yaml"),
@@ -37,18 +40,24 @@ class CitePage:
                     "",
                     *fenced(r.files[name], lang, indent="    "),
                     "",
-                    f"    [Download {name}]({r.version}/{name})",
+                    "    " + t("[Download {name}]({path})", name=name, path=f"{r.version}/{name}"),
                     "",
                 ]
             out += [
-                f"Machine-readable description (Croissant 1.1, with responsible-AI fields): "
-                f"[croissant.json]({r.version}/croissant.json).",
+                t(
+                    "Machine-readable description (Croissant 1.1, with responsible-AI fields): "
+                    "{link}.",
+                    link=f"[croissant.json]({r.version}/croissant.json)",
+                ),
                 "",
             ]
         self.write(
             f"{c.id}/citation.md",
             page(
-                {"title": f"Cite: {c.title}", **self._jsonld(c, f"{c.id}/citation.md")},
+                {
+                    "title": t("Cite: {title}", title=c.title),
+                    **self._jsonld(c, f"{c.id}/citation.md"),
+                },
                 "\n".join(out),
                 c.card.meta,
             ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     count,
@@ -100,29 +101,34 @@ class DownloadPage:
             for m in r.mirrors
         ]
         return [
-            f"### Verified mirrors of {r.version}",
+            t("### Verified mirrors of {version}", version=r.version),
             "",
-            "Each holds this exact content: after the upload, every file's size and checksum "
-            "as the mirror reports them matched the manifest (source: "
-            "`data/<challenge>/publications.json`).",
+            t(
+                "Each holds this exact content: after the upload, every file's size and "
+                "checksum as the mirror reports them matched the manifest (source: "
+                "`data/<challenge>/publications.json`)."
+            ),
             "",
-            table(["Mirror", "Checked (UTC)", "Content"], rows),
+            table([t("Mirror"), t("Checked (UTC)"), t("Content")], rows),
             "",
         ]
 
     def download(self, c: ChallengeInfo) -> None:
         out = [
-            f"# Download {inline(c.title)}",
+            t("# Download {title}", title=inline(c.title)),
             "",
-            "Every file of a version is listed with its size and sha256 in `manifest.json`, and "
-            "`SHA256SUMS` lists them and `manifest.json` itself. Each recipe below ends in "
-            "`portal verify <folder> --expect <content hash>`: it recomputes the content hash "
-            "from the files and accepts only the one published here (and in `CITATION.cff`, "
-            "DataCite, BibTeX and Croissant). Without the portal, `sha256sum -c SHA256SUMS` "
-            "checks every file, manifest included, against the list; to tie that list to the "
-            "published release, check that `manifest.json` records the content hash shown here "
-            "(`grep -F <content hash> manifest.json`). Only `portal verify --expect` recomputes "
-            "the hash from the files themselves. Older versions stay available and never change.",
+            t(
+                "Every file of a version is listed with its size and sha256 in `manifest.json`, "
+                "and `SHA256SUMS` lists them and `manifest.json` itself. Each recipe below ends "
+                "in `portal verify <folder> --expect <content hash>`: it recomputes the content "
+                "hash from the files and accepts only the one published here (and in "
+                "`CITATION.cff`, DataCite, BibTeX and Croissant). Without the portal, "
+                "`sha256sum -c SHA256SUMS` checks every file, manifest included, against the "
+                "list; to tie that list to the published release, check that `manifest.json` "
+                "records the content hash shown here (`grep -F <content hash> manifest.json`). "
+                "Only `portal verify --expect` recomputes the hash from the files themselves. "
+                "Older versions stay available and never change."
+            ),
             "",
             # read by assets/portal/downloads.js: served on another port or host than the
             # configured local address, the commands and links follow the page's own address
@@ -132,8 +138,10 @@ class DownloadPage:
         ]
         if not self.site.repository:
             out += [
-                "A `dvc get` recipe appears here once the portal's git repository is named "
-                "(`site.repository` in `params.yaml`).",
+                t(
+                    "A `dvc get` recipe appears here once the portal's git repository is named "
+                    "(`site.repository` in `params.yaml`)."
+                ),
                 "",
             ]
         for r in reversed(c.releases):
@@ -142,11 +150,17 @@ class DownloadPage:
             dicom = [f for f in r.manifest.files if f.path.startswith("dicom/")]
             others = [f for f in r.manifest.files if not f.path.startswith("dicom/")]
             out += [
-                f"## Version {r.version}",
+                t("## Version {version}", version=r.version),
                 "",
-                f"**{size(r.total_bytes)}** ({count(r.total_bytes)} bytes) in "
-                f"**{count(r.file_count)} files**, "
-                f"released {r.date}. Content hash `{r.content_hash}`.",
+                t(
+                    "**{size}** ({bytes} bytes) in **{files} files**, released {date}. Content "
+                    "hash {hash}.",
+                    size=size(r.total_bytes),
+                    bytes=count(r.total_bytes),
+                    files=count(r.file_count),
+                    date=r.date,
+                    hash=f"`{r.content_hash}`",
+                ),
                 "",
             ]
             recipes = download_recipes(
@@ -170,9 +184,9 @@ class DownloadPage:
                 for f in others
             ]
             out += [
-                f"### Files of {r.version}",
+                t("### Files of {version}", version=r.version),
                 "",
-                table(["File", "Bytes", "sha256"], rows),
+                table([t("File"), t("Bytes"), "sha256"], rows),
             ]
             by_split: dict[str, list] = {}
             for f in dicom:
@@ -180,11 +194,13 @@ class DownloadPage:
             order = split_order(by_split, c.card.meta.split_policy)
             if by_split:
                 out += [
-                    "The de-identified DICOM, by split (each file's sha256 is in "
-                    f"[SHA256SUMS]({r.version}/SHA256SUMS)):",
+                    t(
+                        "The de-identified DICOM, by split (each file's sha256 is in {sums}):",
+                        sums=f"[SHA256SUMS]({r.version}/SHA256SUMS)",
+                    ),
                     "",
                     table(
-                        ["Folder", "Files", "Bytes"],
+                        [t("Folder"), t("Files"), t("Bytes")],
                         [
                             [f"`dicom/{s}/`", count(len(fs)), count(sum(f.size for f in fs))]
                             for s, fs in ((s, by_split[s]) for s in order)
@@ -192,7 +208,7 @@ class DownloadPage:
                     ),
                 ]
             out += [
-                f"Lists: [SHA256SUMS]({r.version}/SHA256SUMS) · "
+                t("Lists:") + f" [SHA256SUMS]({r.version}/SHA256SUMS) · "
                 f"[manifest.json]({r.version}/manifest.json)",
                 "",
                 *self._mirror_table(r),
@@ -200,7 +216,10 @@ class DownloadPage:
         self.write(
             f"{c.id}/download.md",
             page(
-                {"title": f"Download: {c.title}", **self._jsonld(c, f"{c.id}/download.md")},
+                {
+                    "title": t("Download: {title}", title=c.title),
+                    **self._jsonld(c, f"{c.id}/download.md"),
+                },
                 "\n".join(out),
                 c.card.meta,
             ),

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from portal.site import untrusted
+from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     badge,
@@ -45,12 +46,20 @@ def subgroup_table(groups: dict, metric: str) -> str:
         rows.append(
             [
                 inline(g),
-                f"{inline(n)}{' ⚠ small' if small else ''}",
+                f"{inline(n)}{' ⚠ ' + t('small') if small else ''}",
                 f"{number(v.get(metric), 2)}{interval}",
                 number(v.get("roc_auc"), 2),
             ]
         )
-    return table(["Group", "Exams (n)", f"{metric_label(metric)} [95 % CI]", "ROC AUC"], rows)
+    return table(
+        [
+            t("Group"),
+            t("Exams (n)"),
+            t("{metric} [95 % CI]", metric=metric_label(metric)),
+            t("ROC AUC"),
+        ],
+        rows,
+    )
 
 
 #: The runs of one reproduction, as ``record.json`` names them under ``attempts``.
@@ -66,13 +75,13 @@ def wall_times(rec: dict, cost: dict) -> str:
         steps = attempts.get(key) or []
         seconds = sum(float(st.get("wall_seconds") or 0) for st in steps)
         total += seconds
-        parts.append(f"{ATTEMPTS.get(key, inline(key))} {number(seconds, 1)} s")
+        parts.append(f"{t(ATTEMPTS.get(key, inline(key)))} {number(seconds, 1)} s")
     if not parts:
-        return f"{number(cost.get('wall_seconds'), 1)} s (first run)"
+        return t("{seconds} s (first run)", seconds=number(cost.get("wall_seconds"), 1))
     first = cost.get("wall_seconds")
     if first is not None and "first" in attempts:  # the figure MLflow has for the first run
-        parts[0] = f"first run {number(first, 1)} s"
-    return f"{number(total, 1)} s in all: " + ", ".join(parts)
+        parts[0] = f"{t('first run')} {number(first, 1)} s"
+    return t("{seconds} s in all:", seconds=number(total, 1)) + " " + ", ".join(parts)
 
 
 class ReportPage:
@@ -82,47 +91,62 @@ class ReportPage:
     write: Writer
     book: bool
 
-    def report(self, c: ChallengeInfo, t: TeamInfo) -> None:
-        algo = t.team.algorithm
-        folder = f"{c.id}/teams/{t.team.id}"
+    def report(self, c: ChallengeInfo, info: TeamInfo) -> None:
+        algo = info.team.algorithm
+        folder = f"{c.id}/teams/{info.team.id}"
         out = [f"# {inline(algo.team)}: {inline(algo.title)}", ""]
         facts = [
-            ["Official rank", str(t.official.rank) if t.official else "–"],
-            ["Official score (private)", number(t.official.private_score if t.official else None)],
-            ["Public leaderboard score", number(t.official.public_score if t.official else None)],
-            ["License", inline(algo.license)],
+            [t("Official rank"), str(info.official.rank) if info.official else "–"],
             [
-                "Upstream code",
-                f"{link(algo.upstream.repository, algo.upstream.repository)} at "
-                f"{code(algo.upstream.commit)}",
+                t("Official score (private)"),
+                number(info.official.private_score if info.official else None),
             ],
-            ["Packaged in", f"`reproduce/{c.id}/{t.team.id}/`"],
-            ["Seeds", inline(", ".join(map(str, algo.seeds)))],
             [
-                "Resource limits",
-                f"{inline(algo.resources.cpu_seconds)} CPU s, {inline(algo.resources.memory_gb)} "
-                f"GB, {algo.resources.wall_seconds:.0f} s wall",
+                t("Public leaderboard score"),
+                number(info.official.public_score if info.official else None),
+            ],
+            [t("License"), inline(algo.license)],
+            [
+                t("Upstream code"),
+                t(
+                    "{repository} at {commit}",
+                    repository=link(algo.upstream.repository, algo.upstream.repository),
+                    commit=code(algo.upstream.commit),
+                ),
+            ],
+            [t("Packaged in"), f"`reproduce/{c.id}/{info.team.id}/`"],
+            [t("Seeds"), inline(", ".join(map(str, algo.seeds)))],
+            [
+                t("Resource limits"),
+                t(
+                    "{cpu} CPU s, {memory} GB, {wall} s wall",
+                    cpu=inline(algo.resources.cpu_seconds),
+                    memory=inline(algo.resources.memory_gb),
+                    wall=f"{algo.resources.wall_seconds:.0f}",
+                ),
             ],
         ]
         out += [facts_table(facts)]
-        versions = [v for v in self._versions_with_runs(c) if (t.team.id, v) in c.runs]
+        versions = [v for v in self._versions_with_runs(c) if (info.team.id, v) in c.runs]
         if not versions:
             out += [
-                "## Not yet reproduced",
+                t("## Not yet reproduced"),
                 "",
-                f"No finished MLflow run of this team yet. Run `portal reproduce {c.id} "
-                f"{t.team.id}`.",
+                t(
+                    "No finished MLflow run of this team yet. Run {command}.",
+                    command=f"`portal reproduce {c.id} {info.team.id}`",
+                ),
                 "",
             ]
         else:
-            run = c.runs[(t.team.id, versions[0])]
-            out += self._run_section(c, t, run, folder)
-            older = [c.runs[(t.team.id, v)] for v in versions[1:]]
+            run = c.runs[(info.team.id, versions[0])]
+            out += self._run_section(c, info, run, folder)
+            older = [c.runs[(info.team.id, v)] for v in versions[1:]]
             if older:
-                out += ["## Other releases", ""]
+                out += [t("## Other releases"), ""]
                 out.append(
                     table(
-                        ["Release", "Verdict", "Reproduced", "MLflow run"],
+                        [t("Release"), t("Verdict"), t("Reproduced"), t("MLflow run")],
                         [
                             [
                                 r.version,
@@ -135,22 +159,24 @@ class ReportPage:
                     )
                 )
         out += [
-            "## Model card",
+            t("## Model card"),
             "",
-            "*Written by the team; shown as text, with no HTML, scripts or remote images.*",
+            t("*Written by the team; shown as text, with no HTML, scripts or remote images.*"),
             "",
-            html_block(t.model_card),
+            html_block(info.model_card),
         ]
         self.write(
             f"{folder}.md",
             page({"title": f"{algo.team}: {algo.title}"}, "\n".join(out), c.card.meta),
         )
 
-    def _run_section(self, c: ChallengeInfo, t: TeamInfo, run: RunInfo, folder: str) -> list[str]:
+    def _run_section(
+        self, c: ChallengeInfo, info: TeamInfo, run: RunInfo, folder: str
+    ) -> list[str]:
         rec = run.record
         verdict = rec.get("verdict", {})
         scores = rec.get("scores") or {}
-        name = t.team.id
+        name = info.team.id
         export = {
             "run_id": run.run_id,
             "run_name": run.run_name,
@@ -168,23 +194,31 @@ class ReportPage:
             "%Y-%m-%d %H:%M UTC"
         )
         out = [
-            f"## Reproduction on release {run.version}",
+            t("## Reproduction on release {version}", version=run.version),
             "",
             f"{badge(run.verdict)} {inline(verdict.get('reason', ''))}",
             "",
             verdict_legend(),
             "",
-            f"MLflow run `{run.run_id}` ({inline(run.run_name)}, started {started}) in experiment "
-            f"`{c.id}`: [exported run]({name}/mlflow-run.json) · "
-            f"[open in the MLflow UI]({mlflow_link(self.site, run)}). Release content hash "
-            f"{code(run.tags.get('release.content_hash', '?'))}.",
+            t(
+                "MLflow run {run} ({name}, started {started}) in experiment {exp}: "
+                "[exported run]({export}) · [open in the MLflow UI]({ui}). Release content "
+                "hash {hash}.",
+                run=f"`{run.run_id}`",
+                name=inline(run.run_name),
+                started=started,
+                exp=f"`{c.id}`",
+                export=f"{name}/mlflow-run.json",
+                ui=mlflow_link(self.site, run),
+                hash=code(run.tags.get("release.content_hash", "?")),
+            ),
             "",
         ]
         if rec.get("log_tail"):
             out += [
-                "### Where it failed",
+                t("### Where it failed"),
                 "",
-                "The last lines the team's code wrote (shown as text):",
+                t("The last lines the team's code wrote (shown as text):"),
                 "",
                 preformatted(str(rec["log_tail"])),
             ]
@@ -199,36 +233,44 @@ class ReportPage:
                 metric_rows.append([metric_label(key), number(run.metrics[key]), f"`{key}`"])
         official = scores.get("official") or {}
         out += [
-            "### Scores",
+            t("### Scores"),
             "",
-            table(["Metric", "Reproduced", "MLflow metric"], metric_rows),
-            f"Official metric 95 % bootstrap interval: [{number(official.get('low'))}, "
-            f"{number(official.get('high'))}] ({inline(official.get('resamples', '?'))} "
-            "resamples). Official score announced by the challenge: "
-            f"{number(t.official.private_score if t.official else None)}; "
-            f"difference {number(verdict.get('difference'))}, "
-            f"tolerance {inline(verdict.get('tolerance'))}.",
+            table([t("Metric"), t("Reproduced"), t("MLflow metric")], metric_rows),
+            t(
+                "Official metric 95 % bootstrap interval: [{low}, {high}] ({resamples} "
+                "resamples). Official score announced by the challenge: {official}; difference "
+                "{difference}, tolerance {tolerance}.",
+                low=number(official.get("low")),
+                high=number(official.get("high")),
+                resamples=inline(official.get("resamples", "?")),
+                official=number(info.official.private_score if info.official else None),
+                difference=number(verdict.get("difference")),
+                tolerance=inline(verdict.get("tolerance")),
+            ),
             "",
         ]
         if "roc.png" in run.figures or "confusion.png" in run.figures:
-            out += ["### ROC curve and confusion matrix", ""]
+            out += [t("### ROC curve and confusion matrix"), ""]
             shown = []
-            for fig, alt in (("roc.png", "ROC curve"), ("confusion.png", "Confusion matrix")):
+            for fig, alt in (("roc.png", t("ROC curve")), ("confusion.png", t("Confusion matrix"))):
                 if fig in run.figures:
                     self.write(f"{folder}/{fig}", run.figures[fig])
                     shown.append(f'![{alt}]({name}/{fig}){{ width="340" }}')
             out += [
                 " ".join(shown),
                 "",
-                "*Drawn by the portal from the team's predictions; MLflow artifacts `figures/`.*",
+                t(
+                    "*Drawn by the portal from the team's predictions; MLflow artifacts "
+                    "`figures/`.*"
+                ),
                 "",
             ]
         subgroups = scores.get("subgroups") or {}
         titles = {
-            "gray_zone": "Gray zone vs clear cases",
-            "centre": "Per centre",
-            "sex": "Per sex",
-            "age_band": "Per age band",
+            "gray_zone": t("Gray zone vs clear cases"),
+            "centre": t("Per centre"),
+            "sex": t("Per sex"),
+            "age_band": t("Per age band"),
         }
         metric = scores.get("official_metric") or "balanced_accuracy"
         for key in [k for k in titles if k in subgroups] + sorted(set(subgroups) - set(titles)):
@@ -240,20 +282,25 @@ class ReportPage:
             out.append(subgroup_table(groups, metric))
         if subgroups:
             out += [
-                f"*From the run's `record.json` artifact (`scores.subgroups`). The interval is "
-                f"the 95 % bootstrap interval of the {inline(metric_label(metric).lower())} "
-                f"within the group. ⚠ marks a group of fewer than {SMALL_GROUP} exams or with "
-                "fewer than 5 of either class: its score can swing widely by chance. n/a: one "
-                "class only.*",
+                t(
+                    "*From the run's `record.json` artifact (`scores.subgroups`). The interval "
+                    "is the 95 % bootstrap interval of the {metric} within the group. ⚠ marks a "
+                    "group of fewer than {small} exams or with fewer than 5 of either class: its "
+                    "score can swing widely by chance. n/a: one class only.*",
+                    metric=inline(metric_label(metric).lower()),
+                    small=SMALL_GROUP,
+                ),
                 "",
             ]
         saliency = sorted(f for f in run.figures if f.startswith("saliency-"))
         if saliency:
             out += [
-                "### Explanation maps",
+                t("### Explanation maps"),
                 "",
-                "Saliency over the striatum for a few exams of the scoring split, made by the "
-                "team's `explain` entry point inside the sandbox:",
+                t(
+                    "Saliency over the striatum for a few exams of the scoring split, made by "
+                    "the team's `explain` entry point inside the sandbox:"
+                ),
                 "",
             ]
             shown = []
@@ -268,37 +315,40 @@ class ReportPage:
         steps = (rec.get("attempts") or {}).get("first") or []
         isolation = (steps[0].get("isolation") if steps else None) or {}
         out += [
-            "### Environment and runtime",
+            t("### Environment and runtime"),
             "",
-            table(
-                ["", ""],
+            facts_table(
                 [
-                    ["Wall time", wall_times(rec, cost)],
-                    ["Peak memory", f"{number(cost.get('peak_memory_mb'), 1)} MB"],
+                    [t("Wall time"), wall_times(rec, cost)],
+                    [t("Peak memory"), f"{number(cost.get('peak_memory_mb'), 1)} MB"],
                     [
-                        "Same predictions twice",
-                        {True: "yes", False: "**no**"}.get(det.get("identical"), "not checked"),
+                        t("Same predictions twice"),
+                        {True: t("yes"), False: f"**{t('no')}**"}.get(
+                            det.get("identical"), t("not checked")
+                        ),
                     ],
                     [
-                        "Requirements hash",
+                        t("Requirements hash"),
                         code(env.get("requirements_hash") or run.params.get("requirements_hash")),
                     ],
                     [
-                        "Sandbox",
+                        t("Sandbox"),
                         ", ".join(inline(k.replace("_", " ")) for k, v in isolation.items() if v)
-                        or "none",
+                        or t("none"),
                     ],
-                    ["Portal commit", code(run.tags.get("git.commit", "?"))],
+                    [t("Portal commit"), code(run.tags.get("git.commit", "?"))],
                 ],
             ),
         ]
         if steps:
             out += [
-                "Steps of the first run (the second, which checks the predictions are the same, "
-                "is in `record.json`):",
+                t(
+                    "Steps of the first run (the second, which checks the predictions are the "
+                    "same, is in `record.json`):"
+                ),
                 "",
                 table(
-                    ["Step", "Wall s", "CPU s", "Peak MB", "Exit code"],
+                    [t("Step"), t("Wall s"), t("CPU s"), t("Peak MB"), t("Exit code")],
                     [
                         [
                             code(st.get("step")),
@@ -364,32 +414,37 @@ class ReportPage:
             )
         pins = setting.get("pins") or {}
         rows = [
-            ["Numerical setting", chosen],
-            ["Hardware-noise band (native vs portable kernels)", seen],
+            [t("Numerical setting"), chosen],
+            [t("Hardware-noise band (native vs portable kernels)"), seen],
             [
-                "Machine",
+                t("Machine"),
                 f"{inline(machine.get('cpu_model'))} ({inline(machine.get('isa_level'))}), "
                 f"{inline(machine.get('usable_cpus'))} usable CPUs of "
                 f"{inline(machine.get('logical_cpus'))}, {inline(machine.get('memory_gib'))} GiB",
             ],
-            ["CPU flags that choose kernels", inline(" ".join(machine.get("kernel_flags") or []))],
             [
-                "System",
+                t("CPU flags that choose kernels"),
+                inline(" ".join(machine.get("kernel_flags") or [])),
+            ],
+            [
+                t("System"),
                 f"{inline(machine.get('os'))}, kernel {inline(machine.get('kernel'))}, "
                 f"{inline(machine.get('libc'))}, Python {inline(probe.get('python', '?'))}",
             ],
-            ["Numerical libraries (as the run saw them)", "; ".join(libraries) or "none probed"],
+            [t("Numerical libraries (as the run saw them)"), "; ".join(libraries) or "none probed"],
             [
-                "Pinned variables",
+                t("Pinned variables"),
                 ", ".join(code(f"{k}={v}") for k, v in sorted(pins.items())) or "none",
             ],
         ]
         return [
-            "### Numerics and machine",
+            t("### Numerics and machine"),
             "",
             facts_table(rows),
-            "*From the run's `record.json` (`numerics`, `hardware`, `hardware_check`) and the "
-            "MLflow run's `numerics*` and `hardware.*` tags. docs/reproduction.md, \"Portable "
-            'numerics", says what each variable pins and how to read the band.*',
+            t(
+                "*From the run's `record.json` (`numerics`, `hardware`, `hardware_check`) and "
+                "the MLflow run's `numerics*` and `hardware.*` tags. docs/reproduction.md, "
+                '"Portable numerics", says what each variable pins and how to read the band.*'
+            ),
             "",
         ]

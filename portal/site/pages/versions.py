@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     count,
@@ -22,28 +23,36 @@ class VersionsPage:
 
     def versions(self, c: ChallengeInfo) -> None:
         out = [
-            f"# Versions of {inline(c.title)}",
+            t("# Versions of {title}", title=inline(c.title)),
             "",
-            "Versions follow semantic versioning for data: MAJOR when labels or splits change, "
-            "MINOR when exams are added, PATCH for metadata only. A published version never "
-            "changes. Each version's changes are computed from the data (`changes.json`).",
+            t(
+                "Versions follow semantic versioning for data: MAJOR when labels or splits "
+                "change, MINOR when exams are added, PATCH for metadata only. A published "
+                "version never changes. Each version's changes are computed from the data "
+                "(`changes.json`)."
+            ),
             "",
         ]
         rows = [
             [
                 r.version,
                 r.date,
-                r.changes.get("parent") or "none",
+                r.changes.get("parent") or t("none"),
                 count(len(r.tables.get("splits", []))),
                 size(r.total_bytes),
                 f"`{r.content_hash.removeprefix('sha256:')[:16]}…`",
             ]
             for r in reversed(c.releases)
         ]
-        out.append(table(["Version", "Date", "Parent", "Exams", "Size", "Content hash"], rows))
+        out.append(
+            table(
+                [t("Version"), t("Date"), t("Parent"), t("Exams"), t("Size"), t("Content hash")],
+                rows,
+            )
+        )
         for r in reversed(c.releases):
             ch = r.changes
-            out += [f"## {r.version}", "", f"Released {r.date}. ", ""]
+            out += [f"## {r.version}", "", t("Released {date}.", date=r.date), ""]
             notes = r.changelog.split(f"## {r.version}", 1)[-1].split("\n## ")[0].strip()
             if notes:  # the release notes of params.yaml, as the release's CHANGELOG.md has them
                 out += [html_block("\n".join(notes.splitlines()[1:])), ""]
@@ -61,12 +70,15 @@ class VersionsPage:
             if ch.get("parent"):
                 out.append(
                     table(
-                        ["Change from " + ch["parent"], "Count"],
-                        [[label, count(len(ch.get(key, [])))] for label, key in kinds],
+                        [t("Change from {parent}", parent=ch["parent"]), t("Count")],
+                        [[t(label), count(len(ch.get(key, [])))] for label, key in kinds],
                     )
                 )
                 out.append(
-                    f"Bump required by these changes: **{ch.get('required_bump') or 'none'}**."
+                    t(
+                        "Bump required by these changes: **{bump}**.",
+                        bump=t(ch.get("required_bump") or "none"),
+                    )
                 )
                 out.append("")
                 for label, key in kinds:
@@ -77,18 +89,18 @@ class VersionsPage:
                         " ".join(f"{k}: {v}" for k, v in i.items()) if isinstance(i, dict) else i
                         for i in items[:50]
                     ]
-                    out += [f'??? note "{label} ({len(items)})"', ""]
+                    out += [f'??? note "{t(label)} ({len(items)})"', ""]
                     out += [f"    - {code(s)}" for s in shown]
                     if len(items) > 50:
-                        out.append(f"    - … {len(items) - 50} more in changes.json")
+                        out.append("    - " + t("… {n} more in changes.json", n=len(items) - 50))
                     out.append("")
             out += [
-                f"Data: [changes.json]({r.version}/changes.json) · "
+                t("Data:") + f" [changes.json]({r.version}/changes.json) · "
                 f"[deid_report.json]({r.version}/deid_report.json) · "
                 f"[manifest.json]({r.version}/manifest.json)",
                 "",
             ]
         self.write(
             f"{c.id}/versions.md",
-            page({"title": f"Versions: {c.title}"}, "\n".join(out), c.card.meta),
+            page({"title": t("Versions: {title}", title=c.title)}, "\n".join(out), c.card.meta),
         )
