@@ -253,8 +253,11 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
                 "html_show_copyright": False,
                 # jupyter-book does not pass `use_download_button` or the full-screen switch on;
                 # both buttons carry inline onclick handlers, which the page's policy refuses
+                # an empty mode is "invalid" to the theme's script (a console error)
+                "html_context": {"default_mode": "light"},
+                # the site's icon: without one the browser asks for /favicon.ico (a 404)
+                "html_favicon": "favicon.png",
                 "html_theme_options": {
-                    "default_mode": "light",  # an empty mode is "invalid" to the theme's script
                     "search_bar_text": "Search this book...",
                     "launch_buttons": {"thebe": False},
                     "use_repository_button": False,
@@ -266,6 +269,10 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
             }
         },
     }
+    import material
+
+    icon = Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
+    shutil.copy(icon, folder / "favicon.png")
     chapters = []
     (folder / "intro.md").write_text(
         INTRO.format(
