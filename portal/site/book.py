@@ -45,7 +45,25 @@ kernelspec:
   display_name: Python 3
   language: python
   name: python3
+myst:
+  html_meta:
+    description: "Executable notes that load a published release and the MLflow runs of the re-run winners, and redraw the key figures."
 ---
+"""
+
+#: The book in the site's look: its indigo, its tables, data frames that fit the page.
+BOOK_CSS = """/* The portal's look for the reproduction book (written by portal/site/book.py). */
+html[data-theme="light"] {
+  --pst-color-primary: #3f51b5;
+  --pst-color-secondary: #303f9f;
+  --pst-color-link: #303f9f;
+  --pst-color-link-hover: #1a237e;
+}
+.bd-header-article, .bd-footer { border-color: #3f51b5; }
+.bd-main .bd-content .bd-article-container { max-width: 64em; }
+div.cell_output .output { overflow-x: auto; }
+div.cell_output table.dataframe { font-size: 0.8em; }
+a { text-decoration: underline; }
 """
 
 DATA = """
@@ -257,6 +275,8 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
                 "html_context": {"default_mode": "light"},
                 # the site's icon: without one the browser asks for /favicon.ico (a 404)
                 "html_favicon": "favicon.png",
+                "html_static_path": ["_static"],
+                "html_css_files": ["portal.css"],
                 "html_theme_options": {
                     "search_bar_text": "Search this book...",
                     "launch_buttons": {"thebe": False},
@@ -273,6 +293,8 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
 
     icon = Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
     shutil.copy(icon, folder / "favicon.png")
+    (folder / "_static").mkdir(exist_ok=True)
+    (folder / "_static" / "portal.css").write_text(BOOK_CSS, encoding="utf-8")
     chapters = []
     (folder / "intro.md").write_text(
         INTRO.format(
@@ -328,7 +350,7 @@ def build_book(root: Path, challenge_id: str, out: Path) -> None:
     shutil.rmtree(source, ignore_errors=True)
     write_book(root, challenge_id, source)
     digest = hashlib.sha256(
-        b"".join(p.name.encode() + p.read_bytes() for p in sorted(source.iterdir()))
+        b"".join(p.name.encode() + p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file())
     ).hexdigest()
     html = work / "_build" / "html"
     stamp = work / "built-from.sha256"
