@@ -653,10 +653,12 @@ def test_the_language_switch_keeps_the_reader_on_the_same_page(page, server, kin
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(server + path)
     assert page.locator("html").get_attribute("lang") == "en"
-    page.locator(".md-select__link[hreflang=fr]").first.click(force=True)
+    page.locator(".md-header .md-select").first.hover()  # the switch opens on hover
+    page.locator(".md-select__link[hreflang=fr]").first.click()
     page.wait_for_url(server + "fr/" + path)
     assert page.locator("html").get_attribute("lang") == "fr"
-    page.locator(".md-select__link[hreflang=en]").first.click(force=True)
+    page.locator(".md-header .md-select").first.hover()
+    page.locator(".md-select__link[hreflang=en]").first.click()
     page.wait_for_url(server + path)
     assert page.errors == []
 

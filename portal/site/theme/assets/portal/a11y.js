@@ -1,13 +1,23 @@
-// The theme adds a <nav> of buttons (copy) to every code block, all unnamed: several
-// landmarks of one role without names confuse screen-reader navigation (axe:
-// landmark-unique). They are button groups, not navigation: say so, and name each.
+// Accessibility fixes to what the theme's script draws (checked by axe-core in the tests):
+// - the <nav> of buttons (copy) on every code block is unnamed: several landmarks of one
+//   role need distinct names (landmark-unique);
+// - a table wider than a phone's screen scrolls in its wrapper, which must be reachable
+//   by keyboard (scrollable-region-focusable).
 (function () {
   "use strict";
+  var named = 0;
+  var tables = 0;
+  var french = document.documentElement.lang === "fr";
   function fix(root) {
-    root.querySelectorAll("nav.md-code__nav:not([data-portal-named])").forEach(function (nav, i) {
-      nav.setAttribute("role", "group");
-      nav.setAttribute("aria-label", "Code block " + (i + 1));
-      nav.setAttribute("data-portal-named", "");
+    root.querySelectorAll("nav.md-code__nav:not([aria-label])").forEach(function (nav) {
+      named += 1;
+      nav.setAttribute("aria-label", (french ? "Bloc de code " : "Code block ") + named);
+    });
+    root.querySelectorAll(".md-typeset__scrollwrap:not([tabindex])").forEach(function (wrap) {
+      wrap.setAttribute("tabindex", "0");
+      wrap.setAttribute("role", "region");
+      tables += 1;
+      wrap.setAttribute("aria-label", (french ? "Tableau " : "Table ") + tables);
     });
   }
   new MutationObserver(function () { fix(document); })
