@@ -423,6 +423,7 @@ def test_the_download_command_on_the_page_fetches_the_exact_bytes(page, server, 
     page.goto(server + "datpark/download.html")
     script = page.locator(".tabbed-block").first.locator("code").inner_text()
     assert "sha256sum -c SHA256SUMS" in script
+    assert f"{server}files/datpark/1.0.0/SHA256SUMS" in script  # the page's own address
     script = script.replace("http://127.0.0.1:8000/", server)  # the test server's port
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # `portal verify` too
     done = subprocess.run(
