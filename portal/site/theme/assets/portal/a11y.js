@@ -13,6 +13,10 @@
       named += 1;
       nav.setAttribute("aria-label", (french ? "Bloc de code " : "Code block ") + named);
     });
+    // the row of content-tab labels scrolls sideways on a phone too
+    root.querySelectorAll(".tabbed-labels:not([tabindex])").forEach(function (labels) {
+      labels.setAttribute("tabindex", "0");
+    });
     root.querySelectorAll(".md-typeset__scrollwrap:not([tabindex])").forEach(function (wrap) {
       wrap.setAttribute("tabindex", "0");
       wrap.setAttribute("role", "region");
