@@ -74,3 +74,23 @@ def test_a_new_release_without_runs_does_not_read_as_none_reproduced():
     assert reproduced_cell(challenge) == "1 of 3 on 1.0.0 (1.1.0: not yet run)"
     challenge.runs = {}
     assert reproduced_cell(challenge) == "not yet run (3 teams)"
+
+
+def test_a_card_translation_with_an_unknown_heading_is_refused_by_name(tmp_path):
+    import pytest
+
+    from portal.errors import ConfigError
+    from portal.site.cards_i18n import load_translation
+
+    card = tmp_path / "demo.md"
+    card.write_text("---\nid: demo\n---\n")
+    (tmp_path / "demo.fr.md").write_text(
+        "---\ntitle: Démo\ncolour: bleu\n---\n\n## Motivation\n\nPourquoi.\n\n## Méthodes\n\nx\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_translation(card, "fr")
+    text = str(error.value)
+    assert "demo.fr.md" in text and "colour" in text and "## Méthodes" in text
+    (tmp_path / "demo.fr.md").write_text("---\ntitle: Démo\n---\n\n## Motivation\n\nPourquoi.\n")
+    fields, sections = load_translation(card, "fr")
+    assert fields == {"title": "Démo"} and sections == {"Motivation": "Pourquoi."}
