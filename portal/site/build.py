@@ -96,7 +96,9 @@ def _mkdocs(config_file: Path, site_dir: Path, *, strict: bool = True) -> None:
         ) from None
 
 
-def _language_config(config_file: Path, docs: Path, language: str, site_url: str) -> Path:
+def _language_config(
+    config_file: Path, docs: Path, language: str, site_url: str, languages: tuple[str, ...]
+) -> Path:
     """The mkdocs configuration of one language: the project's mkdocs.yml, reading the pages
     generated on disk (mkdocs-gen-files is left out: its pages would be built in one
     language only), with the theme, its search and the language switch in ``language``."""
@@ -126,7 +128,8 @@ def _language_config(config_file: Path, docs: Path, language: str, site_url: str
             "path": up + i18n.prefix(code),  # the switch: the same page in that language
             "lang": code,
         }
-        for code in LANGUAGES
+        for code in languages
+        if len(languages) > 1  # one language built: no switch
     ]
     if language != LANGUAGES[0]:
         config["site_url"] = ""
@@ -201,7 +204,9 @@ def build_site(
                 result.missing[language] = sorted(missing)
                 result.seconds[f"pages {language}"] = time.perf_counter() - started
                 started = time.perf_counter()
-                language_config = _language_config(config_file, folder, language, site_url)
+                language_config = _language_config(
+                    config_file, folder, language, site_url, tuple(languages)
+                )
                 with contextlib.chdir(config_file.parent):
                     _mkdocs(language_config, tmp / i18n.prefix(language))
                 result.seconds[f"mkdocs {language}"] = time.perf_counter() - started
