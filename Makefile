@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
 export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup system demo test lint format bench clean
 
-setup: system $(STAMP)
+setup: system $(STAMP) $(AXE)
 
 system:
 	@echo "setup 1/3: Debian packages (dicom3tools, chromium, bubblewrap, postgresql, python3-venv)"
@@ -24,6 +25,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --progress-bar off -e '.[dev]' \
 	  | { grep --line-buffered -E '^(Collecting|Successfully)' || true; }; test $${PIPESTATUS[0]} -eq 0
 	@touch $(STAMP)
+
+# axe-core for the site's accessibility test: the npm package, pinned by its lock file
+$(AXE): tests/a11y/package.json tests/a11y/package-lock.json
+	@echo "setup: axe-core (npm ci in tests/a11y/)"
+	npm ci --prefix tests/a11y --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(AXE)
 
 DEMO_TIMINGS := $(CURDIR)/.portal-cache/demo-timings.jsonl
 

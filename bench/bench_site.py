@@ -8,8 +8,10 @@ logged with the same record and artifacts. Then, timed:
 
 - baseline: a plain ``mkdocs build`` of the hand-written pages (docs/) with the
   same theme, no generated page: the fixed cost of any mkdocs-material site;
-- ``portal site build --no-book`` (mkdocs with every generated page, figures
-  drawn, MLflow read) for 1 and 10 challenges;
+- ``portal site build --no-book`` (every generated page, figures drawn, MLflow
+  read, mkdocs) for 1 and 10 challenges, in English only and in English and
+  French (the site's two languages): the difference is what the second
+  language costs;
 - the same with the reproduction books, cold (notebooks executed) and warm
   (their cache, keyed on the inputs, reused).
 
@@ -54,7 +56,7 @@ def _params(work: Path, ids: list[str]) -> None:
 
 
 def _clone(work: Path, cid: str) -> None:
-    from portal.reproduce import tracking
+    from portal.reproduce.reproduction import tracking
 
     card = (work / "data_cards" / "datpark.md").read_text()
     (work / "data_cards" / f"{cid}.md").write_text(card.replace("id: datpark", f"id: {cid}", 1))
@@ -136,12 +138,15 @@ def main(argv: list[str] | None = None) -> None:
             _params(work, made)
             shutil.rmtree(work / ".portal-cache", ignore_errors=True)
             build = partial(build_site, work, work / "site", config_file=CONFIG)
+            english, _ = timed(partial(build, book=False, languages=("en",)))
             pages, _ = timed(partial(build, book=False))
             cold, result = timed(build)
             warm, _ = timed(build)
             row = {
                 "challenges": n,
+                "pages_en_only_s": round(english, 2),
                 "pages_s": round(pages, 2),
+                "second_language_s": round(pages - english, 2),
                 "with_book_cold_s": round(cold, 2),
                 "with_book_warm_s": round(warm, 2),
                 "html_pages": result.pages,
@@ -150,7 +155,10 @@ def main(argv: list[str] | None = None) -> None:
             }
             rows.append(row)
             print(
-                f"{n:>2} challenge(s): pages {pages:6.2f} s ({pages / baseline:4.1f}x baseline), "
+                f"{n:>2} challenge(s): pages in English {english:6.2f} s, in English and French "
+                f"{pages:6.2f} s (the second language {pages - english:+.2f} s, "
+                f"{pages / english:4.2f}x); "
+                f"both languages {pages / baseline:4.1f}x baseline, "
                 f"with books cold {cold:6.2f} s, warm {warm:6.2f} s "
                 f"({warm / baseline:4.1f}x baseline), {result.pages} HTML pages",
                 flush=True,
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(rows) >= 2:
         first, last = rows[0], rows[-1]
         extra = last["challenges"] - first["challenges"]
-        for key in ("pages_s", "with_book_cold_s", "with_book_warm_s"):
+        for key in ("pages_en_only_s", "pages_s", "with_book_cold_s", "with_book_warm_s"):
             per = (last[key] - first[key]) / extra
             print(f"per added challenge ({key}): {per:.2f} s")
     path = save("site", {"baseline_s": round(baseline, 2), "exams": args.exams, "rows": rows})

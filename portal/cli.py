@@ -408,15 +408,19 @@ def publish(
     )
 
 
+#: Rich styles by verdict slug (``portal.reproduce.verdict.Verdict.slug``, the one vocabulary; a test
+#: checks every verdict has one).
 VERDICT_STYLE = {
     "reproduced": "green",
-    "within noise": "yellow",
-    "not reproduced": "red",
+    "within-noise": "yellow",
+    "not-reproduced": "red",
     "failed": "bold red",
 }
 
 
 def _verdict_table(rows: list[dict], title: str) -> Table:
+    from portal.reproduce.verdict import verdict_slug
+
     table = Table(title=title)
     for column in ("release", "team", "official", "reproduced", "95% CI", "verdict", "same twice"):
         table.add_column(
@@ -431,7 +435,7 @@ def _verdict_table(rows: list[dict], title: str) -> Table:
             f"{row['official']:.4f}",
             "—" if row.get("reproduced") is None else f"{row['reproduced']:.4f}",
             "—" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
-            f"[{VERDICT_STYLE.get(verdict, '')}]{verdict}[/]",
+            f"[{VERDICT_STYLE.get(verdict_slug(verdict), '')}]{escape(str(verdict))}[/]",
             {True: "yes", False: "NO", None: "not checked"}[row.get("determinism")],
         )
     return table
@@ -600,6 +604,15 @@ def site_build(
     if not _state["quiet"]:
         timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
         console.print(f"built {result.pages} pages into {result.site} ({timing})", highlight=False)
+        for language, missing in result.missing.items():  # shown in English on the pages
+            if missing:
+                console.print(
+                    f"not translated ({language}): {len(missing)}; "
+                    + "; ".join(escape(m) for m in missing[:20])
+                    + (" …" if len(missing) > 20 else ""),
+                    highlight=False,
+                    soft_wrap=True,
+                )
         console.print(
             f"open it: portal site serve  (http://127.0.0.1:8000/), or {result.site}/index.html",
             highlight=False,

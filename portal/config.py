@@ -123,9 +123,16 @@ class SiteParams(BaseModel):
         description="base address of release files: <downloads><challenge>/<version>/<path>",
     )
     repository: str = Field(
-        "https://example.org/open-challenge-portal.git",
-        description="the git repository of this portal, for `dvc get`",
+        "",
+        pattern=r"^(https?://\S+|git@\S+|)$",
+        description="the git repository of this portal, for `dvc get` (none: no such recipe)",
     )
+    publisher: str = Field("", description="who publishes the site, named in every page's footer")
+    contact: str = Field(
+        "", description="how to reach the publisher: an e-mail address or a web address"
+    )
+    licence: str = Field("", description="the licence of the site's own text, in the footer")
+    licence_url: str = Field("", pattern=r"^(https?://\S+|)$", description="its text")
     mlflow_ui: str = Field(
         "http://127.0.0.1:5000/", pattern=r"^https?://.*/$", description="an MLflow UI on the runs"
     )

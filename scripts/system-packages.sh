@@ -8,6 +8,7 @@ declare -A NEEDED=(
   [dciodvfy]=dicom3tools
   [chromium]=chromium  # the site tests drive it headless (Playwright, no browser download)
   [bwrap]=bubblewrap   # the sandbox that runs team code (portal reproduce)
+  [npm]=npm            # installs axe-core, the site's accessibility test (make setup)
 )
 
 missing=()

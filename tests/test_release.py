@@ -215,3 +215,53 @@ def test_label_fixes_in_a_new_version_are_in_its_changelog(released):
     assert changes["parent"] == "1.0.0" and len(changes["labels_changed"]) == 1
     manifest = json.loads((summary.path / "manifest.json").read_text())
     assert manifest["parent"]["version"] == "1.0.0"
+
+
+def test_a_synthetic_release_says_so_in_every_citation_and_metadata_file(released):
+    """The demo's card says ``provenance: synthetic``: every record a reader or a citation
+    manager meets says it (the schemas are checked above, on these same files)."""
+    from portal.release.cards import provenance_notice
+
+    _, summary = released
+    notice = provenance_notice(load_card(ROOT / "data_cards" / "datpark.md").meta)
+    assert notice and notice.startswith("Synthetic data")
+    cff = yaml.safe_load((summary.path / "CITATION.cff").read_text())
+    assert "(synthetic data)" in cff["title"] and cff["abstract"].startswith(notice)
+    assert "synthetic data" in cff["keywords"]
+    datacite = json.loads((summary.path / "datacite.json").read_text())
+    assert "(synthetic data)" in datacite["titles"][0]["title"]
+    assert {"description": notice, "descriptionType": "Other"} in datacite["descriptions"]
+    assert datacite["types"]["resourceType"].startswith("Synthetic")
+    bib = (summary.path / "citation.bib").read_text()
+    assert "(synthetic data)" in bib and f"note = {{{notice}" in bib
+    card = (summary.path / "README.md").read_text()
+    assert "- synthetic" in card.split("---")[1]  # the Hub's tag
+    assert f"> **{notice}**" in card
+    croissant = json.loads((summary.path / "croissant.json").read_text())
+    assert croissant["description"].startswith(notice)
+    assert croissant["rai:dataCollection"].startswith(notice)
+
+
+def test_a_real_dataset_carries_no_synthetic_notice():
+    from portal.release.cards import cited_title, provenance_notice
+    from portal.release.citation import bibtex, citation_cff, datacite
+
+    meta = load_card(ROOT / "data_cards" / "datpark.md").meta.model_copy(
+        update={"provenance": "real", "provenance_note": None}
+    )
+    assert provenance_notice(meta) is None and cited_title(meta) == meta.title
+    texts = [
+        citation_cff(meta, "1.0.0", "2025-06-01", "sha256:x"),
+        json.dumps(datacite(meta, "1.0.0", "2025-06-01", "sha256:x", 1, 1)),
+        bibtex(meta, "1.0.0", "2025-06-01", "sha256:x"),
+    ]
+    assert not any("ynthetic" in text for text in texts)
+
+
+def test_a_card_must_say_where_its_records_come_from(tmp_path):
+    text = (ROOT / "data_cards" / "datpark.md").read_text()
+    card = tmp_path / "datpark.md"
+    card.write_text(text.replace("provenance: synthetic\n", "", 1))
+    with pytest.raises(ConfigError) as error:
+        load_card(card)
+    assert "provenance" in str(error.value)

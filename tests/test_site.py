@@ -59,7 +59,9 @@ def project(tmp_path_factory):
     shutil.copytree(ROOT / "data_cards", root / "data_cards")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = {"challenges": params["challenges"], "site": params.get("site", {})}
+    params["challenges"]["realfix"] = {"title": "A challenge of real data (fixture)"}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
+    write_real_card(root)
     teams = (("exact", "exact"), ("evil", "drifted"), ("idle", "exact"), ("crash", "crash"))
     for team, behaviour in teams:
         write_team(root, team, behaviour)
@@ -80,6 +82,17 @@ def project(tmp_path_factory):
         yield root
 
 
+def write_real_card(root: Path) -> None:
+    """A second challenge whose card says its data is real (no release, no team yet): its
+    pages must carry no synthetic notice."""
+    card = (ROOT / "data_cards" / "datpark.md").read_text()
+    card = card.replace("id: datpark", "id: realfix", 1).replace(
+        "provenance: synthetic", "provenance: real", 1
+    )
+    card = re.sub(r"provenance_note: >-\n(  .*\n)+", "", card, count=1)
+    (root / "data_cards" / "realfix.md").write_text(card)
+
+
 def publish_mirrors(root: Path) -> None:
     """A folder mirror and a (mocked) Hub repository, verified; and a stale entry for
     other content, which the site must not show."""
@@ -95,10 +108,15 @@ def publish_mirrors(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(project):
+def built(project):
     result = build_site(project, project / "site", config_file=ROOT / "mkdocs.yml")
-    assert result.books == ["datpark"]
-    return result.site
+    assert result.books == ["datpark", "realfix"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def site(built):
+    return built.site
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +171,12 @@ def page(browser, server):
     context.route("**/*", guard)
     tab = context.new_page()
     tab.outside = outside
+    tab.errors = []  # console errors and uncaught exceptions, with the page they came from
+    tab.on(
+        "console",
+        lambda m: tab.errors.append(f"{tab.url}: {m.text}") if m.type == "error" else None,
+    )
+    tab.on("pageerror", lambda e: tab.errors.append(f"{tab.url}: {e}"))
     yield tab
     context.close()
 
@@ -212,32 +236,127 @@ def test_the_leaderboard_shows_a_verdict_for_every_team(page, server, project):
     }
 
 
-@needs_chromium
-def test_every_verdict_badge_is_visible_and_distinct(page, server):
-    """The badges the site's stylesheet draws, for every verdict and for "not yet run"; the
-    class comes from the verdict by a slug, so "within noise" is styled too."""
-    from portal.reproduce.verdict import Verdict
-    from portal.site.pages import badge
+def _rgb(css: str) -> tuple[float, ...]:
+    values = [float(v) for v in re.findall(r"[\d.]+", css)]
+    return tuple(values[:3]) + ((values[3],) if len(values) > 3 else (1.0,))
 
-    page.goto(server + "datpark/leaderboard.html")
-    states = [v.value for v in Verdict] + [None]
-    page.evaluate(
-        "html => document.querySelector('article').insertAdjacentHTML('beforeend', html)",
-        '<p id="all-badges">' + "".join(badge(v) for v in states) + "</p>",
-    )
+
+def _contrast(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    def luminance(c):
+        lin = [
+            v / 255 / 12.92 if v / 255 <= 0.04045 else ((v / 255 + 0.055) / 1.055) ** 2.4
+            for v in c[:3]
+        ]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@needs_chromium
+@pytest.mark.parametrize("path", ["datpark/leaderboard.html", "datpark/teams/exact.html"])
+def test_every_verdict_badge_is_visible_and_distinct(page, server, path):
+    """The badges as the site draws them, for all four verdicts and "not yet run", on the
+    leaderboard and a team report: each has an opaque background of its own, unlike the
+    page's, and text at 4.5:1 contrast or more on it."""
+    from portal.reproduce.verdict import NOT_RUN, Verdict
+
+    page.goto(server + path)
     styles = page.eval_on_selector_all(
-        "#all-badges .verdict, article table .verdict",
-        """els => els.map(e => [e.innerText, getComputedStyle(e).backgroundColor,
-                               getComputedStyle(e).color])""",
+        "article .verdict",
+        """els => els.map(e => [e.innerText, e.className, getComputedStyle(e).backgroundColor,
+                               getComputedStyle(e).color, e.offsetWidth, e.offsetHeight])""",
     )
-    colours = {text: (background, colour) for text, background, colour in styles}
-    assert set(colours) == {"reproduced", "within noise", "not reproduced", "failed", "not yet run"}
-    for text, (background, colour) in colours.items():
-        assert background not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)"), text
-        assert background != colour, text
-    assert len({background for background, _ in colours.values()}) == 5, colours
-    # the leaderboard's own badges are drawn the same way as the reference ones
-    assert len({tuple(s[1:]) for s in styles if s[0] == "reproduced"}) == 1
+    page_background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    if _rgb(page_background)[3] == 0:  # transparent body: the canvas is white
+        page_background = "rgb(255, 255, 255)"
+    expected = {v.value for v in Verdict} | {NOT_RUN}
+    assert {text for text, *_ in styles} == expected
+    colours: dict[str, set] = {}
+    for text, classes, background, colour, width, height in styles:
+        assert width > 0 and height > 0, text
+        bg, fg = _rgb(background), _rgb(colour)
+        assert bg[3] == 1.0, f"{text}: transparent badge ({background})"
+        assert _contrast(bg, _rgb(page_background)) > 1.2 or "not-yet-run" in classes, text
+        assert _contrast(bg, fg) >= 4.5, f"{text}: {colour} on {background}"
+        colours.setdefault(text, set()).add(background)
+    assert all(len(v) == 1 for v in colours.values()), colours  # one colour per verdict
+    assert len({next(iter(v)) for v in colours.values()}) == 5, colours
+
+
+@needs_chromium
+def test_the_leaderboard_fits_a_1366_pixel_screen_with_names_linked(page, server):
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(server + "datpark/leaderboard.html")
+    table = page.locator("article table").first
+    box = table.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 1366, box
+    wrap = table.evaluate("t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+    assert wrap[0] <= wrap[1], f"the table scrolls sideways: {wrap}"
+    links = table.locator("tbody td:nth-child(2) a")
+    assert links.count() == 4
+    links.first.click()
+    page.wait_for_url(re.compile(r"datpark/teams/\w+\.html$"))
+
+
+@needs_chromium
+@pytest.mark.parametrize(
+    "prefix, title, sentence",
+    [
+        ("", "Synthetic data", "generated by a program"),
+        ("fr/", "Données synthétiques", "produits par un programme"),
+    ],
+)
+def test_the_synthetic_notice_is_on_every_page_of_a_synthetic_challenge_only(
+    page, server, site, prefix, title, sentence
+):
+    folder = site / prefix
+    for path in sorted(
+        p.relative_to(site).as_posix() for p in (folder / "datpark").rglob("*.html")
+    ):
+        page.goto(server + path)
+        notice = page.locator("article .admonition.warning", has_text=title)
+        assert notice.count() == 1 and notice.is_visible(), path
+        assert sentence in notice.inner_text()
+    for path in sorted(
+        p.relative_to(site).as_posix() for p in (folder / "realfix").rglob("*.html")
+    ):
+        page.goto(server + path)
+        assert "ynthetic" not in page.inner_text("article"), path
+        assert "ynthétique" not in page.inner_text("article"), path
+    if prefix:
+        return
+    page.goto(server + "index.html")
+    rows = {
+        r.locator("td").first.inner_text(): r.locator("td").nth(1).inner_text()
+        for r in page.locator("article table tbody tr").all()
+    }
+    assert rows == {
+        "DaT-Park: normal vs pathological DaT-SPECT": "synthetic",
+        "A challenge of real data (fixture)": "real",
+    }
+    assert page.locator("article .admonition.warning", has_text="generated by a program").count()
+
+
+@needs_chromium
+def test_public_pages_and_documentation_are_two_tabs_and_the_footer_names_the_publisher(
+    page, server
+):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["site"]
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(server + "datpark/leaderboard.html")
+    tabs = page.locator(".md-tabs__link").all_inner_texts()
+    assert [t.strip() for t in tabs] == ["Challenges", "Documentation"]
+    nav = page.locator(".md-nav--primary").inner_text()
+    assert nav.index("Leaderboard") < nav.index("Team: fixture-exact")
+    footer = page.locator(".md-footer").inner_text()
+    for key in ("publisher", "licence"):
+        assert params[key] in footer, key
+    contact = page.locator(".portal-footer a", has_text=params["contact"].removeprefix("mailto:"))
+    assert contact.get_attribute("href") == params["contact"]
+    page.locator(".md-tabs__link", has_text="Documentation").click()
+    page.wait_for_load_state()
+    assert "Documentation" in page.locator(".md-tabs__item--active").inner_text()
 
 
 @needs_chromium
@@ -248,7 +367,7 @@ def test_the_download_page_checksums_match_the_release_manifest(page, server, pr
     shown = {}
     for row in page.locator("article table").first.locator("tbody tr").all():
         cells = row.locator("td").all_inner_texts()
-        shown[cells[0].strip()] = (int(cells[1]), cells[2].strip())
+        shown[cells[0].strip()] = (int(cells[1].replace(",", "")), cells[2].strip())
     assert shown, "no file table on the download page"
     for path, (size, sha) in shown.items():
         assert listed[path]["sha256"] == sha, path
@@ -283,6 +402,7 @@ def test_no_page_requests_anything_outside_the_site(page, server, site):
         page.goto(server + path)
         page.wait_for_load_state("networkidle")
     assert page.outside == []
+    assert page.errors == []  # no console error on any page, the book's included
 
 
 @needs_chromium
@@ -303,6 +423,7 @@ def test_the_download_command_on_the_page_fetches_the_exact_bytes(page, server, 
     page.goto(server + "datpark/download.html")
     script = page.locator(".tabbed-block").first.locator("code").inner_text()
     assert "sha256sum -c SHA256SUMS" in script
+    assert f"{server}files/datpark/1.0.0/SHA256SUMS" in script  # the page's own address
     script = script.replace("http://127.0.0.1:8000/", server)  # the test server's port
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"  # `portal verify` too
     done = subprocess.run(
@@ -452,3 +573,120 @@ def test_the_download_page_lists_the_verified_mirrors_of_this_content(site):
     plain = html.unescape(re.sub(r"<[^>]+>", "", text))
     assert "hf download portal-org/datpark --repo-type dataset --revision 1.0.0" in plain
     assert "portal verify datpark-1.0.0 --expect sha256:" in plain
+
+
+# -- accessibility and screenshots ----------------------------------------------------------
+
+AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+#: One page of every kind (the reproduction book's pages included).
+PAGE_KINDS = {
+    "home": "index.html",
+    "overview": "datpark/index.html",
+    "data-card": "datpark/data-card.html",
+    "versions": "datpark/versions.html",
+    "download": "datpark/download.html",
+    "leaderboard": "datpark/leaderboard.html",
+    "team-report": "datpark/teams/exact.html",
+    "cite": "datpark/citation.html",
+    "documentation": "site.html",
+}
+SHOTS = ROOT / "site-shots"
+
+
+@pytest.fixture
+def axe_page(browser, server):
+    """A page that may inject axe-core: the site's Content-Security-Policy refuses any
+    script not its own, so this context alone bypasses it (the checks are read-only)."""
+    if not AXE.exists():
+        pytest.fail("axe-core is missing: run `make setup` (npm ci in tests/a11y/)")
+    context = browser.new_context(bypass_csp=True)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@needs_chromium
+@pytest.mark.parametrize("prefix", ["", "fr/"])
+@pytest.mark.parametrize("kind", sorted(PAGE_KINDS))
+def test_axe_finds_no_accessibility_violation(axe_page, server, kind, prefix):
+    """axe-core's WCAG 2.x A and AA rules and its best practices (contrast, names, font
+    sizes, landmarks, tables), on every kind of page, at a desktop and a phone width."""
+    for width in (1366, 390):
+        axe_page.set_viewport_size({"width": width, "height": 900})
+        axe_page.goto(server + prefix + PAGE_KINDS[kind])
+        axe_page.wait_for_load_state("networkidle")
+        axe_page.add_script_tag(path=str(AXE))
+        result = axe_page.evaluate(
+            "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
+            " return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))})); }"
+        )
+        assert result == [], f"{prefix}{kind} at {width} px: {json.dumps(result, indent=1)}"
+
+
+@needs_chromium
+def test_screenshots_of_every_page_kind(browser, server):
+    """Full-page screenshots at 1366 and 390 px, for a reviewer: site-shots/ (git-ignored)."""
+    SHOTS.mkdir(exist_ok=True)
+    context = browser.new_context()
+    tab = context.new_page()
+    shots = [(f"en-{kind}", path) for kind, path in PAGE_KINDS.items()]
+    shots += [(f"fr-{kind}", "fr/" + path) for kind, path in PAGE_KINDS.items()]
+    shots.append(("book", "book/datpark/reproduction.html"))
+    for name, path in shots:
+        for width in (1366, 390):
+            tab.set_viewport_size({"width": width, "height": 900})
+            tab.goto(server + path)
+            tab.wait_for_load_state("networkidle")
+            out = SHOTS / f"{name}-{width}.png"
+            tab.screenshot(path=str(out), full_page=True)
+            assert out.stat().st_size > 10_000, out
+    context.close()
+
+
+# -- two languages --------------------------------------------------------------------------
+
+
+@needs_chromium
+@pytest.mark.parametrize("kind", sorted(PAGE_KINDS))
+def test_the_language_switch_keeps_the_reader_on_the_same_page(page, server, kind):
+    path = PAGE_KINDS[kind]
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(server + path)
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.locator(".md-header .md-select").first.hover()  # the switch opens on hover
+    page.locator(".md-select__link[hreflang=fr]").first.click()
+    page.wait_for_url(server + "fr/" + path)
+    assert page.locator("html").get_attribute("lang") == "fr"
+    page.locator(".md-header .md-select").first.hover()
+    page.locator(".md-select__link[hreflang=en]").first.click()
+    page.wait_for_url(server + path)
+    assert page.errors == []
+
+
+@needs_chromium
+def test_search_works_in_french(page, server):
+    page.goto(server + "fr/index.html")
+    page.wait_for_load_state("networkidle")
+    page.locator("input.md-search__input").click()
+    page.keyboard.type("reproduction")
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=15_000)
+    links = [a.get_attribute("href") for a in page.locator(".md-search-result__link").all()]
+    assert links and all("/fr/" in (link or "") or not link.startswith("http") for link in links)
+    assert page.locator(".md-search-result__meta").inner_text()  # "n documents" in French
+    assert page.errors == []
+
+
+def test_missing_translations_are_reported_and_shown(built, site):
+    missing = built.missing
+    assert missing["en"] == []
+    assert "data card realfix.fr.md: section Motivation" in missing["fr"]
+    assert "documentation: docs/fr/site.md" in missing["fr"]
+    assert not [m for m in missing["fr"] if m.startswith(("page text", "data card datpark"))]
+    card = (site / "fr" / "realfix" / "data-card.html").read_text()
+    assert "Section non traduite" in card and "Traduction incomplète" not in card
+    doc = (site / "fr" / "site.html").read_text()
+    assert "existe qu" in doc  # "Cette page n'existe qu'en anglais"
+    french = (site / "fr" / "datpark" / "data-card.html").read_text()
+    assert "Prétraitement et annotation" in french and "Section non traduite" not in french

@@ -42,12 +42,13 @@ import yaml
 from portal import __version__
 from portal.core import atomic
 from portal.errors import (
+    ConfigError,
     InputError,
     OutputExistsError,
     VerificationError,
     VersionError,
 )
-from portal.release.cards import Card
+from portal.release.cards import Card, cited_title, provenance_notice
 from portal.release.citation import bibtex, citation_cff, datacite
 from portal.release.commitment import FILE as COMMITMENTS
 from portal.release.commitment import commitments, policies_at
@@ -343,7 +344,7 @@ def _dataset_card(
     meta = card.meta
     features = _features(schema, meta.task.classes, shape)
     header = {
-        "pretty_name": meta.title,
+        "pretty_name": cited_title(meta),
         "license": HF_LICENSES.get(meta.license, "other"),
         "language": meta.language,
         "task_categories": ["image-classification"],
@@ -370,9 +371,11 @@ def _dataset_card(
     centres = ", ".join(f"{k}: {v}" for k, v in stats["centres"].items())
     sexes = ", ".join(f"{k}: {v}" for k, v in stats["sex"].items())
     age = stats["age"]
+    notice = provenance_notice(meta) if synthetic else None
     body = [
-        f"# {meta.title}",
+        f"# {cited_title(meta)}",
         "",
+        *([f"> **{notice}**", ""] if notice else []),
         meta.summary,
         "",
         f"**Version {version}**, content hash `{content_hash}`. Every file is listed with "
@@ -547,7 +550,7 @@ def build_release(
                 split_info=split_info,
                 shape=shape,
                 withheld=withheld,
-                synthetic="synthetic" in deid_report.get("profile", {}).get("key_source", ""),
+                synthetic=card.meta.provenance == "synthetic",  # the card says, not the key
             ),
         )
         final = build_manifest(

@@ -69,6 +69,11 @@ class Embargo(_Strict):
 SplitPolicy = Literal["public", "sequestered"] | Embargo
 
 
+#: Where the records come from: ``synthetic`` (made by a program, no patient behind any
+#: record) or ``real``. A synthetic dataset says so on every page and in every citation.
+Provenance = Literal["synthetic", "real"]
+
+
 class Citation(_Strict):
     title: str
     year: int = Field(ge=1990, le=2100)
@@ -95,6 +100,12 @@ class DataCard(_Strict):
     split_policy: dict[str, SplitPolicy]
     citation: Citation
     deidentification: DeidOptions
+    provenance: Provenance = Field(
+        description="synthetic (made by a program) or real (from patients); required"
+    )
+    provenance_note: str | None = Field(
+        None, description="for synthetic data: what it stands in for and how it was made"
+    )
 
     @field_validator("license")
     @classmethod
@@ -112,6 +123,25 @@ class DataCard(_Strict):
                 f"unknown split(s) {sorted(unknown)}; use train, public_test, private_test"
             )
         return value
+
+
+def provenance_notice(card: DataCard) -> str | None:
+    """The sentence every page and citation record of a synthetic dataset carries; ``None``
+    for real data."""
+    if card.provenance != "synthetic":
+        return None
+    notice = (
+        "Synthetic data: every exam, label and clinical value of this dataset was generated "
+        "by a program; none comes from a patient."
+    )
+    return f"{notice} {card.provenance_note.strip()}" if card.provenance_note else notice
+
+
+def cited_title(card: DataCard) -> str:
+    """The title a citation carries: a synthetic dataset's says so."""
+    if card.provenance == "synthetic" and "synthetic" not in card.title.lower():
+        return f"{card.title} (synthetic data)"
+    return card.title
 
 
 class Card(BaseModel):

@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from portal.release.cards import DataCard
+from portal.release.cards import DataCard, cited_title, provenance_notice
 
 SPDX_TO_CFF = {"CC-BY-4.0": "CC-BY-4.0", "CC0-1.0": "CC0-1.0", "etalab-2.0": "etalab-2.0"}
 
@@ -32,17 +32,20 @@ def _authors(card: DataCard) -> list[dict]:
 
 
 def citation_cff(card: DataCard, version: str, date: str, content_hash: str) -> str:
-    """CITATION.cff text, valid against the CFF 1.2.0 schema."""
+    """CITATION.cff text, valid against the CFF 1.2.0 schema; a synthetic dataset says so in
+    its title, abstract, message and keywords."""
+    notice = provenance_notice(card)
     data = {
         "cff-version": "1.2.0",
-        "message": "If you use this dataset, please cite it as below, naming the version.",
+        "message": "If you use this dataset, please cite it as below, naming the version."
+        + (" It is synthetic: no record comes from a patient." if notice else ""),
         "type": "dataset",
-        "title": card.title,
+        "title": cited_title(card),
         "version": version,
         "date-released": date,
-        "abstract": card.summary,
+        "abstract": f"{notice} {card.summary}" if notice else card.summary,
         "authors": _authors(card),
-        "keywords": card.keywords,
+        "keywords": [*card.keywords, *(["synthetic data"] if notice else [])],
         "license": SPDX_TO_CFF.get(card.license, card.license),
         "identifiers": [
             {
@@ -70,23 +73,36 @@ def datacite(
         if creator.affiliation:
             item["affiliation"] = [{"name": creator.affiliation}]
         creators.append(item)
+    notice = provenance_notice(card)
+    descriptions = [{"description": card.summary, "descriptionType": "Abstract"}]
+    if notice:
+        descriptions = [
+            {"description": f"{notice} {card.summary}", "descriptionType": "Abstract"},
+            {"description": notice, "descriptionType": "Other"},
+        ]
     record = {
         "alternateIdentifiers": [
             {"alternateIdentifier": content_hash, "alternateIdentifierType": "sha256"}
         ],
         "creators": creators,
-        "titles": [{"title": card.title}],
+        "titles": [{"title": cited_title(card)}],
         "publisher": {"name": card.publisher},
         "publicationYear": date[:4],
-        "types": {"resourceTypeGeneral": "Dataset", "resourceType": "Medical imaging dataset"},
-        "subjects": [{"subject": keyword} for keyword in card.keywords],
+        "types": {
+            "resourceTypeGeneral": "Dataset",
+            "resourceType": ("Synthetic m" if notice else "M") + "edical imaging dataset",
+        },
+        "subjects": [
+            {"subject": keyword}
+            for keyword in [*card.keywords, *(["synthetic data"] if notice else [])]
+        ],
         "dates": [{"date": date, "dateType": "Issued"}],
         "language": card.language[0],
         "version": version,
         "sizes": [f"{size} bytes", f"{file_count} files"],
         "formats": ["application/dicom", "application/vnd.apache.parquet", "text/csv"],
         "rightsList": [{"rights": card.license, "rightsUri": card.license_url}],
-        "descriptions": [{"description": card.summary, "descriptionType": "Abstract"}],
+        "descriptions": descriptions,
         "fundingReferences": [
             {"funderName": f.funder, **({"awardTitle": f.award} if f.award else {})}
             for f in card.funding
@@ -103,14 +119,18 @@ def bibtex(card: DataCard, version: str, date: str, content_hash: str) -> str:
     authors = " and ".join(
         "{" + c.name + "}" if c.type == "Organization" else c.name for c in card.creators
     )
+    notice = provenance_notice(card)
     fields = {
-        "title": "{" + card.title + "}",
+        "title": "{" + cited_title(card) + "}",
         "author": authors,
         "year": date[:4],
         "version": version,
         "publisher": "{" + card.publisher + "}",
         "note": f"Dataset release {version}, content hash {content_hash}",
     }
+    if notice:  # what a citation manager shows of a synthetic dataset
+        fields["note"] = f"{notice} {fields['note']}"
+        fields["keywords"] = "synthetic data"
     if card.citation.doi:
         fields["doi"] = card.citation.doi
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields.items())

@@ -8,7 +8,7 @@ load`` yields one record per exam.
 
 from __future__ import annotations
 
-from portal.release.cards import Card
+from portal.release.cards import Card, cited_title, provenance_notice
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 
@@ -92,6 +92,7 @@ def croissant(
     """The Croissant JSON-LD of a release; ``files`` maps release paths to sha256."""
     meta = card.meta
     sections = card.sections
+    notice = provenance_notice(meta)
     distribution: list[dict] = []
     for name in ("labels.csv", "splits.csv", "clinical.csv"):
         path = f"metadata/{name}"
@@ -152,12 +153,12 @@ def croissant(
         "@type": "sc:Dataset",
         "conformsTo": CONFORMS_TO,
         "name": meta.id,
-        "alternateName": meta.title,
-        "description": meta.summary,
+        "alternateName": cited_title(meta),
+        "description": f"{notice} {meta.summary}" if notice else meta.summary,
         "version": version,
         "datePublished": date,
         "license": meta.license_url,
-        "keywords": meta.keywords,
+        "keywords": [*meta.keywords, *(["synthetic data"] if notice else [])],
         "creator": [
             {"@type": "sc:Person" if c.type == "Person" else "sc:Organization", "name": c.name}
             for c in meta.creators
@@ -166,7 +167,8 @@ def croissant(
         "citeAs": citation,
         "isAccessibleForFree": True,
         "identifier": content_hash,
-        "rai:dataCollection": sections.get("Collection process", ""),
+        "rai:dataCollection": (f"{notice} " if notice else "")
+        + sections.get("Collection process", ""),
         "rai:dataPreprocessingProtocol": sections.get("Preprocessing and labelling", ""),
         "rai:dataAnnotationProtocol": "Three nuclear medicine physicians read each exam; "
         "the label is their majority call, with confidence and agreement recorded.",

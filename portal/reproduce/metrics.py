@@ -158,9 +158,16 @@ def score(
         subgroups[name] = {}
         for value in sorted(set(values.tolist())):
             mask = values == value
+            # the official metric's 95 % bootstrap interval in the group (NaN: one class only)
+            ci = bootstrap(
+                METRICS[official_metric], t[mask], p[mask], s[mask], resamples=1000, seed=seed
+            )
             subgroups[name][str(value)] = {
                 "n": int(mask.sum()),
+                "positives": int(t[mask].sum()),
                 **{m: fn(t[mask], p[mask], s[mask]) for m, fn in METRICS.items()},
+                "low": ci.low,
+                "high": ci.high,
             }
     official = bootstrap(METRICS[official_metric], t, p, s, resamples=resamples, seed=seed)
     return Scores(

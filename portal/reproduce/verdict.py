@@ -18,10 +18,45 @@ from portal.reproduce.metrics import Interval
 
 
 class Verdict(StrEnum):
+    """The one verdict vocabulary: the value is what MLflow tags, ``verdict.json``, the CLI
+    and the site show; :attr:`slug` names its badge's CSS class on the site."""
+
     REPRODUCED = "reproduced"
     WITHIN_NOISE = "within noise"
     NOT_REPRODUCED = "not reproduced"
     FAILED = "failed"
+
+    @property
+    def slug(self) -> str:
+        """``within noise`` -> ``within-noise``: the site's ``verdict-<slug>`` class."""
+        return self.value.replace(" ", "-")
+
+    @property
+    def meaning(self) -> str:
+        """What the verdict says, in words (the leaderboard's legend, ``portal verdicts``)."""
+        return MEANINGS[self]
+
+
+MEANINGS = {
+    Verdict.REPRODUCED: "within the tolerance of the official score",
+    Verdict.WITHIN_NOISE: "outside the tolerance but inside the bootstrap interval",
+    Verdict.NOT_REPRODUCED: "outside both",
+    Verdict.FAILED: "the code did not run to the end; the report says where",
+}
+#: Shown where a team has no finished run yet: not a verdict, but a state with its own badge.
+NOT_RUN = "not yet run"
+NOT_RUN_SLUG = "not-yet-run"
+
+
+def verdict_slug(value: str | None) -> str:
+    """The badge class part of a tag value: a verdict's slug, :data:`NOT_RUN_SLUG` for no run,
+    ``unknown`` for anything else (an old or hand-edited tag)."""
+    if value is None or value == NOT_RUN:
+        return NOT_RUN_SLUG
+    try:
+        return Verdict(value).slug
+    except ValueError:
+        return "unknown"
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from portal.reproduce import tracking
+from portal.reproduce.reproduction import tracking
 from portal.errors import BuildError, ToolMissingError
+from portal.site import palette
 from portal.site.sources import read_challenge, read_runs
 from portal.site.untrusted import inline, plain, text
 
@@ -44,7 +45,25 @@ kernelspec:
   display_name: Python 3
   language: python
   name: python3
+myst:
+  html_meta:
+    description: "Executable notes that load a published release and the MLflow runs of the re-run winners, and redraw the key figures."
 ---
+"""
+
+#: The book in the site's look: its indigo, its tables, data frames that fit the page.
+BOOK_CSS = """/* The portal's look for the reproduction book (written by portal/site/book.py). */
+html[data-theme="light"] {
+  --pst-color-primary: #3f51b5;
+  --pst-color-secondary: #303f9f;
+  --pst-color-link: #303f9f;
+  --pst-color-link-hover: #1a237e;
+}
+.bd-header-article, .bd-footer { border-color: #3f51b5; }
+.bd-main .bd-content .bd-article-container { max-width: 64em; }
+div.cell_output .output { overflow-x: auto; }
+div.cell_output table.dataframe { font-size: 0.8em; }
+a { text-decoration: underline; }
 """
 
 DATA = """
@@ -98,7 +117,7 @@ plt.show()
 Gray-zone exams per split (the cases readers disagreed on or found borderline):
 
 ```{{code-cell}} ipython3
-exams.groupby("split")["gray_zone"].apply(lambda g: int((g == True).sum()))  # noqa: E712
+exams.groupby("split")["gray_zone"].apply(lambda g: int(g.astype(str).str.lower().eq("true").sum()))
 ```
 """
 
@@ -152,28 +171,31 @@ official[["rank", "team", "name", "private_score", "reproduced", "verdict", "run
 ```
 
 ```{{code-cell}} ipython3
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+# the site's colour-blind-safe palette (Okabe and Ito)
+plt.rcParams["axes.prop_cycle"] = plt.cycler(color={palette})
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5), constrained_layout=True)
 for i, row in official.reset_index(drop=True).iterrows():
     left.plot(i, row["private_score"], "ks", label="official" if i == 0 else None)
     if (records.get(row["team"]) or {{}}).get("scores"):  # a failed run has no scores
         low, high = records[row["team"]]["verdict"]["ci"]
         value = row["reproduced"]
-        left.errorbar(i, value, yerr=[[value - low], [high - value]], fmt="o", color="tab:blue",
-                      label="reproduced, 95 % CI" if i == 0 else None)
+        left.errorbar(i + 0.15, value, yerr=[[value - low], [high - value]], fmt="o",
+                      color="{blue}", label="reproduced, 95 % CI" if i == 0 else None)
 left.set_xticks(range(len(official)), official["name"], rotation=20)
-left.set_ylabel("{metric}")
+left.set_xlabel("team")
+left.set_ylabel("{metric} on {scoring_split}")
 left.set_title("Official vs reproduced")
-left.legend()
+left.legend(loc="upper left", bbox_to_anchor=(0, -0.35), frameon=False, ncols=2)
 for team, record in records.items():
     if not record.get("scores"):
         continue
     roc = record["scores"]["roc"]
     right.plot([p[0] for p in roc], [p[1] for p in roc], label=team)
 right.plot([0, 1], [0, 1], ":", color="grey")
-right.set_xlabel("1 - specificity")
-right.set_ylabel("sensitivity")
+right.set_xlabel("1 - specificity (false-positive rate)")
+right.set_ylabel("sensitivity (true-positive rate)")
 right.set_title("ROC curves on {scoring_split}")
-right.legend()
+right.legend(loc="lower right", frameon=False)
 plt.show()
 ```
 """
@@ -194,9 +216,10 @@ Back to the site: <a href="../../{challenge}/index.html">{html_title}</a>.
 THEME_INLINE_SCRIPTS = tuple(
     re.compile(pattern, re.S)
     for pattern in (
-        r'\s*document\.documentElement\.dataset\.mode = localStorage\.getItem\("mode"\) \|\| "";'
+        r"\s*document\.documentElement\.dataset\.mode = "
+        r'localStorage\.getItem\("mode"\) \|\| "(light)?";'
         r"\s*document\.documentElement\.dataset\.theme = "
-        r'localStorage\.getItem\("theme"\) \|\| "";\s*',
+        r'localStorage\.getItem\("theme"\) \|\| "(light)?";\s*',
         r"let toggleHint(Show|Hide) = '[\w ]*';",
         r"let toggleOpenOnPrint = '(true|false)';",
         r"var togglebuttonSelector = '[\w., -]*';",
@@ -248,6 +271,12 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
                 "html_show_copyright": False,
                 # jupyter-book does not pass `use_download_button` or the full-screen switch on;
                 # both buttons carry inline onclick handlers, which the page's policy refuses
+                # an empty mode is "invalid" to the theme's script (a console error)
+                "html_context": {"default_mode": "light"},
+                # the site's icon: without one the browser asks for /favicon.ico (a 404)
+                "html_favicon": "favicon.png",
+                "html_static_path": ["_static"],
+                "html_css_files": ["portal.css"],
                 "html_theme_options": {
                     "search_bar_text": "Search this book...",
                     "launch_buttons": {"thebe": False},
@@ -260,6 +289,12 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
             }
         },
     }
+    import material
+
+    icon = Path(material.__file__).parent / "templates" / "assets" / "images" / "favicon.png"
+    shutil.copy(icon, folder / "favicon.png")
+    (folder / "_static").mkdir(exist_ok=True)
+    (folder / "_static" / "portal.css").write_text(BOOK_CSS, encoding="utf-8")
     chapters = []
     (folder / "intro.md").write_text(
         INTRO.format(
@@ -282,6 +317,8 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
             "template": hashlib.sha256((DATA + REPRODUCTION).encode()).hexdigest()[:12],
             "metric": challenge.rules.metric.official if challenge.rules else "balanced_accuracy",
             "scoring_split": challenge.rules.scoring_split if challenge.rules else "test",
+            "palette": repr(palette.series(7)),
+            "blue": palette.OKABE_ITO["blue"],
         }
         (folder / "data.md").write_text(NOTEBOOK_HEAD + DATA.format(**values), encoding="utf-8")
         chapters.append({"file": "data"})
@@ -313,7 +350,7 @@ def build_book(root: Path, challenge_id: str, out: Path) -> None:
     shutil.rmtree(source, ignore_errors=True)
     write_book(root, challenge_id, source)
     digest = hashlib.sha256(
-        b"".join(p.name.encode() + p.read_bytes() for p in sorted(source.iterdir()))
+        b"".join(p.name.encode() + p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file())
     ).hexdigest()
     html = work / "_build" / "html"
     stamp = work / "built-from.sha256"
@@ -355,9 +392,27 @@ def _copy(html: Path, out: Path) -> None:
         page.write_text(with_policy(page.read_text("utf-8"), page.relative_to(out)), "utf-8")
 
 
+def _without_repeated_scripts(page: str) -> str:
+    """A page whose theme writes the same inline script twice (thebe's ``const`` lines) would
+    log "Identifier has already been declared": keep the first copy of each."""
+    seen: set[str] = set()
+
+    def once(match: re.Match) -> str:
+        attributes, body = match.groups()
+        if re.search(r"\bsrc\s*=", attributes, re.I) or not body.strip():
+            return match.group(0)
+        if body in seen:
+            return ""
+        seen.add(body)
+        return match.group(0)
+
+    return _SCRIPT.sub(once, page)
+
+
 def with_policy(page: str, name: Path | str) -> str:
     """The page with a Content-Security-Policy meta tag first in its head: the book's own
     script files, and its inline scripts by hash once each is known to be the theme's."""
+    page = _without_repeated_scripts(page)
     hashes = set()
     for match in _SCRIPT.finditer(page):
         attributes, body = match.groups()

@@ -20,9 +20,15 @@ from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import yaml
+
+from portal.config import PARAMS_FILE, load_params
 from portal.core.environ import scoped_environ
 from portal.errors import BuildError, ConfigError, PortInUseError
-from portal.site.pages import SiteWriter, Writer
+from portal.site import i18n
+from portal.site.cards_i18n import translate_card
+from portal.site.i18n import LANGUAGES
+from portal.site.pages import SiteWriter, Writer, directory_writer
 from portal.site.sources import read_sources
 
 STORAGE = ".dvc-storage"  # the organiser's DVC remote folder, served read-only at /dvc/
@@ -40,11 +46,25 @@ def manual_pages(docs: Path) -> list[tuple[str, str]]:
     return pages
 
 
-def generate(root: Path, write: Writer, docs: Path | None = None) -> None:
-    """Write every generated page of the project at ``root``; called by mkdocs (gen.py)."""
+def generate(
+    root: Path, write: Writer, docs: Path | None = None, language: str = LANGUAGES[0]
+) -> set[str]:
+    """Write every generated page of the project at ``root`` in one language; returns what
+    had no translation. Called by :func:`build_site`, and by mkdocs through gen.py for a
+    plain ``mkdocs build`` (the default language only)."""
     sources = read_sources(root)
-    writer = SiteWriter(sources, write, book=os.environ.get(BOOK_ENV, "1") != "0")
-    writer.generate(manual_pages(docs if docs is not None else Path.cwd() / "docs"))
+    lang = i18n.Language(language)
+    missing: set[str] = set()
+    if not lang.default:
+        for challenge in sources.challenges:
+            missing |= translate_card(challenge, language)
+    i18n.use(lang)
+    try:
+        writer = SiteWriter(sources, write, book=os.environ.get(BOOK_ENV, "1") != "0")
+        writer.generate(manual_pages(docs if docs is not None else Path.cwd() / "docs"))
+    finally:
+        i18n.use(i18n.Language(LANGUAGES[0]))
+    return missing | {f"page text: {text}" for text in lang.missing}
 
 
 @dataclass
@@ -53,6 +73,8 @@ class BuildResult:
     pages: int
     seconds: dict[str, float] = field(default_factory=dict)
     books: list[str] = field(default_factory=list)
+    #: per language: what had no translation (shown in English on the page, and said so)
+    missing: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _mkdocs(config_file: Path, site_dir: Path, *, strict: bool = True) -> None:
@@ -74,14 +96,81 @@ def _mkdocs(config_file: Path, site_dir: Path, *, strict: bool = True) -> None:
         ) from None
 
 
+def _language_config(
+    config_file: Path, docs: Path, language: str, site_url: str, languages: tuple[str, ...]
+) -> Path:
+    """The mkdocs configuration of one language: the project's mkdocs.yml, reading the pages
+    generated on disk (mkdocs-gen-files is left out: its pages would be built in one
+    language only), with the theme, its search and the language switch in ``language``."""
+    config = yaml.safe_load(config_file.read_text("utf-8"))
+    here = config_file.parent
+    theme = dict(config["theme"])
+    theme["custom_dir"] = str((here / theme["custom_dir"]).resolve())
+    theme["language"] = language
+    config["theme"] = theme
+    config["hooks"] = [str((here / h).resolve()) for h in config.get("hooks", [])]
+    config["docs_dir"] = str(docs)
+    config["exclude_docs"] = "SUMMARY.md\n"  # the navigation (literate-nav), not a page
+    plugins = []
+    for plugin in config.get("plugins", []):
+        name = plugin if isinstance(plugin, str) else next(iter(plugin))
+        if name == "gen-files":
+            continue
+        if name == "search":
+            plugin = {"search": {"lang": language}}
+        plugins.append(plugin)
+    config["plugins"] = plugins
+    up = "" if language == LANGUAGES[0] else "../"
+    config.setdefault("extra", {})["alternate"] = [
+        {
+            "name": i18n.NAMES[code],
+            "link": site_url + i18n.prefix(code),  # not in <head>: theme/main.html
+            "path": up + i18n.prefix(code),  # the switch: the same page in that language
+            "lang": code,
+        }
+        for code in languages
+        if len(languages) > 1  # one language built: no switch
+    ]
+    if language != LANGUAGES[0]:
+        config["site_url"] = ""
+    out = docs.parent / f"mkdocs.{language}.yml"
+    out.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "utf-8")
+    return out
+
+
+def _hand_written(docs: Path, into: Path, language: str) -> set[str]:
+    """Copy the hand-written pages of ``docs/`` in ``language`` into ``into``: the
+    translation ``docs/<language>/<name>`` where there is one, else the original with a
+    notice that it is not translated (and the page is reported)."""
+    missing = set()
+    for path in sorted(Path(docs).glob("*.md")):
+        target = into / path.name
+        translated = Path(docs) / language / path.name
+        if language == LANGUAGES[0]:
+            shutil.copy(path, target)
+        elif translated.exists():
+            shutil.copy(translated, target)
+        else:
+            missing.add(f"documentation: docs/{language}/{path.name}")
+            text = path.read_text("utf-8")
+            heading, _, rest = text.partition("\n")
+            notice = i18n.Language(language).t(
+                '!!! note "Not translated"\n\n    This page exists in English only.'
+            )
+            target.write_text(f"{heading}\n\n{notice}\n{rest}", "utf-8")
+    return missing
+
+
 def build_site(
     root: Path,
     out: Path | None = None,
     *,
     config_file: Path | None = None,
     book: bool = True,
+    languages: tuple[str, ...] = LANGUAGES,
 ) -> BuildResult:
-    """Build the site of the project at ``root`` into ``out`` (default ``<root>/site``)."""
+    """Build the site of the project at ``root`` into ``out`` (default ``<root>/site``): every
+    page in each of ``languages`` (the first at the root, the others under ``<code>/``)."""
     from portal.site import book as books
     from portal.site import linkcheck
 
@@ -91,7 +180,9 @@ def build_site(
         raise ConfigError(f"{config_file} not found.", hint="run from the project root.")
     out = Path(out or root / "site").resolve()
     tmp = out.with_name(f".{out.name}.building-{os.getpid()}")
+    pages = out.with_name(f".{out.name}.pages-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(pages, ignore_errors=True)
     result = BuildResult(out, 0)
     env = {
         "PORTAL_SITE_ROOT": str(root),
@@ -100,12 +191,25 @@ def build_site(
         "NO_MKDOCS_2_WARNING": "1",
         "DISABLE_MKDOCS_2_WARNING": "true",
     }
+    docs = config_file.parent / "docs"
+    site_url = load_params(root / PARAMS_FILE).site.url
     try:
         with scoped_environ(env):
-            started = time.perf_counter()
-            with contextlib.chdir(config_file.parent):
-                _mkdocs(config_file, tmp)
-            result.seconds["mkdocs"] = time.perf_counter() - started
+            for language in languages:
+                started = time.perf_counter()
+                folder = pages / language / "docs"
+                folder.mkdir(parents=True)
+                missing = _hand_written(docs, folder, language)
+                missing |= generate(root, directory_writer(folder), docs, language)
+                result.missing[language] = sorted(missing)
+                result.seconds[f"pages {language}"] = time.perf_counter() - started
+                started = time.perf_counter()
+                language_config = _language_config(
+                    config_file, folder, language, site_url, tuple(languages)
+                )
+                with contextlib.chdir(config_file.parent):
+                    _mkdocs(language_config, tmp / i18n.prefix(language))
+                result.seconds[f"mkdocs {language}"] = time.perf_counter() - started
             if book:
                 started = time.perf_counter()
                 for challenge in read_sources(root, with_runs=False).challenges:
@@ -130,6 +234,7 @@ def build_site(
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(pages, ignore_errors=True)
     return result
 
 

@@ -11,10 +11,21 @@ from collections import Counter
 
 import numpy as np
 
+from portal.site import palette
 from portal.site.sources import ReleaseInfo
 
-CLASS_COLOURS = {"normal": "#2e7d32", "pathological": "#c62828"}
 WITHHELD = "withheld"
+
+
+def _colours(classes: list[str]) -> dict[str, str]:
+    """The palette's colours for labels (a withheld label is grey)."""
+    shown = [c for c in classes if c != WITHHELD]
+    return {**palette.class_colours(shown), WITHHELD: palette.NEUTRAL}
+
+
+def _ordered(splits, order) -> list[str]:
+    known = [s for s in (order or ()) if s in splits]
+    return known + sorted(s for s in splits if s not in known)
 
 
 def _png(fig) -> bytes:
@@ -54,24 +65,28 @@ def joined(release: ReleaseInfo) -> list[dict[str, str]]:
     return rows
 
 
-def class_balance(release: ReleaseInfo) -> bytes:
+def class_balance(release: ReleaseInfo, order=()) -> bytes:
+    """Exams per split (in pipeline ``order``) and label."""
     rows = joined(release)
-    splits = list(dict.fromkeys(r["split"] for r in rows))
+    splits = _ordered({r["split"] for r in rows}, order)
     classes = sorted({r["label"] for r in rows})
-    fig, ax = _figure()
+    colours = _colours(classes)
+    fig, ax = _figure(6.4, 1.2 + 0.5 * len(splits))
     left = np.zeros(len(splits))
     for cls in classes:
         counts = np.array(
             [sum(r["split"] == s and r["label"] == cls for r in rows) for s in splits]
         )
-        ax.barh(splits, counts, left=left, color=CLASS_COLOURS.get(cls, "#9e9e9e"), label=cls)
+        ax.barh(splits, counts, left=left, color=colours[cls], label=cls)
+        ink = "white" if palette.contrast(colours[cls], "#ffffff") >= 4.5 else "black"
         for y, (x0, n) in enumerate(zip(left, counts, strict=True)):
             if n:
-                ax.text(x0 + n / 2, y, str(n), ha="center", va="center", color="white", fontsize=9)
+                ax.text(x0 + n / 2, y, str(n), ha="center", va="center", color=ink, fontsize=10)
         left += counts
     ax.set_xlabel("exams")
+    ax.set_ylabel("split")
     ax.invert_yaxis()
-    ax.legend(loc="lower right", frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_title("Exams per split and label")
     return _png(fig)
 
@@ -80,17 +95,19 @@ def centres(release: ReleaseInfo) -> bytes:
     rows = joined(release)
     names = sorted({r.get("centre", "") for r in rows})
     classes = sorted({r["label"] for r in rows})
+    colours = _colours(classes)
     fig, ax = _figure()
     bottom = np.zeros(len(names))
     for cls in classes:
         counts = np.array(
             [sum(r.get("centre") == c and r["label"] == cls for r in rows) for c in names]
         )
-        ax.bar(names, counts, bottom=bottom, color=CLASS_COLOURS.get(cls, "#9e9e9e"), label=cls)
+        ax.bar(names, counts, bottom=bottom, color=colours[cls], label=cls)
         bottom += counts
     ax.set_ylabel("exams")
+    ax.set_xlabel("centre (coded)")
     ax.set_title("Exams per centre (coded)")
-    ax.legend(frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.tick_params(axis="x", labelrotation=30)
     return _png(fig)
 
@@ -101,11 +118,16 @@ def age_sex(release: ReleaseInfo) -> bytes:
     bins = np.arange(30, 101, 5)
     sexes = sorted({r.get("sex", "") for r in rows})
     ages = [[int(r["age"]) for r in rows if r.get("sex") == s] for s in sexes]
-    ax.hist(ages, bins=bins, label=[f"{s} (n={len(a)})" for s, a in zip(sexes, ages, strict=True)])
+    ax.hist(
+        ages,
+        bins=bins,
+        color=palette.series(len(sexes)),
+        label=[f"{s} (n={len(a)})" for s, a in zip(sexes, ages, strict=True)],
+    )
     ax.set_xlabel("age at exam (years)")
     ax.set_ylabel("exams")
     ax.set_title("Age by sex")
-    ax.legend(frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _png(fig)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.release.cards import DataCard
+from portal.release.cards import DataCard, cited_title, provenance_notice
 from portal.site import untrusted
 from portal.site.sources import ReleaseInfo, SiteParams
 
@@ -23,16 +23,17 @@ def dataset(card: DataCard, release: ReleaseInfo, site: SiteParams, page_url: st
     if card.citation.doi:
         identifiers.insert(0, f"https://doi.org/{card.citation.doi}")
     shards = [f for f in release.manifest.files if f.path.endswith(".parquet")]
+    notice = provenance_notice(card)
     return {
         "@context": "https://schema.org/",
         "@type": "Dataset",
-        "name": card.title,
-        "description": card.summary,
+        "name": cited_title(card),
+        "description": f"{notice} {card.summary}" if notice else card.summary,
         "url": page_url,
         "version": release.version,
         "identifier": identifiers,
         "license": card.license_url,
-        "keywords": card.keywords,
+        "keywords": [*card.keywords, *(["synthetic data"] if notice else [])],
         "inLanguage": card.language,
         "creator": [_agent(c) for c in card.creators],
         "publisher": {"@type": "Organization", "name": card.publisher},
