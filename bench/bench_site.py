@@ -56,7 +56,7 @@ def _params(work: Path, ids: list[str]) -> None:
 
 
 def _clone(work: Path, cid: str) -> None:
-    from portal.reproduce.reproduction import tracking
+    from portal.reproduce import tracking
 
     card = (work / "data_cards" / "datpark.md").read_text()
     (work / "data_cards" / f"{cid}.md").write_text(card.replace("id: datpark", f"id: {cid}", 1))

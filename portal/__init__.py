@@ -28,7 +28,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 #: public name -> "module:attribute", in the order of the pipeline; no name is that of a
-#: subpackage (``portal.ingest.staging`` is the package, ``portal.ingest_export`` the function)
+#: subpackage (``portal.ingest`` is the package, ``portal.ingest_export`` the function)
 API = {
     # configuration and inputs
     "load_params": "portal.config:load_params",

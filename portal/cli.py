@@ -408,8 +408,8 @@ def publish(
     )
 
 
-#: Rich styles by verdict slug (``portal.reproduce.verdict.Verdict.slug``, the one vocabulary; a test
-#: checks every verdict has one).
+#: Rich styles by verdict slug (``portal.reproduce.verdict.Verdict.slug``, the one vocabulary;
+#: a test checks every verdict has one).
 VERDICT_STYLE = {
     "reproduced": "green",
     "within-noise": "yellow",

@@ -20,7 +20,7 @@ def test_every_api_name_resolves_to_a_documented_callable(name):
 
 
 def test_no_api_name_is_shadowed_by_a_subpackage():
-    """Importing ``portal.ingest.staging`` sets ``portal.ingest.staging`` to the package: an API
+    """Importing ``portal.ingest.staging`` sets ``portal.ingest`` to the package: an API
     name equal to a subpackage's would then silently resolve to the package."""
     packages = {path.parent.name for path in Path(portal.__file__).parent.glob("*/__init__.py")}
     assert not packages & set(portal.API)

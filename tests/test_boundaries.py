@@ -108,7 +108,7 @@ def test_the_verifier_and_the_deidentifier_share_no_code():
         if module.startswith("portal.verify_deid"):
             outside = {name for name in imported if not name.startswith("portal.verify_deid")}
             assert outside <= {"portal.core.workers"}, (module, outside)
-        if module.startswith("portal.deid.from_dataset"):
+        if module.startswith("portal.deid"):
             assert not {name for name in imported if name.startswith("portal.verify_deid")}, module
     assert portal_imports(found["portal.core.workers"]) == set()
 
@@ -118,11 +118,11 @@ def test_portal_imports_sees_lazy_imports(tmp_path):
     inside a function, and both spellings of a from-import."""
     sample = tmp_path / "sample.py"
     sample.write_text(
-        "def f():\n    from portal.deid.from_dataset import profile\n\n"
+        "def f():\n    from portal.deid import profile\n\n"
         "import portal.release.cards\nfrom portal.core.atomic import write_text\n"
     )
     assert portal_imports(sample) == {
-        "portal.deid.from_dataset",
+        "portal.deid",
         "portal.deid.profile",
         "portal.release.cards",
         "portal.core.atomic",

@@ -21,7 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 from portal.errors import ConfigError
-from portal.reproduce.reproduction import numerics
+from portal.reproduce import numerics
 from portal.reproduce.reproduction import Reproduction
 from portal.reproduce.sandbox import namespaces_available
 from portal.reproduce.team import load_team
@@ -286,7 +286,7 @@ def test_the_hardware_check_sees_a_team_that_opted_out(env):
     assert verdict["numerics_reason"] == REASON
     metrics = json.loads((outcome.out.parent / "native.metrics.json").read_text())
     assert not any(key.startswith("hardware") for key in metrics), "machine-dependent"
-    from portal.reproduce.reproduction import tracking
+    from portal.reproduce import tracking
 
     client, _ = tracking.client_for(env)
     run = client.get_run(outcome.run_id)

@@ -7,10 +7,10 @@ import re
 import string
 
 from portal.cli import VERDICT_STYLE
+from portal.reproduce.verdict import NOT_RUN, NOT_RUN_SLUG, Verdict, verdict_slug
 from portal.site import palette
 from portal.site.i18n_fr import FRENCH
 from portal.site.pages import badge
-from portal.reproduce.verdict import NOT_RUN, NOT_RUN_SLUG, Verdict, verdict_slug
 
 
 def test_every_verdict_has_one_slug_a_cli_style_and_a_badge_colour():

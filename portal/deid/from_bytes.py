@@ -32,7 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 
 from portal import __version__
-from portal.deid.from_dataset import encoder
+from portal.deid import encoder
 from portal.deid.from_dataset import (
     IMPLEMENTATION_CLASS_UID,
     PIXEL_KEYWORDS,

@@ -39,7 +39,7 @@ DUMMY_TEXT = "REMOVED"
 #: Words a cleaned descriptor may keep: imaging and clinical vocabulary, no names.
 SAFE_WORDS = frozenset(
     line.strip()
-    for line in (files("portal.deid.from_dataset") / "descriptor_words.txt").read_text().splitlines()
+    for line in (files("portal.deid") / "descriptor_words.txt").read_text().splitlines()
     if line.strip() and not line.startswith("#")
 )
 

@@ -42,7 +42,6 @@ import yaml
 from portal import __version__
 from portal.core import atomic
 from portal.errors import (
-    ConfigError,
     InputError,
     OutputExistsError,
     VerificationError,

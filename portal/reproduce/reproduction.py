@@ -36,7 +36,7 @@ from portal.core.atomic import atomic_dir, write_text
 from portal.core.console import Heartbeat
 from portal.errors import ConfigError, EnvironmentBuildError, InputError, VerificationError
 from portal.release.manifest import verify_release
-from portal.reproduce.reproduction import environments, numerics, plots, tracking
+from portal.reproduce import environments, numerics, plots, tracking
 from portal.reproduce.harvest import Caps, harvest
 from portal.reproduce.metrics import METRICS, age_band, score
 from portal.reproduce.records import FINGERPRINT_SHOWN, RunRecord, RunTags, VerdictFile

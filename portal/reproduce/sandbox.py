@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from portal.errors import ToolMissingError
-from portal.reproduce.reproduction import seccomp
+from portal.reproduce import seccomp
 from portal.reproduce.numerics import PORTABLE
 from portal.reproduce.numerics import environment as numerical_environment
 

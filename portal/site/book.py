@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from portal.reproduce.reproduction import tracking
+from portal.reproduce import tracking
 from portal.errors import BuildError, ToolMissingError
 from portal.site import palette
 from portal.site.sources import read_challenge, read_runs

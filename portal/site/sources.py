@@ -160,7 +160,7 @@ def read_runs(
     """The latest FINISHED run of each (team, release) in the challenge's experiment;
     ``artifacts=False`` skips the downloads (record, freeze, figures) for callers that
     only need ids and metrics."""
-    from portal.reproduce.reproduction import tracking
+    from portal.reproduce import tracking
 
     client, uri = tracking.client_for(root)
     experiment = client.get_experiment_by_name(challenge)

@@ -1,5 +1,5 @@
 """The independent de-identification verifier (``portal verify-deid``) and its own DICOM reader.
 
-It imports nothing from :mod:`portal.deid.from_dataset` (``tests/test_boundaries.py``): a bug in the
+It imports nothing from :mod:`portal.deid` (``tests/test_boundaries.py``): a bug in the
 de-identifier cannot hide itself from the check.
 """

@@ -1,6 +1,6 @@
 """The independent de-identification verifier: it trusts nothing the de-identifier did.
 
-It shares no code path with :mod:`portal.deid.from_dataset` (``tests/test_boundaries.py`` checks
+It shares no code path with :mod:`portal.deid` (``tests/test_boundaries.py`` checks
 the imports). It first collects every identifying value of the *input* (person
 names, IDs, dates, UIDs, addresses, phones, institution and station strings,
 and the values inside private tags), then walks every element of every output
