@@ -123,7 +123,13 @@ def datpark_release(work: Path, *, exams: int, seed: int, key: bytes, workers: i
     data = work / "data" / "datpark"
     extra = {"workers": workers} if workers else {}
     ingest("datpark", work / "raw", data, options=card.meta.deidentification, key=key, **extra)
-    build_release("datpark", data / "staging", data / "releases", card, version="1.0.0",
-                  date="2025-06-01", notes="Benchmark release.")
+    build_release(
+        "datpark",
+        data / "staging",
+        data / "releases",
+        card,
+        version="1.0.0",
+        date="2025-06-01",
+        notes="Benchmark release.",
+    )
     shutil.rmtree(work / "raw")
-
