@@ -733,7 +733,12 @@ def ingest(
     if on_total:
         on_total(len(tasks))
     done = _load_done(work, tasks, _fingerprint(key, options))
-    catalogue = IdentifyingValues()
+    from portal.verifystore import StoredValues
+
+    # the verifier's catalogue of the input's identifying values lives on disk, rebuilt
+    # from the finished files' records on a resume: memory does not grow with the export
+    (work / "catalogue.sqlite").unlink(missing_ok=True)
+    catalogue = StoredValues(work / "catalogue.sqlite", writable=True)
     for record in done.values():
         catalogue.merge(record.pop("catalogue"))
     if progress and done:
@@ -777,6 +782,7 @@ def ingest(
             "elements": report.elements,
         }
         report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
+    catalogue.close()
     shutil.rmtree(work, ignore_errors=True)
     actions: Counter[str] = Counter()
     for record in records:
@@ -920,6 +926,9 @@ def _verify_staging(
 ):
     """Run the independent verifier over ``folder``; raise if it finds anything."""
     identifying.add_table_values(codes.keys(), "centre name")
+    commit = getattr(identifying, "commit", None)
+    if commit is not None:  # a catalogue on disk: the verify workers read what is committed
+        commit()
     inputs = {r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"}
     report = verify_tree(
         folder,

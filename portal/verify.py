@@ -56,7 +56,7 @@ BENIGN_KEYWORDS = frozenset(
 )
 NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UV", "SV"})
 TEXT_CHUNK = 2000  # lines of a text file per verification job
-MEMO_SIZE = 200_000  # searched values remembered per verifier process
+MEMO_SIZE = 20_000  # searched values remembered per verifier process (a few MB)
 MIN_TOKEN = 3
 MIN_DIGITS = 7
 
@@ -501,6 +501,9 @@ def _check_text(job: tuple[str, int, list[str]]) -> list[Finding]:
     """Search a run of a text file's lines (a table, a report) for identifying values."""
     relative, start, lines = job
     identifying = _STATE["verifier"].identifying  # type: ignore[attr-defined]
+    prefetch = getattr(identifying, "prefetch", None)  # a catalogue on disk: one query
+    if prefetch is not None:
+        prefetch(lines)
     return [
         Finding(relative, f"line {number}", kind, redact(evidence, source))
         for number, line in enumerate(lines, start + 1)
@@ -527,6 +530,9 @@ def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, d
             continue
         if preamble:
             report.findings.append(Finding(relative, "(preamble)", "preamble", preamble))
+        prefetch = getattr(verifier.identifying, "prefetch", None)
+        if prefetch is not None:  # a catalogue on disk: one query for the whole file
+            prefetch(v.strip().strip("\x00") for elem in elements for v in elem.values)
         verifier.check_elements(relative, elements, report)
         dates[relative] = dates_by_path(elements)
     return report.findings, report.files, report.elements, dates

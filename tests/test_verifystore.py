@@ -1,0 +1,75 @@
+"""The verifier's catalogue on disk finds exactly what the one in memory finds."""
+
+from __future__ import annotations
+
+import pickle
+
+import pydicom
+import pytest
+
+from portal.synth.export import synthesize
+from portal.verify import IdentifyingValues, verify_tree
+from portal.verifystore import StoredValues
+from tests.test_deid_phi import add_phi
+
+
+@pytest.fixture(scope="module")
+def raw_export(tmp_path_factory):
+    """A synthetic export with identifying values everywhere (headers, private tags,
+    sequences, file names): verifying it as if it were an output finds them all."""
+    export = tmp_path_factory.mktemp("store") / "export"
+    synthesize("datpark", export, exams=5, seed=33, shape=(8, 16, 16))
+    for path in sorted(export.glob("exams/*/*.dcm")):
+        ds = pydicom.dcmread(path)
+        add_phi(ds, path)
+        ds.save_as(path, enforce_file_format=True)
+    return export
+
+
+def _stored(memory: IdentifyingValues, path) -> StoredValues:
+    store = StoredValues(path, writable=True)
+    store.merge(memory.state())
+    store.commit()
+    return store
+
+
+def _findings(report) -> list[tuple]:
+    return sorted(tuple(f.to_dict().values()) for f in report.findings)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stored_catalogue_finds_what_the_memory_one_finds(raw_export, tmp_path, workers):
+    memory = IdentifyingValues.from_files(sorted(raw_export.glob("exams/*/*.dcm")))
+    memory.add_table_values(["Hôpital Saint-Louis"], "centre name")
+    store = _stored(memory, tmp_path / "catalogue.sqlite")
+    store.add_table_values(["Hôpital Saint-Louis"], "centre name")
+    store.commit()
+    assert store.count() > 50
+    expected = verify_tree(raw_export, memory, workers=workers)
+    found = verify_tree(raw_export, store, workers=workers)
+    assert len(expected.findings) > 20
+    kinds = {f.kind for f in expected.findings}
+    assert {"identifying-value", "original-uid", "unshifted-date", "person-name"} <= kinds
+    assert _findings(found) == _findings(expected)
+    assert (found.files, found.elements) == (expected.files, expected.elements)
+    store.close()
+
+
+def test_stored_catalogue_keeps_the_first_source_and_reopens_read_only(tmp_path):
+    first, second = IdentifyingValues(), IdentifyingValues()
+    first._add_text("DUPONT Jean-Pierre", "PatientName", words=True)
+    second._add_text("DUPONT Jean-Pierre", "OtherPatientNames", words=True)
+    second.uids["1.2.3.4.5"] = "StudyInstanceUID"
+    store = StoredValues(tmp_path / "c.sqlite", writable=True)
+    store.merge(first.state())
+    store.merge(second.state())
+    store.commit()
+    reader = pickle.loads(pickle.dumps(store))  # what a verify worker receives
+    assert not reader.writable
+    hits = list(reader.search("see dupont jean pierre, 1.2.3.4.5"))
+    assert ("identifying-value", "dupont", "PatientName") in hits
+    assert ("identifying-value", "dupont jean pierre", "PatientName") in hits
+    reader.prefetch(["1.2.3.4.5"])
+    assert reader.uids == {"1.2.3.4.5": "StudyInstanceUID"}
+    assert list(reader.search("nothing here: 2.25.1234")) == []
+    store.close()
