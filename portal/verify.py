@@ -502,8 +502,8 @@ def _check_text(job: tuple[str, int, list[str]]) -> list[Finding]:
     relative, start, lines = job
     identifying = _STATE["verifier"].identifying  # type: ignore[attr-defined]
     prefetch = getattr(identifying, "prefetch", None)  # a catalogue on disk: one query
-    if prefetch is not None:
-        prefetch(lines)
+    for first in range(0, len(lines), 250) if prefetch is not None else ():  # per 250 lines
+        prefetch(lines[first : first + 250])
     return [
         Finding(relative, f"line {number}", kind, redact(evidence, source))
         for number, line in enumerate(lines, start + 1)

@@ -10,11 +10,13 @@ SQLite file instead and answers the verifier's questions exactly as
   adds them to the store (``merge``), keeping the first source of each value;
 - before it checks an output file, the verifier gives the store every value of that
   file (``prefetch``); the store works out every key the search could ask for (words,
-  phrase and digit windows, dates, the value itself) and fetches the ones it holds
+  phrase and digit windows, dates, the value itself), drops those a Bloom filter says
+  it cannot hold (almost all: an output holds no input value) and fetches the rest
   with one query. The search then runs on these few rows, unchanged.
 
-Memory then stays flat: a file's values, the SQLite page cache and the
-lengths of the phrases and digit strings. Like ``verify.py``, this module shares no
+Memory then stays almost flat: a file's values, the SQLite page cache, the lengths
+of the phrases and digit strings, and the Bloom filter (12 bits a value, about 1.5 MB
+for the 20,000 exams of a national year). Like ``verify.py``, this module shares no
 code with the de-identifier.
 """
 
@@ -23,8 +25,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
 
 from portal.verify import DATE_IN_TEXT, DIGIT_RUN, IdentifyingValues, _date_key, _tokens
 
@@ -40,7 +45,12 @@ _KINDS = {
 }
 _FIELD_OF = {letter: name for name, letter in _KINDS.items()}
 CACHE_KB = 8192  # SQLite page cache per connection
-RESET_AT = 50_000  # fetched keys kept before they are dropped (one file holds far fewer)
+RESET_AT = 20_000  # texts remembered as looked up before they and their rows are dropped
+# markers of where a phrase (its first word) or a digit string (its first digits) begins:
+# in the Bloom filter only, never in SQLite (the keys there are printable text)
+PHRASE_START, DIGIT_START = "\x01", "\x02"
+BLOOM_BITS_PER_KEY = 12  # with 4 probes: about 0.6 % of absent keys still go to SQLite
+BLOOM_PROBES = 4
 _NOT_DIGIT = re.compile(r"\D")
 
 
@@ -75,8 +85,14 @@ class StoredValues(IdentifyingValues):
         self._digit_sizes: set[int] = set()
         for kind, n in self._db.execute("SELECT kind, n FROM size"):
             (self._phrase_sizes if kind == "p" else self._digit_sizes).add(n)
-        self._asked: set[str] = set()  # keys already looked up since the last reset
+        self._bloom: np.ndarray | None = None
+        if not writable and self._bloom_path.exists():
+            self._bloom = np.fromfile(self._bloom_path, dtype=np.uint8)
         self._texts: set[str] = set()  # texts whose keys were looked up
+
+    @property
+    def _bloom_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".bloom")
 
     def __reduce__(self):
         return (_open_read_only, (str(self.path),))
@@ -89,6 +105,7 @@ class StoredValues(IdentifyingValues):
             for key, source in state[name].items()
         ]
         rows += [(value, "b", "") for value in state["benign"]]
+        self._bloom = None  # stale: rebuilt by the next commit
         self._db.executemany("INSERT OR IGNORE INTO value VALUES (?, ?, ?)", rows)
         sizes = {("p", len(k.split(" "))) for k in state["phrases"]}
         sizes |= {("g", len(k)) for k in state["digits"]}
@@ -97,7 +114,6 @@ class StoredValues(IdentifyingValues):
             self._db.executemany("INSERT OR IGNORE INTO size VALUES (?, ?)", sorted(new))
             for kind, n in new:
                 (self._phrase_sizes if kind == "p" else self._digit_sizes).add(n)
-        self._asked.clear()
         self._texts.clear()
 
     def add_table_values(self, values: Iterable[str], source: str) -> None:
@@ -106,9 +122,25 @@ class StoredValues(IdentifyingValues):
         self.merge(found.state())
 
     def commit(self) -> None:
+        """Make what was added visible to readers, with its Bloom filter."""
         if self.writable:
             self._db.execute("COMMIT")
+            self._build_bloom()
             self._db.execute("BEGIN")
+
+    def _build_bloom(self) -> None:
+        count = self.count()
+        bits = 1 << max(16, (count * BLOOM_BITS_PER_KEY).bit_length())
+        bloom = np.zeros(bits // 8, dtype=np.uint8)
+        shortest = min(self._digit_sizes, default=0)
+        rows = self._db.execute("SELECT key, kind FROM value")
+        while chunk := rows.fetchmany(50_000):
+            keys = [key for key, _ in chunk]
+            keys += [PHRASE_START + key.split(" ")[0] for key, kind in chunk if kind == "p"]
+            keys += [DIGIT_START + key[:shortest] for key, kind in chunk if kind == "g"]
+            _set_bits(bloom, _hashes(keys))
+        self._bloom_path.write_bytes(bloom.tobytes())
+        self._bloom = bloom
 
     def close(self) -> None:
         if self.writable:
@@ -122,44 +154,78 @@ class StoredValues(IdentifyingValues):
     def _sizes(self) -> tuple[set[int], set[int]]:
         return self._phrase_sizes, self._digit_sizes
 
-    def _keys(self, text: str) -> set[str]:
-        """Every key ``search(text)`` or the verifier's own checks of ``text`` may look up."""
+    def _keys(self, text: str, keys: set[str], starts: dict[str, list]) -> None:
+        """Add to ``keys`` every key ``search(text)`` or the verifier's own checks of
+        ``text`` may look up, except phrase and digit windows: for those, add to ``starts``
+        the marker of each place a window may begin (its first word, its first digits),
+        so that windows are made only where the Bloom filter knows such a beginning."""
         stripped = text.strip().strip("\x00")
         tokens = _tokens(text)
-        keys = {text, stripped, stripped[:8], *tokens}
+        keys.update((text, stripped, stripped[:8], *tokens))
         if tokens:
             keys.add(" ".join(tokens))
-        for size in self._phrase_sizes:
-            for i in range(len(tokens) - size + 1):
-                keys.add(" ".join(tokens[i : i + size]))
+        if self._phrase_sizes:
+            for i in range(len(tokens) - 1):
+                starts.setdefault(PHRASE_START + tokens[i], []).append((tokens, i))
         if self._digit_sizes:
+            shortest = min(self._digit_sizes)
             for run in DIGIT_RUN.findall(text):
                 digits = _NOT_DIGIT.sub("", run)
-                for size in self._digit_sizes:
-                    for i in range(len(digits) - size + 1):
-                        keys.add(digits[i : i + size])
+                for i in range(len(digits) - shortest + 1):
+                    marker = DIGIT_START + digits[i : i + shortest]
+                    starts.setdefault(marker, []).append((digits, i))
         for match in DATE_IN_TEXT.finditer(text):
             key = _date_key(match)
             if key:
                 keys.add(key)
-        return keys
+
+    def _windows(self, marker: str, places: list, keys: set[str]) -> None:
+        """The phrase or digit windows that begin at ``places``."""
+        for sequence, i in places:
+            if marker[0] == PHRASE_START:
+                for size in self._phrase_sizes:
+                    if i + size <= len(sequence):
+                        keys.add(" ".join(sequence[i : i + size]))
+            else:
+                for size in self._digit_sizes:
+                    if i + size <= len(sequence):
+                        keys.add(sequence[i : i + size])
 
     def prefetch(self, texts: Iterable[str]) -> None:
-        """Fetch what the store holds for every key of ``texts`` (one query)."""
-        if len(self._asked) + len(self._texts) > RESET_AT:
+        """Fetch what the store holds for every key of ``texts``: the Bloom filter drops
+        almost all of them, one query fetches the rest."""
+        if len(self._texts) > RESET_AT:
             self.reset()
         keys: set[str] = set()
+        starts: dict[str, list] = {}
         for text in texts:
             if text not in self._texts:
                 self._texts.add(text)
-                keys |= self._keys(text)
-        keys -= self._asked
-        if not keys:
+                self._keys(text, keys, starts)
+        if not keys and not starts:
             return
-        self._asked |= keys
+        asked: list[str] = []
+        if self._bloom is None:  # not committed yet: every window goes to SQLite
+            for marker, places in starts.items():
+                self._windows(marker, places, keys)
+            asked = list(keys)
+        else:
+            candidates = [*keys, *starts]
+            maybe = _test_bits(self._bloom, _hashes(candidates)).tolist()
+            windows: set[str] = set()
+            for key, hit in zip(candidates, maybe, strict=True):
+                if not hit:
+                    continue
+                if key in starts:
+                    self._windows(key, starts[key], windows)
+                else:
+                    asked.append(key)
+            asked += windows - keys
+        if not asked:
+            return
         rows = self._db.execute(
             "SELECT key, kind, source FROM value WHERE key IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(keys)),),
+            (json.dumps(asked),),
         )
         for key, kind, source in rows:
             name = _FIELD_OF[kind]
@@ -175,13 +241,41 @@ class StoredValues(IdentifyingValues):
         for name in self._FIELDS:
             getattr(self, name).clear()
         self.benign.clear()
-        self._asked.clear()
         self._texts.clear()
 
     def search(self, text: str, *, words: bool = True):
         if text not in self._texts:
             self.prefetch((text,))
         return super().search(text, words=words)
+
+
+def _hashes(keys: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Two 32-bit hashes of each key (CRC-32 and Adler-32: fast, and the same in every
+    process, unlike ``hash``), for the double hashing of the Bloom filter."""
+    encoded = [key.encode("utf-8", "surrogatepass") for key in keys]
+    first = np.fromiter(map(zlib.crc32, encoded), dtype=np.uint64, count=len(encoded))
+    step = np.fromiter(map(zlib.adler32, encoded), dtype=np.uint64, count=len(encoded))
+    return first, step | np.uint64(1)
+
+
+def _positions(bloom: np.ndarray, hashes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The bit positions of each key, shape (probes, keys)."""
+    first, step = hashes
+    mask = np.uint64(bloom.size * 8 - 1)
+    probes = np.arange(BLOOM_PROBES, dtype=np.uint64)[:, None]
+    return (first[None, :] + probes * step[None, :]) & mask
+
+
+def _set_bits(bloom: np.ndarray, hashes: tuple[np.ndarray, np.ndarray]) -> None:
+    positions = _positions(bloom, hashes).ravel()
+    bits = (np.uint64(1) << (positions & np.uint64(7))).astype(np.uint8)
+    np.bitwise_or.at(bloom, positions >> np.uint64(3), bits)
+
+
+def _test_bits(bloom: np.ndarray, hashes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    positions = _positions(bloom, hashes)
+    bits = (bloom[positions >> np.uint64(3)] >> (positions & np.uint64(7)).astype(np.uint8)) & 1
+    return bits.all(axis=0)
 
 
 def _open_read_only(path: str) -> StoredValues:

@@ -73,3 +73,18 @@ def test_stored_catalogue_keeps_the_first_source_and_reopens_read_only(tmp_path)
     assert reader.uids == {"1.2.3.4.5": "StudyInstanceUID"}
     assert list(reader.search("nothing here: 2.25.1234")) == []
     store.close()
+
+
+def test_bloom_filter_keeps_every_value_and_drops_most_others(tmp_path):
+    from portal.verifystore import _hashes, _test_bits
+
+    values = IdentifyingValues()
+    for i in range(3000):
+        values.uids[f"1.2.826.0.1.3680043.{i}"] = "SOPInstanceUID"
+    store = _stored(values, tmp_path / "c.sqlite")
+    bloom = pickle.loads(pickle.dumps(store))._bloom
+    assert bloom is not None
+    assert _test_bits(bloom, _hashes(values.uids)).all()  # never a false "absent"
+    absent = _test_bits(bloom, _hashes(f"2.25.{i}" for i in range(20000)))
+    assert absent.mean() < 0.02
+    store.close()
