@@ -739,8 +739,7 @@ def ingest(
     # from the finished files' records on a resume: memory does not grow with the export
     (work / "catalogue.sqlite").unlink(missing_ok=True)
     catalogue = StoredValues(work / "catalogue.sqlite", writable=True)
-    for record in done.values():
-        catalogue.merge(record.pop("catalogue"))
+    _gather(list(done.values()), {}, None, catalogue)  # the resumed records, slimmed
     if progress and done:
         progress(len(done))
     todo = [t for t in tasks if (t.exam_id, t.index) not in done]
@@ -929,7 +928,12 @@ def _verify_staging(
     commit = getattr(identifying, "commit", None)
     if commit is not None:  # a catalogue on disk: the verify workers read what is committed
         commit()
-    inputs = {r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"}
+    if hasattr(identifying, "inputs"):  # the input dates are on disk too
+        inputs = identifying.inputs()
+    else:
+        inputs = {
+            r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"
+        }
     report = verify_tree(
         folder,
         identifying,
@@ -950,13 +954,25 @@ def _verify_staging(
     return report
 
 
+_SHARED_ACTIONS: dict[tuple, dict[str, int]] = {}
+
+
 def _gather(
     results, done: dict, progress: Callable[[int], None] | None, catalogue: IdentifyingValues
 ) -> None:
     """Collect records as workers finish; each file's catalogue joins the one catalogue
     at once, so memory holds each distinct identifying value once, not once per file."""
+    add_dates = getattr(catalogue, "add_input_dates", None)
     for record in results:
-        catalogue.merge(record.pop("catalogue"))
+        if "catalogue" in record:
+            catalogue.merge(record.pop("catalogue"))
+        if add_dates is not None:  # the input dates wait on disk for the interval check
+            dates = record.pop("input_dates", None)
+            if dates is not None and record.get("output"):
+                add_dates(record["output"], record["patient"], dates)
+        if "actions" in record:  # files of one kind share one dict of action counts
+            actions = record["actions"]
+            record["actions"] = _SHARED_ACTIONS.setdefault(tuple(sorted(actions.items())), actions)
         done[(record["exam_id"], record["index"])] = record
         if progress:
             progress(1)

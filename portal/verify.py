@@ -465,11 +465,19 @@ def check_intervals(
     """
     offsets: dict[str, dict[int, str]] = defaultdict(dict)
     for relative, (patient, before) in inputs.items():
-        after = outputs.get(relative, {})
-        for path, day in after.items():
-            old, new = _as_date(before.get(path, "")), _as_date(day)
-            if old and new:
-                offsets[patient].setdefault((new - old).days, f"{relative} {path}")
+        _add_offsets(relative, patient, before, outputs.get(relative, {}), offsets)
+    _report_offsets(offsets, report)
+
+
+def _add_offsets(relative: str, patient: str, before: dict, after: dict, offsets: dict) -> None:
+    """Each date offset of one output file, by patient (the first place it is seen)."""
+    for path, day in after.items():
+        old, new = _as_date(before.get(path, "")), _as_date(day)
+        if old and new:
+            offsets[patient].setdefault((new - old).days, f"{relative} {path}")
+
+
+def _report_offsets(offsets: dict[str, dict[int, str]], report: VerifyReport) -> None:
     for seen in offsets.values():
         if len(seen) > 1:
             where = "; ".join(sorted(seen.values())[:3])
@@ -575,6 +583,27 @@ def verify_tree(
     batches = [dicom_files[i : i + 32] for i in range(0, len(dicom_files), 32)]
     jobs = [(str(root), batch) for batch in batches]
     args = (identifying, pseudonym_pattern, allowed)
+    # with the inputs known, each batch's date offsets are taken as it comes back: memory
+    # holds the offsets of each patient, not the dates of every output file
+    streamed = inputs is not None
+    output_dates: dict[str, dict[str, str]] = {}
+    offsets: dict[str, dict[int, str]] = defaultdict(dict)
+
+    def take(result: tuple) -> None:
+        findings, files, elements, dates = result
+        report.findings.extend(findings)
+        report.files += files
+        report.elements += elements
+        if not streamed:
+            output_dates.update(dates)
+            return
+        get_many = getattr(inputs, "get_many", None)
+        before = get_many(dates) if get_many else {r: inputs[r] for r in dates if r in inputs}
+        for relative, after in dates.items():
+            if relative in before:
+                patient, dates_before = before[relative]
+                _add_offsets(relative, patient, dates_before, after, offsets)
+
     if workers > 1 and len(batches) + len(text_jobs) > 1:
         from portal.workers import process_pool
 
@@ -582,20 +611,19 @@ def verify_tree(
             workers, initializer=_init_worker, initargs=args, preload=["portal.verify"]
         ) as pool:
             text_results = pool.map(_check_text, text_jobs)
-            results = list(pool.map(_check_files, jobs))
+            for result in pool.map(_check_files, jobs):
+                take(result)
             for findings in text_results:
                 report.findings.extend(findings)
     else:
         _init_worker(*args)
         for job in text_jobs:
             report.findings.extend(_check_text(job))
-        results = [_check_files(job) for job in jobs]
-    output_dates: dict[str, dict[str, str]] = {}
-    for findings, files, elements, dates in results:
-        report.findings.extend(findings)
-        report.files += files
-        report.elements += elements
-        output_dates.update(dates)
+        for job in jobs:
+            take(_check_files(job))
+    if streamed:
+        _report_offsets(offsets, report)
+        return report
     if inputs is None:
         inputs = {}
         for source, output, patient in pairs:

@@ -75,6 +75,8 @@ class StoredValues(IdentifyingValues):
                 "CREATE TABLE IF NOT EXISTS value "
                 "(key TEXT, kind TEXT, source TEXT, PRIMARY KEY (key, kind)) WITHOUT ROWID; "
                 "CREATE TABLE IF NOT EXISTS size (kind TEXT, n INTEGER, PRIMARY KEY (kind, n));"
+                "CREATE TABLE IF NOT EXISTS input "
+                "(output TEXT PRIMARY KEY, patient TEXT, dates TEXT) WITHOUT ROWID;"
                 "BEGIN;"
             )
         else:
@@ -115,6 +117,18 @@ class StoredValues(IdentifyingValues):
             for kind, n in new:
                 (self._phrase_sizes if kind == "p" else self._digit_sizes).add(n)
         self._texts.clear()
+
+    def add_input_dates(self, output: str, patient: str, dates: dict[str, str]) -> None:
+        """The input's dates (by element path) of the file staged as ``output``, for the
+        date-interval check: kept here rather than in each file's record in memory."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO input VALUES (?, ?, ?)",
+            (output, patient, json.dumps(dates, separators=(",", ":"))),
+        )
+
+    def inputs(self) -> InputDates:
+        """Output file -> (patient, the input's dates by path), read from the store."""
+        return InputDates(self._db)
 
     def add_table_values(self, values: Iterable[str], source: str) -> None:
         found = IdentifyingValues()
@@ -247,6 +261,29 @@ class StoredValues(IdentifyingValues):
         if text not in self._texts:
             self.prefetch((text,))
         return super().search(text, words=words)
+
+
+class InputDates:
+    """What ``verify_tree`` needs of its ``inputs`` mapping, from the store: ``get_many``
+    for a batch of outputs, ``get`` and ``items`` like a dict."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def get_many(self, outputs: Iterable[str]) -> dict[str, tuple[str, dict[str, str]]]:
+        rows = self._db.execute(
+            "SELECT output, patient, dates FROM input "
+            "WHERE output IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(outputs)),),
+        )
+        return {output: (patient, json.loads(dates)) for output, patient, dates in rows}
+
+    def get(self, output: str, default=None):
+        return self.get_many([output]).get(output, default)
+
+    def items(self):
+        for output, patient, dates in self._db.execute("SELECT output, patient, dates FROM input"):
+            yield output, (patient, json.loads(dates))
 
 
 def _hashes(keys: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
