@@ -88,3 +88,30 @@ def test_bloom_filter_keeps_every_value_and_drops_most_others(tmp_path):
     absent = _test_bits(bloom, _hashes(f"2.25.{i}" for i in range(20000)))
     assert absent.mean() < 0.02
     store.close()
+
+
+@pytest.mark.parametrize("consistent", [True, False])
+def test_interval_check_reads_the_input_dates_from_the_store(tmp_path, consistent):
+    """Two files of one patient whose dates moved by different offsets: the verifier,
+    reading the input dates from the store batch by batch, finds it."""
+    export = tmp_path / "export"
+    synthesize("datpark", export, exams=2, seed=5, shape=(4, 8, 8))
+    out = tmp_path / "out"
+    store = StoredValues(tmp_path / "c.sqlite", writable=True)
+    for number, source in enumerate(sorted(export.glob("exams/*/*.dcm"))):
+        ds = pydicom.dcmread(source)
+        # consistent: every output date is its input date (offset 0); otherwise the
+        # inputs keep their own dates and the outputs two different ones
+        before = {"(0008,0020)": "19200101" if consistent else str(ds.StudyDate)}
+        ds.StudyDate = "19200101" if consistent or number == 0 else "19200315"
+        target = out / f"{number}.dcm"
+        target.parent.mkdir(exist_ok=True)
+        ds.save_as(target)
+        store.add_input_dates(target.name, "P1", before)
+    store.commit()
+    inputs = store.inputs()
+    assert set(dict(inputs.items())) == {"0.dcm", "1.dcm"}
+    report = verify_tree(out, store, inputs=inputs, workers=1)
+    intervals = [f for f in report.findings if f.kind == "date-interval"]
+    assert bool(intervals) is not consistent, report.counts()
+    store.close()
