@@ -646,23 +646,33 @@ def verify_folder(folder: Path, export: Path) -> VerifyReport:
     """
     import csv
     import json
+    import tempfile
+
+    from portal.verifystore import StoredValues
 
     folder, export = Path(folder), Path(export)
-    identifying = IdentifyingValues.from_files(
-        p
-        for p in sorted(export.rglob("*"))
-        if p.is_file() and p.suffix.lower() not in (".csv", ".json") and p.name != "SHA256SUMS"
-    )
-    clinical = export / "clinical.csv"
-    if clinical.is_file():
-        with open(clinical, newline="", encoding="utf-8") as handle:
-            identifying.add_table_values(
-                (r.get("centre", "") for r in csv.DictReader(handle)), "centre name"
-            )
-    pairs = []
-    sources = folder.parent / "private" / "sources.json"
-    if sources.is_file():
-        for item in json.loads(sources.read_text()):
-            pairs.append((Path(item["input"]), folder / item["output"], item["patient"]))
-    report = verify_tree(folder, identifying, pairs=pairs)
+    with tempfile.TemporaryDirectory(prefix="portal-verify-") as tmp:
+        # the catalogue waits on disk, one file's values at a time in memory
+        identifying = StoredValues(Path(tmp) / "catalogue.sqlite", writable=True)
+        for path in sorted(export.rglob("*")):
+            if (
+                path.is_file()
+                and path.suffix.lower() not in (".csv", ".json")
+                and path.name != "SHA256SUMS"
+            ):
+                identifying.merge(IdentifyingValues.from_files([path]).state())
+        clinical = export / "clinical.csv"
+        if clinical.is_file():
+            with open(clinical, newline="", encoding="utf-8") as handle:
+                identifying.add_table_values(
+                    (r.get("centre", "") for r in csv.DictReader(handle)), "centre name"
+                )
+        pairs = []
+        sources = folder.parent / "private" / "sources.json"
+        if sources.is_file():
+            for item in json.loads(sources.read_text()):
+                pairs.append((Path(item["input"]), folder / item["output"], item["patient"]))
+        identifying.commit()
+        report = verify_tree(folder, identifying, pairs=pairs)
+        identifying.close()
     return report

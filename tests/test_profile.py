@@ -108,8 +108,10 @@ def _portal_imports(module: str) -> set[str]:
 
 def test_the_verifier_shares_no_code_with_the_deidentifier():
     """verify.py reads files with its own byte-level reader, and nothing else of the portal
-    but the process-pool factory, which knows nothing of DICOM and imports no portal code."""
-    assert _portal_imports("verify") == {"portal.rawdicom", "portal.workers"}
+    but the process-pool factory, which knows nothing of DICOM and imports no portal code,
+    and its catalogue on disk (verifystore.py), which imports nothing but verify.py."""
+    assert _portal_imports("verify") == {"portal.rawdicom", "portal.workers", "portal.verifystore"}
+    assert _portal_imports("verifystore") == {"portal.verify"}
     assert _portal_imports("rawdicom") == set()
     assert _portal_imports("workers") == set()
     for module in ("deid", "deidbytes", "dicomwrite"):
