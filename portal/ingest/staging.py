@@ -733,9 +733,13 @@ def ingest(
     if on_total:
         on_total(len(tasks))
     done = _load_done(work, tasks, _fingerprint(key, options))
-    catalogue = IdentifyingValues()
-    for record in done.values():
-        catalogue.merge(record.pop("catalogue"))
+    from portal.verify_deid.store import StoredValues
+
+    # the verifier's catalogue of the input's identifying values lives on disk, rebuilt
+    # from the finished files' records on a resume: memory does not grow with the export
+    (work / "catalogue.sqlite").unlink(missing_ok=True)
+    catalogue = StoredValues(work / "catalogue.sqlite", writable=True)
+    _gather(list(done.values()), {}, None, catalogue)  # the resumed records, slimmed
     if progress and done:
         progress(len(done))
     todo = [t for t in tasks if (t.exam_id, t.index) not in done]
@@ -778,6 +782,7 @@ def ingest(
             "elements": report.elements,
         }
         report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
+    catalogue.close()
     shutil.rmtree(work, ignore_errors=True)
     actions: Counter[str] = Counter()
     for record in records:
@@ -921,7 +926,15 @@ def _verify_staging(
 ):
     """Run the independent verifier over ``folder``; raise if it finds anything."""
     identifying.add_table_values(codes.keys(), "centre name")
-    inputs = {r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"}
+    commit = getattr(identifying, "commit", None)
+    if commit is not None:  # a catalogue on disk: the verify workers read what is committed
+        commit()
+    if hasattr(identifying, "inputs"):  # the input dates are on disk too
+        inputs = identifying.inputs()
+    else:
+        inputs = {
+            r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"
+        }
     report = verify_tree(
         folder,
         identifying,
@@ -942,13 +955,25 @@ def _verify_staging(
     return report
 
 
+_SHARED_ACTIONS: dict[tuple, dict[str, int]] = {}
+
+
 def _gather(
     results, done: dict, progress: Callable[[int], None] | None, catalogue: IdentifyingValues
 ) -> None:
     """Collect records as workers finish; each file's catalogue joins the one catalogue
     at once, so memory holds each distinct identifying value once, not once per file."""
+    add_dates = getattr(catalogue, "add_input_dates", None)
     for record in results:
-        catalogue.merge(record.pop("catalogue"))
+        if "catalogue" in record:
+            catalogue.merge(record.pop("catalogue"))
+        if add_dates is not None:  # the input dates wait on disk for the interval check
+            dates = record.pop("input_dates", None)
+            if dates is not None and record.get("output"):
+                add_dates(record["output"], record["patient"], dates)
+        if "actions" in record:  # files of one kind share one dict of action counts
+            actions = record["actions"]
+            record["actions"] = _SHARED_ACTIONS.setdefault(tuple(sorted(actions.items())), actions)
         done[(record["exam_id"], record["index"])] = record
         if progress:
             progress(1)

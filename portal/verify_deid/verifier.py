@@ -56,7 +56,7 @@ BENIGN_KEYWORDS = frozenset(
 )
 NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "FL", "FD", "IS", "DS", "AT", "UV", "SV"})
 TEXT_CHUNK = 2000  # lines of a text file per verification job
-MEMO_SIZE = 200_000  # searched values remembered per verifier process
+MEMO_SIZE = 20_000  # searched values remembered per verifier process (a few MB)
 MIN_TOKEN = 3
 MIN_DIGITS = 7
 
@@ -465,11 +465,19 @@ def check_intervals(
     """
     offsets: dict[str, dict[int, str]] = defaultdict(dict)
     for relative, (patient, before) in inputs.items():
-        after = outputs.get(relative, {})
-        for path, day in after.items():
-            old, new = _as_date(before.get(path, "")), _as_date(day)
-            if old and new:
-                offsets[patient].setdefault((new - old).days, f"{relative} {path}")
+        _add_offsets(relative, patient, before, outputs.get(relative, {}), offsets)
+    _report_offsets(offsets, report)
+
+
+def _add_offsets(relative: str, patient: str, before: dict, after: dict, offsets: dict) -> None:
+    """Each date offset of one output file, by patient (the first place it is seen)."""
+    for path, day in after.items():
+        old, new = _as_date(before.get(path, "")), _as_date(day)
+        if old and new:
+            offsets[patient].setdefault((new - old).days, f"{relative} {path}")
+
+
+def _report_offsets(offsets: dict[str, dict[int, str]], report: VerifyReport) -> None:
     for seen in offsets.values():
         if len(seen) > 1:
             where = "; ".join(sorted(seen.values())[:3])
@@ -501,6 +509,9 @@ def _check_text(job: tuple[str, int, list[str]]) -> list[Finding]:
     """Search a run of a text file's lines (a table, a report) for identifying values."""
     relative, start, lines = job
     identifying = _STATE["verifier"].identifying  # type: ignore[attr-defined]
+    prefetch = getattr(identifying, "prefetch", None)  # a catalogue on disk: one query
+    for first in range(0, len(lines), 250) if prefetch is not None else ():  # per 250 lines
+        prefetch(lines[first : first + 250])
     return [
         Finding(relative, f"line {number}", kind, redact(evidence, source))
         for number, line in enumerate(lines, start + 1)
@@ -527,6 +538,9 @@ def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, d
             continue
         if preamble:
             report.findings.append(Finding(relative, "(preamble)", "preamble", preamble))
+        prefetch = getattr(verifier.identifying, "prefetch", None)
+        if prefetch is not None:  # a catalogue on disk: one query for the whole file
+            prefetch(v.strip().strip("\x00") for elem in elements for v in elem.values)
         verifier.check_elements(relative, elements, report)
         dates[relative] = dates_by_path(elements)
     return report.findings, report.files, report.elements, dates
@@ -569,6 +583,27 @@ def verify_tree(
     batches = [dicom_files[i : i + 32] for i in range(0, len(dicom_files), 32)]
     jobs = [(str(root), batch) for batch in batches]
     args = (identifying, pseudonym_pattern, allowed)
+    # with the inputs known, each batch's date offsets are taken as it comes back: memory
+    # holds the offsets of each patient, not the dates of every output file
+    streamed = inputs is not None
+    output_dates: dict[str, dict[str, str]] = {}
+    offsets: dict[str, dict[int, str]] = defaultdict(dict)
+
+    def take(result: tuple) -> None:
+        findings, files, elements, dates = result
+        report.findings.extend(findings)
+        report.files += files
+        report.elements += elements
+        if not streamed:
+            output_dates.update(dates)
+            return
+        get_many = getattr(inputs, "get_many", None)
+        before = get_many(dates) if get_many else {r: inputs[r] for r in dates if r in inputs}
+        for relative, after in dates.items():
+            if relative in before:
+                patient, dates_before = before[relative]
+                _add_offsets(relative, patient, dates_before, after, offsets)
+
     if workers > 1 and len(batches) + len(text_jobs) > 1:
         from portal.core.workers import process_pool
 
@@ -579,20 +614,19 @@ def verify_tree(
             preload=["portal.verify_deid.verifier"],
         ) as pool:
             text_results = pool.map(_check_text, text_jobs)
-            results = list(pool.map(_check_files, jobs))
+            for result in pool.map(_check_files, jobs):
+                take(result)
             for findings in text_results:
                 report.findings.extend(findings)
     else:
         _init_worker(*args)
         for job in text_jobs:
             report.findings.extend(_check_text(job))
-        results = [_check_files(job) for job in jobs]
-    output_dates: dict[str, dict[str, str]] = {}
-    for findings, files, elements, dates in results:
-        report.findings.extend(findings)
-        report.files += files
-        report.elements += elements
-        output_dates.update(dates)
+        for job in jobs:
+            take(_check_files(job))
+    if streamed:
+        _report_offsets(offsets, report)
+        return report
     if inputs is None:
         inputs = {}
         for source, output, patient in pairs:
@@ -615,23 +649,33 @@ def verify_folder(folder: Path, export: Path) -> VerifyReport:
     """
     import csv
     import json
+    import tempfile
+
+    from portal.verify_deid.store import StoredValues
 
     folder, export = Path(folder), Path(export)
-    identifying = IdentifyingValues.from_files(
-        p
-        for p in sorted(export.rglob("*"))
-        if p.is_file() and p.suffix.lower() not in (".csv", ".json") and p.name != "SHA256SUMS"
-    )
-    clinical = export / "clinical.csv"
-    if clinical.is_file():
-        with open(clinical, newline="", encoding="utf-8") as handle:
-            identifying.add_table_values(
-                (r.get("centre", "") for r in csv.DictReader(handle)), "centre name"
-            )
-    pairs = []
-    sources = folder.parent / "private" / "sources.json"
-    if sources.is_file():
-        for item in json.loads(sources.read_text()):
-            pairs.append((Path(item["input"]), folder / item["output"], item["patient"]))
-    report = verify_tree(folder, identifying, pairs=pairs)
+    with tempfile.TemporaryDirectory(prefix="portal-verify-") as tmp:
+        # the catalogue waits on disk, one file's values at a time in memory
+        identifying = StoredValues(Path(tmp) / "catalogue.sqlite", writable=True)
+        for path in sorted(export.rglob("*")):
+            if (
+                path.is_file()
+                and path.suffix.lower() not in (".csv", ".json")
+                and path.name != "SHA256SUMS"
+            ):
+                identifying.merge(IdentifyingValues.from_files([path]).state())
+        clinical = export / "clinical.csv"
+        if clinical.is_file():
+            with open(clinical, newline="", encoding="utf-8") as handle:
+                identifying.add_table_values(
+                    (r.get("centre", "") for r in csv.DictReader(handle)), "centre name"
+                )
+        pairs = []
+        sources = folder.parent / "private" / "sources.json"
+        if sources.is_file():
+            for item in json.loads(sources.read_text()):
+                pairs.append((Path(item["input"]), folder / item["output"], item["patient"]))
+        identifying.commit()
+        report = verify_tree(folder, identifying, pairs=pairs)
+        identifying.close()
     return report
