@@ -427,6 +427,10 @@ def _locate_signal_error(data: bytes, skip: int, relative: str) -> None:
     raise InputError("unreadable.", path=relative, hint="export it again as CSV.")
 
 
+def _show(stamp: np.datetime64) -> str:
+    return str(stamp).replace("T", " ")
+
+
 def _read_signals(root: Path, export: TabularExport) -> None:
     surgeries = export.tables["surgeries.csv"]
     window = {
@@ -470,8 +474,8 @@ def _read_signals(root: Path, export: TabularExport) -> None:
             if steps.size and steps.min() <= 0:
                 row = int(np.argmax(steps <= 0)) + 1
                 raise InputError(
-                    f"line {row + skip + 2}: {signal.times[row]} is not after the line before "
-                    f"({signal.times[row - 1]}): overlapping times.",
+                    f"line {row + skip + 2}: {_show(signal.times[row])} is not after the line "
+                    f"before ({_show(signal.times[row - 1])}): overlapping times.",
                     path=name,
                     hint="keep one sample per minute, in increasing time order.",
                 )
@@ -479,7 +483,7 @@ def _read_signals(root: Path, export: TabularExport) -> None:
             if outside.any():
                 row = int(np.argmax(outside))
                 raise InputError(
-                    f"line {row + skip + 2}: {signal.times[row]} is outside surgery "
+                    f"line {row + skip + 2}: {_show(signal.times[row])} is outside surgery "
                     f"{entry.name} (start to end, with {SIGNAL_MARGIN.seconds // 60} min margin).",
                     path=name,
                     hint="check the surgery's times in surgeries.csv or the monitor's clock.",
@@ -489,8 +493,8 @@ def _read_signals(root: Path, export: TabularExport) -> None:
         for before, after in itertools.pairwise(files):
             if before.times.size and after.times.size and after.times[0] <= before.times[-1]:
                 raise InputError(
-                    f"line {len(after.header_lines) + 2}: {after.times[0]} overlaps "
-                    f"{Path(before.name).name} (to {before.times[-1]}): overlapping times.",
+                    f"line {len(after.header_lines) + 2}: {_show(after.times[0])} overlaps "
+                    f"{Path(before.name).name} (to {_show(before.times[-1])}): overlapping times.",
                     path=after.name,
                     hint="a surgery's monitor files must not cover the same minutes.",
                 )
