@@ -497,3 +497,25 @@ def test_bad_input_gets_one_line_naming_file_and_line(export, tmp_path, kind, wh
     if kind == "overlapping times":
         assert re.search(r"\.csv: line \d+:", message), message
     assert caught.value.hint
+
+
+# ---------------------------------------------------------------- ingest: deid, then verify
+
+
+def test_ingest_stages_only_what_the_verifier_accepts(export, tmp_path, monkeypatch):
+    from portal.errors import VerificationError
+    from portal.tabular import ingest
+    from portal.tabular.deid import tables
+
+    data = tmp_path / "data"
+    done = ingest.ingest_tabular(export, data, key=KEY, card_block=CARD)
+    assert done.report["risk"]["k"] >= 5 and "0 finding(s)" in done.verifier[0]
+    before = {p.name: p.read_bytes() for p in (data / "staging").iterdir()}
+    # a de-identifier that forgets a column: the verifier refuses, the staging stays as it was
+    monkeypatch.setattr(
+        tables, "RELEASED_SURGERY_COLUMNS", (*tables.RELEASED_SURGERY_COLUMNS, "surgeon")
+    )
+    with pytest.raises(VerificationError) as caught:
+        ingest.ingest_tabular(export, data, key=KEY, card_block=CARD)
+    assert any("surgeon" in p for p in caught.value.problems), caught.value.problems
+    assert {p.name: p.read_bytes() for p in (data / "staging").iterdir()} == before

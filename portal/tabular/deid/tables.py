@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from portal.errors import InputError
+from portal.keys import key_id
 from portal.tabular.contract import (
     PATIENTS,
     SIGNAL_CHANNELS,
@@ -267,7 +268,7 @@ def deidentify(
     report = {
         "schema_version": SCHEMA_VERSION,
         "modality": "tabular",
-        "key_fingerprint": keyed.digest("key id", "portal")[:16],
+        "key_id": key_id(key),
         "input": {
             "surgeries": len(surgeries),
             "patients": len(patient_ids),
