@@ -247,10 +247,8 @@ def _make_patient(rng: np.random.Generator, index: int, used: set[str]) -> Patie
     hypertension = rng.random() < 0.45 + 0.006 * (age0 - 60) + 0.15 * diabetes
     base = (84 if sex == "M" else 68) * np.exp(rng.normal(0, 0.18))
     base *= 1 + 0.006 * max(age0 - 60, 0) + 0.12 * diabetes + 0.08 * hypertension
-    if rng.random() < 0.12:  # established chronic kidney disease
-        base *= float(rng.uniform(1.5, 3.2))
-    if rng.random() < 0.006:  # on dialysis before surgery
-        base = float(rng.uniform(450, 800))
+    if rng.random() < 0.12:  # established chronic kidney disease (patients on dialysis
+        base *= float(rng.uniform(1.4, 2.6))  # before surgery are not in the challenge)
     return Patient(
         index=index,
         centre=centre,
@@ -410,13 +408,14 @@ def _assign_ids(rng: np.random.Generator, surgeries: list[Surgery]) -> None:
 
 KDIGO_RISE_UMOL = 26.5  # 0.3 mg/dL within 48 h
 KDIGO_STAGE3_UMOL = 353.6  # 4.0 mg/dL
+KDIGO_STAGE3_RISE_UMOL = 44.2  # with an acute rise of at least 0.5 mg/dL
 
 
 def kdigo_stage(baseline: float, values: tuple[float, float, float]) -> int:
     """KDIGO creatinine criteria on the 24, 48 and 72 h values (0: no AKI)."""
     peak = max(values)
     ratio = peak / baseline
-    if ratio >= 3.0 or (peak >= KDIGO_STAGE3_UMOL and peak - baseline >= KDIGO_RISE_UMOL):
+    if ratio >= 3.0 or (peak >= KDIGO_STAGE3_UMOL and peak - baseline >= KDIGO_STAGE3_RISE_UMOL):
         return 3
     if ratio >= 2.0:
         return 2
@@ -428,17 +427,17 @@ def kdigo_stage(baseline: float, values: tuple[float, float, float]) -> int:
 def aki_logit(s: Surgery) -> float:
     """The linear predictor of AKI: the clinical causes, without the intercept."""
     p = s.patient
-    stage_weight = {"1": 0.0, "2": 0.15, "3a": 0.7, "3b": 1.05, "4": 1.35, "5": 1.5}
-    x = 0.035 * (s.age - 65)
-    x += 0.0065 * (s.cpb_minutes - 95)
+    stage_weight = {"1": 0.0, "2": 0.2, "3a": 0.9, "3b": 1.3, "4": 1.7, "5": 1.9}
+    x = 0.045 * (s.age - 65)
+    x += 0.008 * (s.cpb_minutes - 95)
     x += stage_weight[s.ckd_stage]
-    x += 0.055 * min(s.hypotension_minutes, 90) + 0.004 * s.hypotension_area
+    x += 0.03 * min(s.hypotension_minutes, 90) + 0.003 * s.hypotension_area
     x += 0.17 * min(s.rbc_units, 8)
-    x += 0.35 * p.diabetes + 0.15 * p.hypertension
+    x += 0.45 * p.diabetes + 0.2 * p.hypertension
     x += {"elective": 0.0, "urgent": 0.25, "emergency": 0.8, "salvage": 1.3}[s.urgency]
-    x += 2.2 * min(s.max_norepinephrine, 0.6)
-    x += 0.02 * max(40 - p.lvef, 0)
-    x += 0.45 * p.kidney_frailty
+    x += 1.8 * min(s.max_norepinephrine, 0.6)
+    x += 0.03 * max(40 - p.lvef, 0)
+    x += 0.5 * p.kidney_frailty
     return float(x)
 
 
@@ -457,8 +456,8 @@ def assign_outcomes(surgeries: list[Surgery], seed: int, prevalence: float = 0.2
     for s, risk in zip(surgeries, risks, strict=True):
         s.aki_risk = float(risk)
         if rng.random() < risk:
-            severity = rng.random() + 0.5 * (risk - 0.5)
-            s.true_stage = 1 if severity < 0.72 else (2 if severity < 0.92 else 3)
+            severity = rng.random() + 0.3 * (risk - 0.5)
+            s.true_stage = 1 if severity < 0.72 else (2 if severity < 0.96 else 3)
         base = s.creatinine_base
         if s.true_stage == 0:
             peak_ratio = float(rng.uniform(0.85, min(1.22, 1 + 20 / base)))
@@ -469,12 +468,16 @@ def assign_outcomes(surgeries: list[Surgery], seed: int, prevalence: float = 0.2
         else:
             peak_ratio = float(rng.uniform(3.05, 4.2))
         peak_at = int(rng.choice(3, p=[0.3, 0.45, 0.25]))
-        values = []
+        values, clean = [], []
         for t in range(3):
             distance = abs(t - peak_at)
             ratio = peak_ratio if distance == 0 else 1 + (peak_ratio - 1) * (0.55 / distance)
+            clean.append(base * ratio)
             measured = base * ratio * float(np.exp(rng.normal(0, 0.035)))  # lab error
             values.append(round(measured, 0))
+        # the true stage is what KDIGO says of the true values (a high baseline reaches
+        # stage 3 by the absolute criterion); the measured values may say otherwise
+        s.true_stage = kdigo_stage(base, (clean[0], clean[1], clean[2]))
         s.creatinine_post = (values[0], values[1], values[2])
         s.sample_times = tuple(
             dt.datetime.combine((s.end + dt.timedelta(hours=h)).date(), dt.time(6))
@@ -485,8 +488,9 @@ def assign_outcomes(surgeries: list[Surgery], seed: int, prevalence: float = 0.2
         s.recorded_stage = measured_stage
         if measured_stage != s.true_stage:
             s.label_noise = "measurement"
-        if rng.random() < 0.02:  # the centre's data manager recorded another stage
-            s.recorded_stage = int(rng.choice([x for x in range(4) if x != measured_stage]))
+        if rng.random() < 0.02:  # the centre's data manager recorded the next stage
+            neighbours = [x for x in (measured_stage - 1, measured_stage + 1) if 0 <= x <= 3]
+            s.recorded_stage = int(rng.choice(neighbours))
             s.label_noise = "transcription"
         if s.recorded_stage >= 2:
             s.discharge += dt.timedelta(days=int(rng.integers(2, 12)))
