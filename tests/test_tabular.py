@@ -519,3 +519,15 @@ def test_ingest_stages_only_what_the_verifier_accepts(export, tmp_path, monkeypa
         ingest.ingest_tabular(export, data, key=KEY, card_block=CARD)
     assert any("surgeon" in p for p in caught.value.problems), caught.value.problems
     assert {p.name: p.read_bytes() for p in (data / "staging").iterdir()} == before
+
+
+def test_the_verifier_refuses_rows_of_a_suppressed_surgery(canaried, tmp_path):
+    raw, _, out, private = canaried
+    copy = tmp_path / "orphan"
+    shutil.copytree(out, copy)
+    surgeries = pq.read_table(copy / "surgeries.parquet").to_pandas()
+    pq.write_table(
+        pa.Table.from_pandas(surgeries.iloc[1:], preserve_index=False), copy / "surgeries.parquet"
+    )
+    result = verify_tabular(raw, copy, private, CARD)
+    assert any("not in surgeries.parquet" in f for f in result.findings), result.findings

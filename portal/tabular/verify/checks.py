@@ -231,9 +231,12 @@ def _search_patterns(release: _Release, result: Verification) -> None:
                 result.findings.append(f"{name}:{column}: a date column no contract allows")
 
 
-def _linkage(private: Path) -> dict[str, str]:
+def _linkage(private: Path, result: Verification) -> dict[str, str]:
     """input surgery ID -> released surgery ID (the only thing read from the private side)."""
     path = Path(private) / "linkage.csv"
+    if not path.is_file():
+        result.findings.append(f"{path}: missing, date shifts cannot be checked")
+        return {}
     with open(path, newline="") as handle:
         return {
             row["input_surgery_id"]: row["surgery_id"]
@@ -320,6 +323,27 @@ def _check_shifts(
                 )
 
 
+def _check_orphans(release: _Release, result: Verification) -> None:
+    """Every row of every table belongs to a released surgery; labels and splits cover all."""
+    surgeries = release.tables.get("surgeries.parquet")
+    if surgeries is None:
+        return
+    released = set(pc.unique(surgeries.column("surgery_id")).to_pylist())
+    for name, table in release.tables.items():
+        if name == "surgeries.parquet" or "surgery_id" not in table.column_names:
+            continue
+        ids = set(pc.unique(table.column("surgery_id")).to_pylist())
+        if ids - released:
+            result.findings.append(
+                f"{name}: {len(ids - released)} surgery(ies) not in surgeries.parquet "
+                "(a suppressed surgery's rows?)"
+            )
+        if name in ("labels.parquet", "splits.parquet") and released - ids:
+            result.findings.append(
+                f"{name}: {len(released - ids)} released surgery(ies) lack a row"
+            )
+
+
 def _check_risk(release: _Release, policy: RiskPolicy, result: Verification) -> None:
     surgeries = release.tables.get("surgeries.parquet")
     labels = release.tables.get("labels.parquet")
@@ -398,7 +422,8 @@ def verify_tabular(
     result = Verification()
     _search_values(seen, facts, result)
     _search_patterns(seen, result)
-    _check_shifts(seen, facts, _linkage(Path(private)), result)
+    _check_shifts(seen, facts, _linkage(Path(private), result), result)
+    _check_orphans(seen, result)
     _check_risk(seen, policy, result)
     result.findings = list(dict.fromkeys(result.findings))
     return result
