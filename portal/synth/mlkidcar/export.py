@@ -128,7 +128,7 @@ is tested on data as hard as a real export; any resemblance to a real person is 
 The hospitals named are real places; the patients and staff attributed to them are not.
 
 The clinical values follow a published-style model of acute kidney injury after
-cardiac surgery (docs/synthetic-export.md of the portal) and are not for clinical use.
+cardiac surgery (the portal's docs/tabular-export.md) and are not for clinical use.
 `_synth/` holds the generator's ground truth and is never released.
 
 Files: patients.csv, surgeries.csv, labs.csv, outcomes.csv, notes.csv, splits.csv,

@@ -185,17 +185,6 @@ def _search_values(release: _Release, facts: InputFacts, result: Verification) -
                         f"{where}: holds {digits} inside {run} (identifying, from {origin})"
                     )
                     break
-    for born in facts.birth_dates:
-        for shape in (f"{born:%Y-%m-%d}", f"{born:%d/%m/%Y}", f"{born:%Y%m%d}", f"{born:%d%m%Y}"):
-            hits = index.get(shape) or (index.get(shape[:4]) if "-" in shape else None)
-            if hits and "-" not in shape:
-                result.findings.append(f"{release.strings[sorted(hits)[0]]}: holds a birth date")
-                break
-            if "-" in shape:
-                needle = " " + " ".join(_tokens(shape)) + " "
-                if any(needle in tokenised[t] for t in hits or ()):
-                    result.findings.append("a release string holds a birth date")
-                    break
 
 
 def _key_ok(nir: str) -> bool:

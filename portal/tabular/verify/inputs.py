@@ -102,9 +102,13 @@ def read_inputs(export: Path) -> InputFacts:
                 add(row.get(column), f"{name}:{column}")
             if name == "patients.csv" and row.get("birth_date"):
                 try:
-                    facts.birth_dates.add(dt.date.fromisoformat(row["birth_date"].strip()))
+                    born = dt.date.fromisoformat(row["birth_date"].strip())
                 except ValueError:
-                    add(row["birth_date"], "patients.csv:birth_date")
+                    born = None
+                if born is not None:  # the shapes a birth date takes in other systems
+                    facts.birth_dates.add(born)
+                    for shape in ("%d/%m/%Y", "%Y%m%d", "%d%m%Y", "%d.%m.%Y"):
+                        add(born.strftime(shape), "patients.csv:birth_date")
                 phone = re.sub(r"\D", "", row.get("phone") or "")
                 add(phone, "patients.csv:phone")
     if (export / "surgeries.csv").is_file():
