@@ -531,3 +531,30 @@ def test_the_verifier_refuses_rows_of_a_suppressed_surgery(canaried, tmp_path):
     )
     result = verify_tabular(raw, copy, private, CARD)
     assert any("not in surgeries.parquet" in f for f in result.findings), result.findings
+
+
+def test_pseudonyms_hold_no_digit_and_no_vowel(canaried):
+    _, _, out, _ = canaried
+    ids = pq.read_table(out / "surgeries.parquet", columns=["surgery_id", "patient_id"])
+    for value in ids.column(0).to_pylist() + ids.column(1).to_pylist():
+        assert re.fullmatch(r"[sp]-[bcdfghjkmnpqrstvwxz]{12}", value), value
+
+
+def test_an_alphanumeric_id_is_not_searched_as_its_digits_joined(tmp_path):
+    """'2B07590' (a Corsican IPP) holds no six-digit number: a release holding 207590 in a
+    longer number is not refused for it, one holding the IPP itself is."""
+    from portal.tabular.verify.checks import Verification, _Release, _search_values
+    from portal.tabular.verify.inputs import InputFacts
+
+    facts = InputFacts(values={"2B07590": "patients.csv:ipp", "0612211221": "patients.csv:phone"})
+    folder = tmp_path / "release"
+    folder.mkdir()
+    table = pa.table({"code": ["x-12075900", "ok"]})
+    pq.write_table(table, folder / "t.parquet")
+    result = Verification()
+    _search_values(_Release(folder), facts, result)
+    assert result.findings == []
+    pq.write_table(pa.table({"code": ["2b07590", "n0612211221"]}), folder / "t.parquet")
+    result = Verification()
+    _search_values(_Release(folder), facts, result)
+    assert len(result.findings) == 2, result.findings

@@ -84,6 +84,7 @@ RELEASED_SURGERY_COLUMNS = (
     "lowest_haematocrit_pct",
 )
 AGE_DERIVED_ROUNDING = {"baseline_egfr": 5.0, "euroscore_ii_pct": 1.0}
+PSEUDONYM_ALPHABET = "bcdfghjkmnpqrstvwxz"  # 19**12, about 2e15 pseudonyms
 DATETIMES = ("admission_at", "surgery_start", "surgery_end", "discharge_at")
 
 
@@ -97,7 +98,14 @@ class Keyed:
         return hmac.new(self.key, f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
 
     def pseudonym(self, prefix: str, purpose: str, value: str) -> str:
-        return f"{prefix}-{self.digest(purpose, value)[:12]}"
+        """``prefix`` + 12 consonants: no digit (so no number can be read into a
+        pseudonym, nor taken for a phone or an ID) and no vowel (so no word or name)."""
+        number = int(self.digest(purpose, value), 16)
+        letters = []
+        for _ in range(12):
+            number, index = divmod(number, len(PSEUDONYM_ALPHABET))
+            letters.append(PSEUDONYM_ALPHABET[index])
+        return f"{prefix}-{''.join(letters)}"
 
     def shift_days(self, ipp: str, low: int, high: int) -> int:
         number = int(self.digest("date shift", ipp)[:12], 16)
@@ -291,8 +299,8 @@ def deidentify(
             "samples kept as minute offsets from the start of surgery",
         },
         "pseudonymised": {
-            "surgery_id": "HMAC-SHA256 with the challenge key, 's-' + 12 hex digits",
-            "ipp": "patient_id, HMAC-SHA256 with the challenge key, 'p-' + 12 hex digits",
+            "surgery_id": "HMAC-SHA256 with the challenge key, 's-' + 12 consonants",
+            "ipp": "patient_id, HMAC-SHA256 with the challenge key, 'p-' + 12 consonants",
             "centre": "centre-a ... in the key's order",
         },
         "dates": {

@@ -53,6 +53,7 @@ DATE = re.compile(
     re.IGNORECASE,
 )
 TOKEN = re.compile(r"[a-z0-9]+")
+NUMERIC_VALUE = re.compile(r"[\d\s.+()/-]+")
 FREE_TEXT_WORDS = 4
 FREE_TEXT_LENGTH = 60
 
@@ -166,21 +167,30 @@ def _search_values(release: _Release, facts: InputFacts, result: Verification) -
             if not candidates:
                 break
         needle = " " + " ".join(tokens) + " "
+        found = False
         for text in sorted(candidates):
             if needle in tokenised[text]:
                 result.findings.append(
                     f"{release.strings[text]}: holds {value!r} (identifying, from {origin})"
                 )
+                found = True
                 break
-        digits = re.sub(r"\D", "", value)
-        if len(digits) >= 6 and len(digits) >= len(value.replace(" ", "")) - 2:
+        if found:
+            continue
+        if NUMERIC_VALUE.fullmatch(value):  # a phone number written with separators
+            numbers = [re.sub(r"\D", "", value)]
+        else:  # the digit runs of an alphanumeric ID: "2B07590" holds no 6-digit number
+            numbers = re.findall(r"\d+", value)
+        for digits in numbers:
+            if len(digits) < 6:
+                continue
             if int(digits) in release.numbers:
                 result.findings.append(
                     f"{release.numbers[int(digits)]}: holds the number {digits} "
                     f"(identifying, from {origin})"
                 )
             for run, where in digit_runs.items():
-                if digits in run and run != digits:
+                if digits in run:
                     result.findings.append(
                         f"{where}: holds {digits} inside {run} (identifying, from {origin})"
                     )
