@@ -558,3 +558,15 @@ def test_an_alphanumeric_id_is_not_searched_as_its_digits_joined(tmp_path):
     result = Verification()
     _search_values(_Release(folder), facts, result)
     assert len(result.findings) == 2, result.findings
+
+
+def test_synth_never_regenerates_over_a_corrected_export(tmp_path):
+    from portal.errors import OutputExistsError
+
+    out = tmp_path / "mlkidcar"
+    synthesize(out, surgeries=20, seed=1)
+    synthesize(out, surgeries=20, seed=2, overwrite=True)  # its own export: replaced
+    with open(out / "labs.csv", "a") as handle:
+        handle.write("KDC-S00001,2022-01-01 06:00,90\n")  # the organiser corrected it
+    with pytest.raises(OutputExistsError, match=r"labs\.csv differs"):
+        synthesize(out, surgeries=20, seed=3, overwrite=True)
