@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	@echo "setup 3/3: Python packages (a few minutes the first time; pip names each one)"
 	$(BIN)/pip install --progress-bar off -e '.[dev]' \
 	  | { grep --line-buffered -E '^(Collecting|Successfully)' || true; }; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/pip install --quiet --no-deps pycanon==1.3.6  # see pyproject.toml: exact pins of its own
 	@touch $(STAMP)
 
 # axe-core for the site's accessibility test: the npm package, pinned by its lock file

@@ -97,7 +97,7 @@ def progress_bar(description: str, total: int):
 
 @app.command()
 def synth(
-    challenge: Annotated[str, typer.Argument(help="Challenge to synthesise (datpark).")],
+    challenge: Annotated[str, typer.Argument(help="Challenge to synthesise (datpark, mlkidcar).")],
     out: Annotated[
         Path | None, typer.Option(help="Export folder; default raw/<challenge>.")
     ] = None,
@@ -114,6 +114,11 @@ def synth(
     from portal.synth.export import synthesize
 
     target = out or project() / "raw" / challenge
+    if challenge == "mlkidcar":  # tabular: --exams is the number of surgeries
+        from portal.synth.mlkidcar.__main__ import report
+
+        report(target, surgeries=exams, seed=seed, overwrite=overwrite, console=console)
+        return
     volume_shape = parse_shape(shape)
     with progress_bar("synth", exams) as bar:
         task = bar.add_task(f"synth {challenge}", total=exams)

@@ -1,0 +1,115 @@
+"""Ingest a tabular export: validate, de-identify, verify independently, stage.
+
+``data/<challenge>/staging/`` (released later) and ``data/<challenge>/private/`` (the
+linkage, never released) are built in temporary folders and swapped in only if the
+independent verifier finds nothing: a finding leaves the previous staging as it was
+and raises ``VerificationError``. This is the one module that calls both the
+de-identifier and the verifier; they never call each other.
+
+``python -m portal.tabular.ingest --export raw/mlkidcar --out data/mlkidcar`` runs it
+with the key ``portal ingest`` would use (``portal/keys.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from portal.atomic import atomic_dir
+from portal.errors import PortalError, VerificationError
+from portal.tabular.contract import read_export
+from portal.tabular.deid import Policy, deidentify
+from portal.tabular.verify import summary, verify_tabular
+
+
+@dataclass(frozen=True)
+class TabularIngest:
+    staging: Path
+    private: Path
+    report: dict
+    verifier: list[str]
+    seconds: dict[str, float]
+
+
+def ingest_tabular(
+    export: Path, data_dir: Path, *, key: bytes, card_block: dict | None = None
+) -> TabularIngest:
+    export, data_dir = Path(export), Path(data_dir)
+    seconds = {}
+    start = time.perf_counter()
+    table = read_export(export)
+    seconds["read and validate"] = time.perf_counter() - start
+    policy = Policy.from_card(card_block)
+    staging, private = data_dir / "staging", data_dir / "private"
+    with (
+        atomic_dir(private, overwrite=True) as private_tmp,
+        atomic_dir(staging, overwrite=True) as staging_tmp,
+    ):
+        start = time.perf_counter()
+        summary_ = deidentify(
+            export, staging_tmp, private_tmp, key=key, policy=policy, export=table
+        )
+        seconds["de-identify"] = time.perf_counter() - start
+        start = time.perf_counter()
+        result = verify_tabular(export, staging_tmp, private_tmp, card_block)
+        seconds["verify"] = time.perf_counter() - start
+        lines = list(summary(result))
+        if not result.ok:
+            raise VerificationError(
+                f"the independent verifier refused the de-identified {export.name}: "
+                f"{len(result.findings)} finding(s); nothing was staged.",
+                problems=result.findings[:20],
+                hint="fix the de-identification (or the export) and ingest again; the "
+                "previous staging is unchanged.",
+            )
+        (staging_tmp / "verification.json").write_text(
+            json.dumps(
+                {"verifier": "portal.tabular.verify", "summary": lines[0], "findings": []},
+                indent=2,
+            )
+            + "\n"
+        )
+    return TabularIngest(staging, private, summary_.report, lines, seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from portal.keys import SECRETS_DIR, load_key
+
+    parser = argparse.ArgumentParser(prog="python -m portal.tabular.ingest", description=__doc__)
+    parser.add_argument("--challenge", default="mlkidcar")
+    parser.add_argument("--export", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--card", type=Path, default=None, help="YAML deidentification.tabular")
+    args = parser.parse_args(argv)
+    export = args.export or Path("raw") / args.challenge
+    out = args.out or Path("data") / args.challenge
+    try:
+        block = None
+        if args.card:
+            import yaml
+
+            block = (yaml.safe_load(args.card.read_text()) or {}).get("deidentification", {})
+            block = block.get("tabular", block)
+        key = load_key(args.challenge, export=export, directory=SECRETS_DIR)
+        done = ingest_tabular(export, out, key=key, card_block=block)
+    except PortalError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    risk = done.report["risk"]
+    print(f"staged {done.report['output']['surgeries']} surgeries in {done.staging}")
+    print(
+        f"k={risk['k']} (required {risk['k_required']}), l={risk['l']} (required "
+        f"{risk['l_required']}), suppressed {risk['suppressed_surgeries']}; "
+        + ", ".join(f"{q}: {d}" for q, d in risk["generalisation"].items())
+    )
+    print(done.verifier[0])
+    print(", ".join(f"{step} {s:.1f} s" for step, s in done.seconds.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
