@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from portal.atomic import atomic_dir
+from portal.core.atomic import atomic_dir
 from portal.errors import PortalError, VerificationError
 from portal.tabular.contract import read_export
 from portal.tabular.deid import Policy, deidentify
@@ -77,7 +77,7 @@ def ingest_tabular(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from portal.keys import SECRETS_DIR, load_key
+    from portal.deid.keys import SECRETS_DIR, load_key
 
     parser = argparse.ArgumentParser(prog="python -m portal.tabular.ingest", description=__doc__)
     parser.add_argument("--challenge", default="mlkidcar")

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from portal import __version__
-from portal.atomic import atomic_dir
+from portal.core.atomic import atomic_dir
 from portal.errors import ConfigError
 from portal.synth.export import MARKER, SUMS, check_ours
 from portal.synth.mlkidcar.cohort import (

@@ -3,7 +3,7 @@
 What happens to each kind of column (the roles of ``portal.tabular.contract``):
 
 - ``key`` (surgery_id, IPP): replaced by a keyed pseudonym, HMAC-SHA256 with the
-  challenge's secret key (``portal.keys``), so the same person gets the same pseudonym
+  challenge's secret key (``portal.deid.keys``), so the same person gets the same pseudonym
   in every table and release, and nobody without the key can link back;
 - ``centre``: replaced by a keyed code (``centre-a``...), since a centre tells where
   its patients live;
@@ -40,8 +40,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from portal.deid.keys import key_id
 from portal.errors import InputError
-from portal.keys import key_id
 from portal.tabular.contract import (
     PATIENTS,
     SIGNAL_CHANNELS,
