@@ -149,6 +149,20 @@ def env(project, monkeypatch):
     return project
 
 
+@pytest.fixture(scope="module")
+def portable_reference(project) -> dict[str, str]:
+    """The polite team's prediction hashes under the portable setting, with the parent's
+    kernel level unset: what every other run must match. Computed here, not by whichever
+    test happens to run first (pytest-xdist gives each worker its own order)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+        patch.setenv("PORTAL_ENV_CACHE", str(project / ".portal-envs"))
+        outcome = Reproduction(project, "datpark").run("polite", repeat=False, hardware_check=False)
+    assert outcome.verdict.verdict.value != "failed", outcome.verdict.reason
+    return _predictions(outcome)
+
+
 def _predictions(outcome, folder: str = "run") -> dict[str, str]:
     found = sorted((outcome.out / folder / "predictions").glob("*.csv"))
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in found}
@@ -220,7 +234,9 @@ def test_the_guard_report_is_read_from_the_log_and_kept_small(tmp_path):
 # -- the PyTorch fixture, in the sandbox ------------------------------------------------------
 @needs_sandbox
 @pytest.mark.parametrize("asked", [None, "default", "avx2"])
-def test_portable_predictions_ignore_the_parents_kernel_level(env, monkeypatch, asked):
+def test_portable_predictions_ignore_the_parents_kernel_level(
+    env, monkeypatch, asked, portable_reference
+):
     if asked is None:
         monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
     else:
@@ -233,12 +249,7 @@ def test_portable_predictions_ignore_the_parents_kernel_level(env, monkeypatch, 
     assert record["numerics"]["probe"]["torch"]["mkldnn_enabled"] is False
     train = record["numerics"]["reports"]["train"]
     assert train and train[0]["torch.cpu_capability"] == "DEFAULT"
-    hashes = _predictions(outcome)
-    reference = env / "portable-predictions.json"
-    if reference.exists():
-        assert hashes == json.loads(reference.read_text())
-    else:
-        reference.write_text(json.dumps(hashes))
+    assert _predictions(outcome) == portable_reference
 
 
 @needs_sandbox
@@ -262,7 +273,7 @@ def test_a_team_that_switches_a_pin_back_fails_and_is_told_to_opt_out(env):
 
 
 @needs_sandbox
-def test_the_hardware_check_sees_a_team_that_opted_out(env):
+def test_the_hardware_check_sees_a_team_that_opted_out(env, portable_reference):
     outcome = Reproduction(env, "datpark").run("native", repeat=False)
     assert outcome.verdict.verdict.value != "failed", outcome.verdict.reason
     record = json.loads((outcome.out / "record.json").read_text())
@@ -273,8 +284,7 @@ def test_the_hardware_check_sees_a_team_that_opted_out(env):
     assert check["identical"] is False, "native and baseline kernels gave the same bytes"
     native, portable = check["predictions"]["native"], check["predictions"]["portable"]
     assert native != portable
-    polite = json.loads((env / "portable-predictions.json").read_text())
-    assert portable == polite["private_test.csv"], "the check's portable run is the portable one"
+    assert portable == portable_reference["private_test.csv"], "the check's portable run"
     low, high = check["band"]
     assert low <= high and check["spread"] == pytest.approx(high - low)
     assert "sensitive to hardware" in outcome.verdict.reason

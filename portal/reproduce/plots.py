@@ -90,17 +90,23 @@ def read_explanation(npz: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def saliency(image: np.ndarray, weight: np.ndarray, out: Path, caption: str) -> Path:
-    """The team's input image with its saliency map laid over it."""
-    figure, axes = plt.subplots(1, 2, figsize=(6.4, 3.4))
+    """The team's input image and, beside it, the image with its saliency map laid over it,
+    with a colour bar that says what the colours mean. Titles are set large because the
+    site shows the figure at about half its width (a reader must still read them)."""
+    figure, axes = plt.subplots(
+        1, 2, figsize=(7.6, 3.9), gridspec_kw={"width_ratios": [1, 1.12]}, layout="constrained"
+    )
     axes[0].imshow(image, cmap="gray")
-    axes[0].set_title("input")
+    axes[0].set_title("input", fontsize=15)
     axes[1].imshow(image, cmap="gray")
-    axes[1].imshow(weight, cmap="inferno", alpha=0.55)
-    axes[1].set_title("saliency")
+    overlay = axes[1].imshow(weight, cmap="inferno", alpha=0.55)  # inferno: colour-blind safe
+    axes[1].set_title("saliency over the input", fontsize=15)
     for ax in axes:
         ax.axis("off")
-    figure.suptitle(caption, fontsize=9)
-    figure.tight_layout()
+    bar = figure.colorbar(overlay, ax=axes[1], fraction=0.05, pad=0.03)
+    bar.set_label("saliency (team's scale)", fontsize=12)
+    bar.ax.tick_params(labelsize=11)
+    figure.suptitle(caption, fontsize=13)
     figure.savefig(out, **_PNG)
     plt.close(figure)
     return out
