@@ -69,10 +69,29 @@ def closure(command: str) -> set[Path]:
     everything = commands()
     target = everything[command]
     others = {node.name for node in everything.values() if node.name != target.name}
+    body = ast.parse(CLI.read_text()).body
+    helpers = {
+        node.name: node
+        for node in body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name not in others
+    }
+    # the CLI's module-level code, the command, and the helpers the command calls (their
+    # lazy imports run only for the commands that call them)
+    used, todo_helpers = set(), [target.name]
+    while todo_helpers:
+        name = todo_helpers.pop()
+        if name in used:
+            continue
+        used.add(name)
+        named = {n.id for n in ast.walk(helpers[name]) if isinstance(n, ast.Name)}
+        todo_helpers += [h for h in named if h in helpers]
     start = set()
-    for node in ast.parse(CLI.read_text()).body:  # the CLI's own imports and the command's
-        if getattr(node, "name", None) not in others:
-            start |= _imported_by(node)
+    for node in body:
+        if getattr(node, "name", None) in others:
+            continue
+        if getattr(node, "name", None) in helpers and node.name not in used:
+            continue
+        start |= _imported_by(node)
     todo = [name for name in start if name in known]
     seen = {"portal.cli"}  # its own imports were taken above, command by command
     while todo:

@@ -205,13 +205,16 @@ def inline_handlers(markup: str) -> list[str]:
 
 def visit(page, url: str) -> None:  # noqa: F811
     """Open ``url``; a navigation a clicked link started late may interrupt the first try."""
-    for attempt in range(3):
+    for attempt in range(5):
         try:
             page.goto(url)
             break
         except Exception as error:  # playwright's Error: "interrupted by another navigation"
-            if "interrupted" not in str(error) or attempt == 2:
+            if "interrupted" not in str(error) or attempt == 4:
                 raise
+            # the late navigation is still running (slow on a loaded machine): let it end
+            page.wait_for_load_state("load")
+            page.wait_for_timeout(250 * (attempt + 1))
     page.wait_for_load_state("load")
 
 
