@@ -23,6 +23,10 @@ RANK = {
     "deid": 2,
     "verify_deid": 2,
     "ingest": 3,
+    # the tabular modality (ML-KIDCAR): its own export reader, de-identifier, independent
+    # verifier and ingest, at the ingest stage's rank until one modality interface holds
+    # both it and the DICOM path
+    "tabular": 3,
     "release": 4,
     "reproduce": 5,
     "publish": 6,

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
 import pytest
-from portal.versions import Tables
 
 from portal.release.build import _nested, _Shard, _write_shard
+from portal.release.versions import Tables
 from portal.synth.export import synthesize
 
 
