@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
                 work / "export",
                 work / "data",
                 options=card.meta.deidentification,
+                schema=card.meta.schema,
                 key=b"bench-release-key-0123456789abc",
             )
             result = _release_in_fresh_process(work)

@@ -122,7 +122,15 @@ def datpark_release(work: Path, *, exams: int, seed: int, key: bytes, workers: i
     synthesize("datpark", work / "raw", exams=exams, seed=seed, shape=(64, 128, 128))
     data = work / "data" / "datpark"
     extra = {"workers": workers} if workers else {}
-    ingest("datpark", work / "raw", data, options=card.meta.deidentification, key=key, **extra)
+    ingest(
+        "datpark",
+        work / "raw",
+        data,
+        options=card.meta.deidentification,
+        schema=card.meta.schema,
+        key=key,
+        **extra,
+    )
     build_release(
         "datpark",
         data / "staging",

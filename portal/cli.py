@@ -168,7 +168,7 @@ def ingest(
     from portal.ingest.staging import ingest as run_ingest
     from portal.release.cards import card_path, load_card
 
-    options = load_card(card or project() / card_path(challenge)).meta.deidentification
+    meta = load_card(card or project() / card_path(challenge)).meta
     export_dir = export or project() / "raw" / challenge
     key = load_key(challenge, export=export_dir, directory=project() / SECRETS_DIR)
     with progress_bar("ingest", 0) as bar:
@@ -177,8 +177,9 @@ def ingest(
             challenge,
             export_dir,
             out or project() / "data" / challenge,
-            options=options,
+            options=meta.deidentification,
             key=key,
+            schema=meta.schema,
             workers=workers,
             progress=lambda n: bar.advance(task, n),
             on_total=lambda n: bar.update(task, total=n),

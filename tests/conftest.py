@@ -81,6 +81,7 @@ def small_release(
         export,
         data,
         options=card.meta.deidentification,
+        schema=card.meta.schema,
         key=b"small-release-key-0123456789abcde",
         workers=1,
     )

@@ -37,7 +37,13 @@ def test_embargo_withholds_commits_then_reveals_and_checks(tmp_path):
     synthesize("datpark", tmp_path / "export", exams=30, seed=9, shape=(16, 32, 32))
     data = tmp_path / "data"
     ingest(
-        "datpark", tmp_path / "export", data, options=card.meta.deidentification, key=KEY, workers=1
+        "datpark",
+        tmp_path / "export",
+        data,
+        options=card.meta.deidentification,
+        schema=card.meta.schema,
+        key=KEY,
+        workers=1,
     )
     releases = data / "releases"
     first = build_release(
@@ -106,7 +112,13 @@ def test_labels_changed_during_the_embargo_are_reported(tmp_path):
     synthesize("datpark", tmp_path / "export", exams=24, seed=10, shape=(16, 32, 32))
     data = tmp_path / "data"
     ingest(
-        "datpark", tmp_path / "export", data, options=card.meta.deidentification, key=KEY, workers=1
+        "datpark",
+        tmp_path / "export",
+        data,
+        options=card.meta.deidentification,
+        schema=card.meta.schema,
+        key=KEY,
+        workers=1,
     )
     releases = data / "releases"
     build_release(

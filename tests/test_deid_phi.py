@@ -21,8 +21,11 @@ from pydicom.sequence import Sequence
 
 from portal.deid.profile import DeidOptions
 from portal.ingest.staging import ingest
+from portal.release.cards import load_card
 from portal.synth.export import synthesize
 from portal.verify_deid.verifier import IdentifyingValues, verify_tree
+
+SCHEMA = load_card(Path(__file__).resolve().parents[1] / "data_cards" / "datpark.md").meta.schema
 
 KEY = bytes(range(32))
 OPTIONS = DeidOptions(pseudonym_prefix="DPK")
@@ -102,7 +105,7 @@ def phi_corpus(tmp_path_factory) -> dict:
         ds.preamble = f"NOTE {ds.PatientName} {ds.PatientID}".encode().ljust(128, b"\x00")
         ds.save_as(path, enforce_file_format=True)
     out = root / "data"
-    summary = ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=2)
+    summary = ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY, workers=2)
     return {"export": export, "out": out, "summary": summary}
 
 
@@ -253,7 +256,7 @@ def test_one_patient_keeps_one_pseudonym_and_one_date_shift(tmp_path):
     export = tmp_path / "export"
     synthesize("datpark", export, exams=40, seed=3, shape=(16, 32, 32))
     out = tmp_path / "data"
-    ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=2)
+    ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY, workers=2)
     shifts: dict[str, set[int]] = {}
     ids: dict[str, set[str]] = {}
     for folder in sorted((export / "exams").iterdir()):

@@ -21,10 +21,13 @@ from portal.deid.from_bytes import ByteDeidentifier, Fallback
 from portal.deid.from_dataset import Deidentifier, Subject
 from portal.deid.profile import DeidOptions
 from portal.ingest.staging import Quarantine, _deidentify_dataset, check_facts, ingest
+from portal.release.cards import load_card
 from portal.synth.export import synthesize
 from portal.verify_deid.verifier import elements_of
 from tests.realworld import package_dicom_files
 from tests.test_deid_phi import add_phi
+
+SCHEMA = load_card(Path(__file__).resolve().parents[1] / "data_cards" / "datpark.md").meta.schema
 
 KEY = b"deidbytes-test-key-0123456789abc"
 DEID = Deidentifier(KEY, DeidOptions(pseudonym_prefix="DPK"))
@@ -194,7 +197,15 @@ def test_ingest_mixes_both_paths_and_the_verifier_passes(small_exams, tmp_path):
     _rewrite(implicit, implicit, _implicit)
     # the export's checksums list the old bytes of the rewritten file
     (export / "SHA256SUMS").unlink(missing_ok=True)
-    summary = ingest("datpark", export, tmp_path / "data", options=DEID.options, key=KEY, workers=2)
+    summary = ingest(
+        "datpark",
+        export,
+        tmp_path / "data",
+        options=DEID.options,
+        schema=SCHEMA,
+        key=KEY,
+        workers=2,
+    )
     assert summary.files == len(small_exams) and summary.quarantined == 0
     staged = sorted((tmp_path / "data" / "staging" / "dicom").rglob("*.dcm"))
     syntaxes = {

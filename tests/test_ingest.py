@@ -18,9 +18,12 @@ from pydicom.uid import JPEG2000Lossless, SecondaryCaptureImageStorage
 from portal.deid.profile import DeidOptions
 from portal.errors import InputError, OutputExistsError
 from portal.ingest.staging import ingest
+from portal.release.cards import load_card
 from portal.synth.export import synthesize
 from tests import dciodvfy
 from tests.conftest import tree_hashes
+
+SCHEMA = load_card(Path(__file__).resolve().parents[1] / "data_cards" / "datpark.md").meta.schema
 
 KEY = b"\x07" * 32
 OPTIONS = DeidOptions(pseudonym_prefix="DPK")
@@ -78,7 +81,7 @@ def test_table_problems_are_all_reported_together_and_nothing_is_written(export,
     )
     out = tmp_path / "data"
     with pytest.raises(InputError) as info:
-        ingest("datpark", export, out, options=OPTIONS, key=KEY)
+        ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY)
     text = str(info.value)
     assert f"label for missing exam {exams[0]}" in text
     assert "DPK-E99999" in text and "no label" in text
@@ -125,7 +128,7 @@ def test_bad_files_are_quarantined_with_reasons_and_nothing_is_lost(export, tmp_
     expected = _corrupt(export)
     damaged = {p.parent.name + "/" + p.name: p.read_bytes() for p in export.glob("exams/*/*")}
     out = tmp_path / "data"
-    summary = ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=2)
+    summary = ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY, workers=2)
     report = json.loads((out / "staging" / "deid_report.json").read_text())
     outcomes = [f for f in report["files"] if f["status"] == "quarantined"]
     assert summary.quarantined == len(outcomes) == 8
@@ -155,7 +158,7 @@ def test_bad_files_are_quarantined_with_reasons_and_nothing_is_lost(export, tmp_
 
 def test_interrupted_ingest_resumes_and_matches_a_clean_run(export, tmp_path):
     clean = tmp_path / "clean"
-    ingest("datpark", export, clean, options=OPTIONS, key=KEY, workers=1)
+    ingest("datpark", export, clean, options=OPTIONS, schema=SCHEMA, key=KEY, workers=1)
 
     out = tmp_path / "resumed"
     seen = []
@@ -167,14 +170,30 @@ def test_interrupted_ingest_resumes_and_matches_a_clean_run(export, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         ingest(
-            "datpark", export, out, options=OPTIONS, key=KEY, workers=1, progress=stop_after_five
+            "datpark",
+            export,
+            out,
+            options=OPTIONS,
+            schema=SCHEMA,
+            key=KEY,
+            workers=1,
+            progress=stop_after_five,
         )
     assert not (out / "staging").exists(), "nothing half-staged"
     journal = "".join(p.read_text() for p in (out / ".ingest-work" / "done").glob("*.jsonl"))
     assert len(journal.splitlines()) == 5
 
     resumed = []
-    ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1, progress=resumed.append)
+    ingest(
+        "datpark",
+        export,
+        out,
+        options=OPTIONS,
+        schema=SCHEMA,
+        key=KEY,
+        workers=1,
+        progress=resumed.append,
+    )
     assert resumed[0] == 5 and sum(resumed) == 12, "the five finished files were not redone"
     assert tree_hashes(out / "staging") == tree_hashes(clean / "staging")
     assert not (out / ".ingest-work").exists()
@@ -184,9 +203,9 @@ def test_same_key_same_bytes_other_key_other_pseudonyms(export, tmp_path):
     a = tmp_path / "a"
     b = tmp_path / "b"
     c = tmp_path / "c"
-    ingest("datpark", export, a, options=OPTIONS, key=KEY, workers=2)
-    ingest("datpark", export, b, options=OPTIONS, key=KEY, workers=1)
-    ingest("datpark", export, c, options=OPTIONS, key=b"\x08" * 32, workers=2)
+    ingest("datpark", export, a, options=OPTIONS, schema=SCHEMA, key=KEY, workers=2)
+    ingest("datpark", export, b, options=OPTIONS, schema=SCHEMA, key=KEY, workers=1)
+    ingest("datpark", export, c, options=OPTIONS, schema=SCHEMA, key=b"\x08" * 32, workers=2)
     assert tree_hashes(a / "staging") == tree_hashes(b / "staging")
     first = "dicom/" + sorted(p.name for p in (export / "exams").iterdir())[0] + "/0001.dcm"
     uid_a = pydicom.dcmread(a / "staging" / first).SOPInstanceUID
@@ -196,7 +215,7 @@ def test_same_key_same_bytes_other_key_other_pseudonyms(export, tmp_path):
 
 @pytest.mark.skipif(not dciodvfy.available(), reason="dciodvfy not installed")
 def test_deidentified_full_size_files_stay_valid(full_size_export, tmp_path):
-    ingest("datpark", full_size_export, tmp_path / "d", options=OPTIONS, key=KEY)
+    ingest("datpark", full_size_export, tmp_path / "d", options=OPTIONS, schema=SCHEMA, key=KEY)
     for path in sorted((tmp_path / "d" / "staging" / "dicom").rglob("*.dcm"))[:6]:
         report = dciodvfy.check(path)
         assert report.ok, (path, report.errors)
@@ -240,20 +259,38 @@ def test_staging_shrinks_to_half_at_most_unless_allowed(export, tmp_path):
         for path in files:
             path.write_bytes(b"not DICOM" if path in files[:count] else originals[path])
 
-    assert ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1).exams == 12
+    assert (
+        ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY, workers=1).exams
+        == 12
+    )
     spoil(6)
-    assert ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1).exams == 6
+    assert (
+        ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY, workers=1).exams
+        == 6
+    )
     spoil(0)
-    assert ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1).exams == 12
+    assert (
+        ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY, workers=1).exams
+        == 12
+    )
     before = tree_hashes(out / "staging")
     spoil(7)
     with pytest.raises(
         OutputExistsError, match=r"would stage 5 exam\(s\) where the current staging holds 12"
     ) as refused:
-        ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1)
+        ingest("datpark", export, out, options=OPTIONS, schema=SCHEMA, key=KEY, workers=1)
     assert any(p.startswith("not-dicom: 7 file(s)") for p in refused.value.problems)
     assert tree_hashes(out / "staging") == before
-    summary = ingest("datpark", export, out, options=OPTIONS, key=KEY, workers=1, allow_shrink=True)
+    summary = ingest(
+        "datpark",
+        export,
+        out,
+        options=OPTIONS,
+        schema=SCHEMA,
+        key=KEY,
+        workers=1,
+        allow_shrink=True,
+    )
     assert summary.exams == 5
     assert [(g.code, g.count) for g in summary.quarantine] == [("not-dicom", 7)]
     report = json.loads((out / "staging" / "deid_report.json").read_text())

@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 
 from portal.deid.profile import DeidOptions
 from portal.ingest.staging import ingest
+from portal.release.cards import load_card
 from tests import dciodvfy
 from tests.realworld import build_export, package_dicom_files
+
+SCHEMA = load_card(Path(__file__).resolve().parents[1] / "data_cards" / "datpark.md").meta.schema
 
 OPTIONS = DeidOptions(pseudonym_prefix="RW")
 
@@ -38,7 +42,9 @@ def realworld(tmp_path_factory):
     exams = build_export(files, root / "export")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the test files are deliberately odd
-        summary = ingest("rw", root / "export", root / "data", options=OPTIONS, key=b"r" * 32)
+        summary = ingest(
+            "rw", root / "export", root / "data", options=OPTIONS, schema=SCHEMA, key=b"r" * 32
+        )
     report = json.loads((root / "data" / "staging" / "deid_report.json").read_text())
     return {"files": files, "exams": exams, "summary": summary, "report": report, "root": root}
 

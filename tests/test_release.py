@@ -39,6 +39,7 @@ def released(tmp_path_factory):
         root / "export",
         root / "data",
         options=CARD.meta.deidentification,
+        schema=CARD.meta.schema,
         key=KEY,
         workers=1,
     )

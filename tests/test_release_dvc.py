@@ -122,6 +122,7 @@ def test_a_label_fix_version_adds_little_to_the_cache(tmp_path):
         tmp_path / "export",
         data,
         options=card.meta.deidentification,
+        schema=card.meta.schema,
         key=b"cache-test-key-0123456789abcdef!",
         workers=1,
     )

@@ -5,6 +5,7 @@ already published keep their content hash."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -13,8 +14,11 @@ import pydicom
 import pytest
 
 from portal.release.build import _nested, _Shard, _write_shard
+from portal.release.cards import load_card
 from portal.release.versions import Tables
 from portal.synth.export import synthesize
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _single_array_shard(shard: _Shard, path) -> None:
@@ -25,7 +29,7 @@ def _single_array_shard(shard: _Shard, path) -> None:
     for exam, dicom in zip(shard.exams, shard.dicom, strict=True):
         volume, info = _volume(dicom)
         volumes.append(volume)
-        rows.append({**_row(exam, shard.tables, shard.withheld), **info})
+        rows.append({**_row(exam, shard.tables, shard.withheld, shard.schema), **info})
     table = pa.table({name: [r.get(name) for r in rows] for name in rows[0]})
     if len({v.shape for v in volumes}) == 1:
         column = _nested(np.stack(volumes))
@@ -59,6 +63,7 @@ def test_shard_bytes_are_those_of_the_single_array_writer(tmp_path, mixed):
         dicom=tuple(str(f) for f in files),
         tables=tables,
         withheld=False,
+        schema=load_card(ROOT / "data_cards" / "datpark.md").meta.schema,
     )
     name, _size, shape, rows = _write_shard(shard)
     assert rows == len(files) and (shape == () if mixed else shape == (12, 40, 36))

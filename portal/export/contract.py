@@ -28,26 +28,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from portal.core.schema import ChallengeSchema
 from portal.errors import InputError
 
-LABELS = ("normal", "pathological")
-SPLITS = ("train", "public_test", "private_test")
-REQUIRED = {
-    "labels.csv": ("exam_id", "patient_id", "label", "gray_zone"),
-    "splits.csv": ("exam_id", "split"),
-    "clinical.csv": ("exam_id", "age", "sex", "centre"),
-}
 #: Exam and patient IDs become folder names, file names and URLs of the release.
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-#: Columns the release stores as integers (empty allowed), with their accepted range.
-INTEGERS = {
-    "reader_confidence": (0, 100),
-    "reader_agreement": (0, 100),
-    "age": (0, 130),
-    "weight_kg": (0, 500),
-    "uptake_minutes": (0, 10_000),
-}
+#: The contract's own integer columns (empty allowed), with their accepted range; a
+#: challenge declares its own in its card (``task.fields``, ``portal.core.schema``).
+INTEGERS = {"age": (0, 130), "weight_kg": (0, 500)}
 SEXES = ("M", "F", "O")  # DICOM PatientSex
+_BOOLEAN = ("true", "false")
 BOM = b"\xef\xbb\xbf"
 #: At most this many problems of one table are listed; the count says how many more.
 MAX_PROBLEMS_PER_TABLE = 20
@@ -90,7 +80,12 @@ class _Problems(list):
 
 
 def _read_table(
-    root: Path, name: str, problems: _Problems, *, bom_ok: bool = True
+    root: Path,
+    name: str,
+    problems: _Problems,
+    schema: ChallengeSchema,
+    *,
+    bom_ok: bool = True,
 ) -> list[tuple[int, dict[str, str]]] | None:
     """The complete rows of ``root/name`` with their line numbers; None when the file as a
     whole is unusable (then no other table is checked against it: no follow-on errors)."""
@@ -120,7 +115,7 @@ def _read_table(
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             columns = reader.fieldnames or []
-            if not _header_ok(name, columns, problems):
+            if not _header_ok(name, columns, schema.columns(name), problems):
                 return None
             for row in reader:
                 number = reader.line_num
@@ -152,7 +147,9 @@ def _read_table(
     return rows
 
 
-def _header_ok(name: str, columns: Sequence[str], problems: _Problems) -> bool:
+def _header_ok(
+    name: str, columns: Sequence[str], required: Sequence[str], problems: _Problems
+) -> bool:
     if not columns:
         problems.add(name, f"{name}: empty file (no header line); write the header and rows")
         return False
@@ -165,7 +162,7 @@ def _header_ok(name: str, columns: Sequence[str], problems: _Problems) -> bool:
     if repeated:
         problems.add(name, f"{name}: column(s) {', '.join(repeated)} appear more than once")
         return False
-    missing = [c for c in REQUIRED[name] if c not in columns]
+    missing = [c for c in required if c not in columns]
     if missing:
         problems.add(
             name,
@@ -202,8 +199,10 @@ def _index(
     return out
 
 
-def _check_values(name: str, number: int, row: dict[str, str], problems: _Problems) -> None:
-    """Values every table shares: IDs, integers, sex, centre."""
+def _check_values(
+    name: str, number: int, row: dict[str, str], schema: ChallengeSchema, problems: _Problems
+) -> None:
+    """Values every table shares: IDs, integers, booleans, sex, centre."""
     where = f"{name} row {number}"
     if "patient_id" in row:
         patient = row["patient_id"]
@@ -215,7 +214,7 @@ def _check_values(name: str, number: int, row: dict[str, str], problems: _Proble
                 f"{where}: patient_id {patient!r} is not a plain identifier (letters, digits, "
                 "'.', '_', '-', at most 64, no spaces)",
             )
-    for column, (low, high) in INTEGERS.items():
+    for column, (low, high) in (INTEGERS | schema.integers()).items():
         value = row.get(column)
         if not value:
             continue
@@ -223,6 +222,15 @@ def _check_values(name: str, number: int, row: dict[str, str], problems: _Proble
             problems.add(
                 name, f"{where}: {column} {value!r} is not a whole number from {low} to {high}"
             )
+    for declared in schema.fields:
+        value = row.get(declared.name)
+        if declared.type == "boolean" and value is not None and value.lower() not in _BOOLEAN:
+            problems.add(name, f"{where}: {declared.name} {value!r} must be true or false")
+        elif declared.type == "number" and value:
+            try:
+                float(value)
+            except ValueError:
+                problems.add(name, f"{where}: {declared.name} {value!r} is not a number")
     if "sex" in row and row["sex"] not in SEXES:
         problems.add(name, f"{where}: sex {row['sex']!r} is not one of {', '.join(SEXES)}")
     if "centre" in row and not row["centre"].strip():
@@ -233,24 +241,19 @@ def _check_tables(
     labels: Indexed | None,
     splits: Indexed | None,
     clinical: Indexed | None,
-    classes: Sequence[str],
+    schema: ChallengeSchema,
     problems: _Problems,
 ) -> None:
     """The rules between and within the three tables (export or staging alike). A table
     that could not be read (None) is left out of the checks between tables."""
     for exam, (number, row) in (labels or {}).items():
-        if row["label"] not in classes:
+        if row["label"] not in schema.classes:
             problems.add(
                 "labels.csv",
                 f"labels.csv row {number}: label {row['label']!r} is not one of "
-                f"{', '.join(classes)}",
+                f"{', '.join(schema.classes)}",
             )
-        if row["gray_zone"].lower() not in ("true", "false"):
-            problems.add(
-                "labels.csv",
-                f"labels.csv row {number}: gray_zone {row['gray_zone']!r} must be true or false",
-            )
-        _check_values("labels.csv", number, row, problems)
+        _check_values("labels.csv", number, row, schema, problems)
         if splits is not None and exam not in splits:
             problems.add(
                 "splits.csv", f"splits.csv: no split for exam {exam} (labels.csv row {number})"
@@ -260,16 +263,16 @@ def _check_tables(
                 "clinical.csv", f"clinical.csv: no row for exam {exam} (labels.csv row {number})"
             )
     for exam, (number, row) in (splits or {}).items():
-        if row["split"] not in SPLITS:
+        if row["split"] not in schema.splits:
             problems.add(
                 "splits.csv",
                 f"splits.csv row {number}: split {row['split']!r} is not one of "
-                f"{', '.join(SPLITS)}",
+                f"{', '.join(schema.splits)}",
             )
         if labels is not None and exam not in labels:
             problems.add("splits.csv", f"splits.csv row {number}: exam {exam} has no label")
     for exam, (number, row) in (clinical or {}).items():
-        _check_values("clinical.csv", number, row, problems)
+        _check_values("clinical.csv", number, row, schema, problems)
         if labels is None:
             continue
         if exam not in labels:
@@ -402,21 +405,24 @@ def _exam_folders(root: Path, problems: _Problems) -> dict[str, list[Path]]:
     return folders
 
 
-def read_export(root: Path, classes: Sequence[str] = LABELS) -> Export:
-    """Read and validate an export; raise ``InputError`` listing all problems found."""
+def read_export(root: Path, schema: ChallengeSchema) -> Export:
+    """Read and validate an export against the challenge's schema (its card's classes,
+    splits and fields); raise ``InputError`` listing all problems found."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(
             "export folder not found.",
             path=root,
-            hint="run `portal synth datpark` for the synthetic export, or point --export at it.",
+            hint="point --export at the challenge's export (for the demo, "
+            "`portal synth <challenge>` writes a synthetic one).",
         )
     problems = _Problems()
-    labels = _index(_read_table(root, "labels.csv", problems), "labels.csv", problems)
-    splits = _index(_read_table(root, "splits.csv", problems), "splits.csv", problems)
-    clinical = _index(_read_table(root, "clinical.csv", problems), "clinical.csv", problems)
+    labels, splits, clinical = (
+        _index(_read_table(root, name, problems, schema), name, problems)
+        for name in ("labels.csv", "splits.csv", "clinical.csv")
+    )
     folders = _exam_folders(root, problems)
-    _check_tables(labels, splits, clinical, classes, problems)
+    _check_tables(labels, splits, clinical, schema, problems)
 
     exams_readable = (root / "exams").is_dir() and "exams/" not in problems.per_table
     for exam, (number, _) in (labels or {}).items():
@@ -452,11 +458,11 @@ def read_export(root: Path, classes: Sequence[str] = LABELS) -> Export:
     )
 
 
-def check_staging(staging: Path, classes: Sequence[str] = LABELS) -> None:
+def check_staging(staging: Path, schema: ChallengeSchema) -> None:
     """Re-check a staging folder's tables against the export contract before a release.
 
     ``portal ingest`` writes only valid tables, so a problem here means the
-    staging was changed afterwards: a label outside ``classes``, a short row,
+    staging was changed afterwards: a label outside the schema's classes, a short row,
     an exam without its images, a link out of the folder, an unreadable report.
     Every problem is listed in one ``InputError``; nothing is built. A folder
     without ``deid_report.json`` is left to the release's own check, which
@@ -471,16 +477,11 @@ def check_staging(staging: Path, classes: Sequence[str] = LABELS) -> None:
         json.loads(report.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         problems.add("deid_report.json", f"deid_report.json: not valid JSON ({error})")
-    labels = _index(
-        _read_table(staging, "labels.csv", problems, bom_ok=False), "labels.csv", problems
+    labels, splits, clinical = (
+        _index(_read_table(staging, name, problems, schema, bom_ok=False), name, problems)
+        for name in ("labels.csv", "splits.csv", "clinical.csv")
     )
-    splits = _index(
-        _read_table(staging, "splits.csv", problems, bom_ok=False), "splits.csv", problems
-    )
-    clinical = _index(
-        _read_table(staging, "clinical.csv", problems, bom_ok=False), "clinical.csv", problems
-    )
-    _check_tables(labels, splits, clinical, tuple(classes) or LABELS, problems)
+    _check_tables(labels, splits, clinical, schema, problems)
     dicom = staging / "dicom"
     for exam, (number, _) in (labels or {}).items():
         folder = dicom / exam

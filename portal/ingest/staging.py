@@ -56,6 +56,7 @@ from pydicom.uid import (
 
 from portal import __version__
 from portal.core import atomic
+from portal.core.schema import ChallengeSchema
 from portal.core.workers import process_pool
 from portal.deid.encoder import encode_file
 from portal.deid.from_bytes import ByteDeidentifier, Deidentified, Facts, Fallback, pixel_bytes_of
@@ -712,6 +713,7 @@ def ingest(
     *,
     options: DeidOptions,
     key: bytes,
+    schema: ChallengeSchema,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
@@ -723,7 +725,7 @@ def ingest(
     when fewer than ``SHRINK_LIMIT`` of the current staging's exams would remain,
     unless ``allow_shrink``; the staging is then left byte for byte as it was.
     """
-    export = read_export(export_dir)
+    export = read_export(export_dir, schema)
     out_dir = Path(out_dir)
     work = out_dir / ".ingest-work"
     private = out_dir / "private"

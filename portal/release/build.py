@@ -41,12 +41,14 @@ import yaml
 
 from portal import __version__
 from portal.core import atomic
+from portal.core.schema import ChallengeSchema
 from portal.errors import (
     InputError,
     OutputExistsError,
     VerificationError,
     VersionError,
 )
+from portal.export.contract import INTEGERS
 from portal.release.cards import Card, cited_title, provenance_notice
 from portal.release.citation import bibtex, citation_cff, datacite
 from portal.release.commitment import FILE as COMMITMENTS
@@ -71,7 +73,6 @@ from portal.release.versions import (
     published_versions,
 )
 
-SPLITS = ("train", "public_test", "private_test")
 #: Small shards: a label fix rewrites few of them, and DVC stores changed files only.
 EXAMS_PER_SHARD = 16
 HF_LICENSES = {"CC-BY-4.0": "cc-by-4.0", "CC0-1.0": "cc0-1.0", "etalab-2.0": "etalab-2.0"}
@@ -160,27 +161,41 @@ def _nested(volumes: np.ndarray):
     return pa.ListArray.from_arrays(pa.array(np.arange(0, k * z + 1, z, dtype=np.int32)), slices)
 
 
-NUMERIC_COLUMNS = ("reader_confidence", "reader_agreement", "age", "weight_kg", "uptake_minutes")
+def _typed(kind: str, value: str | None):
+    """A table value as the release stores it: booleans and integers typed, empty as null
+    (a boolean is true only when written ``true``)."""
+    if kind == "boolean":
+        return (value or "").lower() == "true"
+    if value in ("", None):
+        return None
+    if kind == "integer":
+        return int(value)
+    return float(value) if kind == "number" else value
 
 
-def _row(exam: str, tables: Tables, withheld: bool) -> dict:
+def _row(exam: str, tables: Tables, withheld: bool, schema: ChallengeSchema) -> dict:
+    """One exam's columns, in the order: IDs, split, label, the card's label fields in
+    their declared order, then clinical.csv's columns in the file's order."""
     labels, clinical = tables.labels[exam], tables.clinical.get(exam, {})
     row: dict = {
         "exam_id": exam,
         "patient_id": labels.get("patient_id", ""),
         "split": tables.splits[exam],
         "label": None if withheld else labels.get("label"),
-        "gray_zone": None if withheld else labels.get("gray_zone") == "true",
     }
-    for name in ("reader_confidence", "reader_agreement"):
-        row[name] = None if withheld or not labels.get(name) else int(labels[name])
+    for declared in schema.label_fields():
+        row[declared.name] = None if withheld else _typed(declared.type, labels.get(declared.name))
+    integers = INTEGERS | schema.integers()
     for name, value in clinical.items():
         if name in ("exam_id", "patient_id"):
             continue
-        if name in NUMERIC_COLUMNS:
-            row[name] = int(value) if value not in ("", None) else None
-        elif name in ("sex", "centre"):
+        declared = schema.field(name)
+        if name in integers:
+            row[name] = _typed("integer", value)
+        elif name in ("sex", "centre") or (declared and declared.type == "text"):
             row[name] = value
+        elif declared:
+            row[name] = _typed(declared.type, value)
         else:
             try:
                 row[name] = float(value)
@@ -199,6 +214,7 @@ class _Shard:
     dicom: tuple[str, ...]
     tables: Tables
     withheld: bool
+    schema: ChallengeSchema
 
 
 def _write_shard(shard: _Shard) -> tuple[str, int, tuple[int, ...], int]:
@@ -210,7 +226,7 @@ def _write_shard(shard: _Shard) -> tuple[str, int, tuple[int, ...], int]:
     for exam, path in zip(shard.exams, shard.dicom, strict=True):
         volume, info = _volume(Path(path))
         volumes.append(volume)
-        rows.append({**_row(exam, shard.tables, shard.withheld), **info})
+        rows.append({**_row(exam, shard.tables, shard.withheld, shard.schema), **info})
     table = pa.table({name: [r.get(name) for r in rows] for name in rows[0]})
     shapes = {v.shape for v in volumes}
     # one chunk per volume: Parquet's writer then builds the levels of one volume at a
@@ -233,6 +249,7 @@ def _shards_of(
     tables: Tables,
     dicom_of: dict[str, str],
     withheld: bool,
+    schema: ChallengeSchema,
 ) -> list[_Shard]:
     count = max(1, -(-len(exams) // EXAMS_PER_SHARD))
     return [
@@ -243,6 +260,7 @@ def _shards_of(
             dicom=tuple(str(out / dicom_of[e]) for e in chunk),
             tables=tables,
             withheld=withheld,
+            schema=schema,
         )
         for index in range(count)
         if (chunk := exams[index * EXAMS_PER_SHARD : (index + 1) * EXAMS_PER_SHARD])
@@ -282,15 +300,21 @@ def _size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-def _statistics(tables: Tables, exams: list[str]) -> dict:
+def _statistics(tables: Tables, exams: list[str], schema: ChallengeSchema) -> dict:
     labels = Counter((tables.splits[e], tables.labels[e]["label"]) for e in exams)
-    gray = sum(tables.labels[e].get("gray_zone") == "true" for e in exams)
+    flagged = {
+        f.name: sum(tables.labels[e].get(f.name, "").lower() == "true" for e in exams)
+        for f in schema.label_fields()
+        if f.type == "boolean"
+    }
     ages = [int(tables.clinical[e]["age"]) for e in exams if tables.clinical.get(e, {}).get("age")]
     return {
         "exams": len(exams),
         "patients": len({tables.labels[e]["patient_id"] for e in exams}),
         "by_split_and_label": {f"{s}/{label}": n for (s, label), n in sorted(labels.items())},
-        "gray_zone_share": round(gray / len(exams), 3) if exams else 0.0,
+        "shares": {
+            name: round(count / len(exams), 3) if exams else 0.0 for name, count in flagged.items()
+        },
         "centres": dict(sorted(Counter(tables.clinical[e]["centre"] for e in exams).items())),
         "sex": dict(sorted(Counter(tables.clinical[e]["sex"] for e in exams).items())),
         "age": {"median": statistics.median(ages), "min": min(ages), "max": max(ages)}
@@ -361,14 +385,14 @@ def _dataset_card(
                 "config_name": "default",
                 "data_files": [
                     {"split": split, "path": f"data/{split}-*"}
-                    for split in SPLITS
+                    for split in meta.schema.splits
                     if shards.get(split)
                 ],
             }
         ],
         "dataset_info": {
             "features": features,
-            "splits": [{"name": s, **split_info[s]} for s in SPLITS if s in split_info],
+            "splits": [{"name": s, **split_info[s]} for s in meta.schema.splits if s in split_info],
             "dataset_size": sum(v["num_bytes"] for v in split_info.values()),
             "download_size": total_bytes,
         },
@@ -394,7 +418,10 @@ def _dataset_card(
         "## Statistics (computed from this release)",
         "",
         f"- exams: {stats['exams']}, patients: {stats['patients']}",
-        f"- gray-zone share: {stats['gray_zone_share']:.1%}",
+        *(
+            f"- {name.replace('_', '-')} share: {share:.1%}"
+            for name, share in stats["shares"].items()
+        ),
         f"- centres: {centres}",
         f"- sex: {sexes}",
     ]
@@ -451,7 +478,8 @@ def build_release(
     staging, releases = Path(staging), Path(releases)
     from portal.export.contract import check_staging  # the staging tables, against the contract
 
-    check_staging(staging, card.meta.task.classes)
+    schema = card.meta.schema
+    check_staging(staging, schema)
     deid_report = _check_staging(staging)
     if export is not None:
         from portal.verify_deid.verifier import verify_folder
@@ -486,6 +514,7 @@ def build_release(
         tables.splits,
         policies,
         releases / parent_version if parent_version else None,
+        tuple(f.name for f in schema.hard_case_fields()),
     )
 
     build = releases / f".build-{version}"
@@ -500,10 +529,12 @@ def build_release(
         shutil.copyfile(staging / "deid_report.json", tmp / "deid_report.json")
 
         jobs: list[_Shard] = []
-        for split in SPLITS:
+        for split in schema.splits:
             members = [e for e in exams if tables.splits[e] == split]
             if members:
-                jobs += _shards_of(tmp, split, members, tables, dicom_files, split in withheld)
+                jobs += _shards_of(
+                    tmp, split, members, tables, dicom_files, split in withheld, schema
+                )
         shards: dict[str, list[str]] = {}
         split_info: dict[str, dict] = {}
         shapes = set()
@@ -524,6 +555,7 @@ def build_release(
         changes = compare(
             parent_tables,
             tables.withholding(withheld),
+            label_fields=("label", *(f.name for f in schema.hard_case_fields())),
             parent_version=parent_version,
             parent_files={
                 f.path: f.sha256 for f in parent_manifest.files if f.path not in DESCRIPTORS
@@ -534,7 +566,7 @@ def build_release(
         )
         note = check_version(version, parent_version, changes, lower_bump_reason=lower_bump_reason)
         note = " ".join(n for n in (note, commitment_note) if n)
-        stats = _statistics(tables, exams)
+        stats = _statistics(tables, exams, schema)
         cite = bibtex(card.meta, version, date, content_hash)
         _write_descriptors(
             tmp,

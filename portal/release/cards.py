@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from portal.config import read_text_file, validation_problems
+from portal.core.schema import CaseField, ChallengeSchema
 from portal.deid.profile import DeidOptions
 from portal.errors import ConfigError
 
@@ -53,13 +61,29 @@ class Funding(_Strict):
 
 
 class Task(_Strict):
-    type: Literal[
-        "binary-classification", "multiclass-classification", "regression", "segmentation"
-    ]
+    type: Literal["binary-classification", "multiclass-classification"]
     target: str
-    classes: list[str] = Field(default_factory=list)
+    classes: list[str] = Field(min_length=2)
+    #: two classes: the class scores are the probability of (default: the second)
+    positive_class: str | None = None
+    #: what the label means, for the release's metadata (Croissant, data card)
+    label_description: str | None = None
     metric: str
     secondary_metrics: list[str] = Field(default_factory=list)
+    #: the columns beside the label and the challenge-specific clinical columns (docs/data-cards.md)
+    fields: list[CaseField] = Field(default_factory=list)
+
+
+class ResponsibleAI(_Strict):
+    """What Croissant's Responsible AI fields (``rai:``) say of the data, in the card's words."""
+
+    annotation_protocol: str = Field(min_length=10, description="who labelled, and how")
+    limitations: str = Field(min_length=10)
+    biases: str = Field(min_length=10)
+    personal_sensitive_information: str = Field(
+        min_length=10, description="what sensitive information remains after de-identification"
+    )
+    social_impact: str = Field(min_length=10, description="uses to support and to refuse")
 
 
 class Embargo(_Strict):
@@ -100,6 +124,7 @@ class DataCard(_Strict):
     split_policy: dict[str, SplitPolicy]
     citation: Citation
     deidentification: DeidOptions
+    responsible_ai: ResponsibleAI
     provenance: Provenance = Field(
         description="synthetic (made by a program) or real (from patients); required"
     )
@@ -114,15 +139,26 @@ class DataCard(_Strict):
             raise ValueError("use an SPDX identifier such as CC-BY-4.0")
         return value
 
-    @field_validator("split_policy")
-    @classmethod
-    def _known_splits(cls, value: dict) -> dict:
-        unknown = set(value) - {"train", "public_test", "private_test"}
-        if unknown:
-            raise ValueError(
-                f"unknown split(s) {sorted(unknown)}; use train, public_test, private_test"
-            )
-        return value
+    @model_validator(mode="after")
+    def _schema_holds(self) -> DataCard:
+        try:
+            _ = self.schema
+        except ValidationError as error:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
+            raise ValueError(f"task and split_policy: {problems}") from None
+        if (self.task.type == "binary-classification") != (len(self.task.classes) == 2):
+            raise ValueError(f"task.type {self.task.type} with {len(self.task.classes)} classes")
+        return self
+
+    @property
+    def schema(self) -> ChallengeSchema:
+        """The challenge's data schema: classes, splits in pipeline order, fields."""
+        return ChallengeSchema(
+            classes=self.task.classes,
+            positive_class=self.task.positive_class,
+            splits=list(self.split_policy),
+            fields=self.task.fields,
+        )
 
 
 def provenance_notice(card: DataCard) -> str | None:

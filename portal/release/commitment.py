@@ -20,10 +20,14 @@ from portal.errors import ConfigError, InputError
 from portal.release.cards import Card, Embargo
 
 FILE = "label_commitments.json"
-SCHEME = (
-    "sha256(nonce || UTF-8 JSON of [[exam_id, label, gray_zone], ...] sorted by "
-    "exam_id, compact separators)"
-)
+
+
+def scheme(fields: tuple[str, ...]) -> str:
+    """How a commitment is computed, published beside it so that anyone can check it."""
+    columns = ", ".join(("exam_id", "label", *fields))
+    return (
+        f"sha256(nonce || UTF-8 JSON of [[{columns}], ...] sorted by exam_id, compact separators)"
+    )
 
 
 def policies_at(card: Card, date: str) -> dict[str, str]:
@@ -44,9 +48,16 @@ def policies_at(card: Card, date: str) -> dict[str, str]:
     return out
 
 
-def canonical(labels: dict[str, dict[str, str]], splits: dict[str, str], split: str) -> bytes:
+def canonical(
+    labels: dict[str, dict[str, str]],
+    splits: dict[str, str],
+    split: str,
+    fields: tuple[str, ...] = (),
+) -> bytes:
+    """The committed bytes: each exam's label and ``fields`` (the card's hard-case flags,
+    part of the readers' judgement), in a form anyone can rebuild."""
     rows = [
-        [exam, labels[exam].get("label", ""), labels[exam].get("gray_zone", "")]
+        [exam, labels[exam].get("label", ""), *(labels[exam].get(f, "") for f in fields)]
         for exam in sorted(labels)
         if splits.get(exam) == split
     ]
@@ -69,6 +80,7 @@ def commitments(
     splits: dict[str, str],
     policies: dict[str, str],
     parent: Path | None,
+    fields: tuple[str, ...] = (),
 ) -> tuple[dict | None, str]:
     """The commitments file for this release (None if none is needed), and a changelog note."""
     previous = {}
@@ -91,14 +103,14 @@ def commitments(
             "a de-identification key is needed to commit to or reveal embargoed labels.",
             hint="set PORTAL_DEID_KEY (hex), as for `portal ingest`.",
         )
-    data: dict = {"scheme": SCHEME, "embargoed": {}, "revealed": {}}
+    data: dict = {"scheme": scheme(fields), "embargoed": {}, "revealed": {}}
     for split in embargoed:
         if split in previous:
             data["embargoed"][split] = previous[split]  # the first commitment stands
         else:
             data["embargoed"][split] = {
                 "commitment": commit(
-                    nonce(key, challenge, split), canonical(labels, splits, split)
+                    nonce(key, challenge, split), canonical(labels, splits, split, fields)
                 ),
                 "committed_in": version,
                 "exams": sum(1 for e in labels if splits.get(e) == split),
@@ -106,7 +118,8 @@ def commitments(
     notes = []
     for split in revealing:
         secret = nonce(key, challenge, split)
-        matches = commit(secret, canonical(labels, splits, split)) == previous[split]["commitment"]
+        committed = previous[split]["commitment"]
+        matches = commit(secret, canonical(labels, splits, split, fields)) == committed
         data["revealed"][split] = {**previous[split], "nonce": secret.hex(), "matches": matches}
         notes.append(
             f"Labels of {split} are released; they "

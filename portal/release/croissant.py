@@ -56,34 +56,49 @@ CONTEXT = {
     "transform": "cr:transform",
 }
 
-#: Record sets: name -> (file, [(column, Croissant data type, description)]).
-RECORD_SETS = {
-    "exams": (
-        "labels.csv",
-        [
-            ("exam_id", "sc:Text", "pseudonymous exam identifier"),
-            ("patient_id", "sc:Text", "pseudonymous patient identifier"),
-            ("label", "sc:Text", "normal or pathological (readers' consensus)"),
-            ("gray_zone", "sc:Boolean", "clinically borderline exam"),
-        ],
-    ),
-    "clinical": (
-        "clinical.csv",
-        [
-            ("exam_id", "sc:Text", "pseudonymous exam identifier"),
-            ("age", "sc:Integer", "age in years at the exam"),
-            ("sex", "sc:Text", "M or F"),
-            ("centre", "sc:Text", "centre code"),
-        ],
-    ),
-    "splits": (
-        "splits.csv",
-        [
-            ("exam_id", "sc:Text", "pseudonymous exam identifier"),
-            ("split", "sc:Text", "train, public_test or private_test"),
-        ],
-    ),
+#: Croissant data types of the card's field types.
+DATA_TYPES = {
+    "boolean": "sc:Boolean",
+    "integer": "sc:Integer",
+    "number": "sc:Float",
+    "text": "sc:Text",
 }
+EXAM_ID = ("exam_id", "sc:Text", "pseudonymous exam identifier")
+
+
+def record_sets_of(card: Card) -> dict[str, tuple[str, list[tuple[str, str, str]]]]:
+    """Record sets: name -> (file, [(column, Croissant data type, description)]), from the
+    export contract's columns and the card's declared label fields."""
+    schema = card.meta.schema
+    label = card.meta.task.label_description or schema.describe_classes()
+    return {
+        "exams": (
+            "labels.csv",
+            [
+                EXAM_ID,
+                ("patient_id", "sc:Text", "pseudonymous patient identifier"),
+                ("label", "sc:Text", label),
+                *(
+                    (f.name, DATA_TYPES[f.type], f.description)
+                    for f in schema.label_fields()
+                    if f.in_croissant
+                ),
+            ],
+        ),
+        "clinical": (
+            "clinical.csv",
+            [
+                EXAM_ID,
+                ("age", "sc:Integer", "age in years at the exam"),
+                ("sex", "sc:Text", "M or F"),
+                ("centre", "sc:Text", "centre code"),
+            ],
+        ),
+        "splits": (
+            "splits.csv",
+            [EXAM_ID, ("split", "sc:Text", schema.describe_splits())],
+        ),
+    }
 
 
 def croissant(
@@ -145,7 +160,7 @@ def croissant(
                 for column, data_type, text in columns
             ],
         }
-        for name, (source, columns) in RECORD_SETS.items()
+        for name, (source, columns) in record_sets_of(card).items()
         if f"metadata/{source}" in files
     ]
     return {
@@ -170,18 +185,12 @@ def croissant(
         "rai:dataCollection": (f"{notice} " if notice else "")
         + sections.get("Collection process", ""),
         "rai:dataPreprocessingProtocol": sections.get("Preprocessing and labelling", ""),
-        "rai:dataAnnotationProtocol": "Three nuclear medicine physicians read each exam; "
-        "the label is their majority call, with confidence and agreement recorded.",
+        "rai:dataAnnotationProtocol": meta.responsible_ai.annotation_protocol,
         "rai:dataUseCases": sections.get("Uses", ""),
-        "rai:dataLimitations": "Labels are readers' consensus, not pathology; the cohort is "
-        "a referral population; about a fifth of exams are clinically borderline.",
-        "rai:dataBiases": "Six centres and four camera vendors; age and sex follow the "
-        "referral population, not the general population.",
-        "rai:personalSensitiveInformation": "Health data, de-identified per DICOM PS3.15 "
-        "Annex E and checked by an independent verifier; age, sex, weight and shifted dates "
-        "remain.",
-        "rai:dataSocialImpact": "Supports reproducible research on DaT-SPECT reading; must "
-        "not be used for individual clinical decisions.",
+        "rai:dataLimitations": meta.responsible_ai.limitations,
+        "rai:dataBiases": meta.responsible_ai.biases,
+        "rai:personalSensitiveInformation": meta.responsible_ai.personal_sensitive_information,
+        "rai:dataSocialImpact": meta.responsible_ai.social_impact,
         "rai:dataReleaseMaintenancePlan": sections.get("Maintenance", ""),
         "distribution": distribution,
         "recordSet": record_sets,

@@ -16,7 +16,6 @@ from pathlib import Path
 from portal.errors import ConfigError, VersionError
 
 BUMPS = ("patch", "minor", "major")
-LABEL_FIELDS = ("label", "gray_zone")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
@@ -167,8 +166,13 @@ def compare(
     parent_version: str | None = None,
     parent_files: dict[str, str] | None = None,
     new_files: dict[str, str] | None = None,
+    label_fields: tuple[str, ...] = ("label",),
 ) -> Changes:
-    """What changed from ``parent`` to ``new``; files are compared by their sha256."""
+    """What changed from ``parent`` to ``new``; files are compared by their sha256.
+
+    A change of one of ``label_fields`` (the label, and the card's hard-case flags, part
+    of the readers' judgement) is a label change; of any other column, a metadata change.
+    """
     changes = Changes(parent=parent_version)
     if parent is None:
         return changes
@@ -179,7 +183,7 @@ def compare(
         if parent.labels[exam].get("label") == "" and new.labels[exam].get("label"):
             changes.labels_released.append(exam)
             continue
-        for name in LABEL_FIELDS:
+        for name in label_fields:
             before, after = parent.labels[exam].get(name), new.labels[exam].get(name)
             if before != after:
                 changes.labels_changed.append(
@@ -196,7 +200,7 @@ def compare(
         for table_old, table_new in ((parent.labels, new.labels), (parent.clinical, new.clinical)):
             old_row, new_row = table_old.get(exam, {}), table_new.get(exam, {})
             for name in sorted(set(old_row) | set(new_row)):
-                if name in LABEL_FIELDS or name == "exam_id":
+                if name in label_fields or name == "exam_id":
                     continue
                 if old_row.get(name) != new_row.get(name):
                     changes.metadata_changed.append(
