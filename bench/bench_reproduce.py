@@ -41,6 +41,7 @@ TEAM = "sbr-logistic"
 def _project(work: Path, exams: int) -> None:
     datpark_release(work, exams=exams, seed=2024, key=b"bench-reproduce-key-0123456789abc")
     shutil.copytree(ROOT / "reproduce" / "datpark", work / "reproduce" / "datpark")
+    shutil.copytree(ROOT / "data_cards", work / "data_cards")  # the schema scoring reads
 
 
 def _bare(work: Path, python: Path) -> float:

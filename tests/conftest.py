@@ -102,6 +102,8 @@ def challenge_project(root: Path, *, exams: int, seed: int, **release) -> Path:
     challenge.yaml, ready for fixture teams; returns ``root``. ``release`` goes to
     :func:`small_release` (``card``, ``notes``)."""
     small_release(root / "raw", root / "data" / "datpark", exams=exams, seed=seed, **release)
+    (root / "data_cards").mkdir(exist_ok=True)  # the data's schema, which scoring reads
+    shutil.copy(release.get("card") or ROOT / "data_cards" / "datpark.md", root / "data_cards")
     (root / "reproduce" / "datpark").mkdir(parents=True)
     shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
     return root

@@ -58,7 +58,8 @@ def test_score_reports_subgroups_and_gray_zone():
         truth,
         predicted,
         scores,
-        gray_zone=gray,
+        classes=["normal", "pathological"],
+        hard_cases={("gray_zone_balanced_accuracy", "clear_balanced_accuracy"): gray},
         resamples=200,
         groups={
             "centre": ["A", "A", "B", "B", "A", "B", "A", "B"],
@@ -71,12 +72,7 @@ def test_score_reports_subgroups_and_gray_zone():
     assert set(result.subgroups["centre"]) == {"A", "B"}
     assert result.subgroups["centre"]["A"]["n"] == 4
     assert set(result.subgroups["age band"]) == {"<50", "50-59", "60-69", "70-79", "80+"}
-    assert result.confusion == {
-        "true_positive": 3,
-        "false_negative": 1,
-        "false_positive": 1,
-        "true_negative": 3,
-    }
+    assert result.confusion == {"classes": ["normal", "pathological"], "matrix": [[3, 1], [1, 3]]}
     assert result.roc[0] == (0.0, 0.0) and result.roc[-1] == (1.0, 1.0)
 
 
@@ -114,3 +110,34 @@ def test_the_datpark_challenge_rules_are_valid(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_challenge(bad)
     assert len(info.value.problems) >= 1 and "tolerance" in str(info.value)
+
+
+def test_three_classes_by_hand():
+    """Balanced accuracy is the mean recall over the classes; ROC AUC the mean of the
+    one-vs-rest AUCs, from one score column per class."""
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 0])
+    assert balanced_accuracy(truth, predicted) == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    perfect = np.eye(3)[truth] * 0.8 + 0.1
+    assert roc_auc(truth, predicted, perfect) == 1.0
+    # class 2's column puts one of its two exams below the four others: of its 2 x 4
+    # (positive, negative) pairs, 4 are won, so its AUC is 1/2
+    scores = perfect.copy()
+    scores[5, 2] = 0.05
+    one_vs_rest = [1.0, 1.0, 4 / 8]
+    assert roc_auc(truth, predicted, scores) == pytest.approx(np.mean(one_vs_rest))
+    result = score(
+        truth,
+        predicted,
+        scores,
+        classes=["a", "b", "c"],
+        resamples=100,
+        groups={"site": ["x", "x", "x", "y", "y", "y"]},
+    )
+    assert result.confusion == {
+        "classes": ["a", "b", "c"],
+        "matrix": [[1, 1, 0], [0, 2, 0], [1, 0, 1]],
+    }
+    assert result.roc == []  # no single ROC curve for three classes
+    assert result.subgroups["site"]["x"]["smallest_class"] == 0  # class c absent from x
+    assert "positives" not in result.subgroups["site"]["x"]

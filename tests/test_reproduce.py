@@ -179,7 +179,7 @@ def test_predictions_are_checked_row_by_row(tmp_path):
         "exam_id,score,label\nE1,0.9,pathological\nE1,0.2,normal\nE3,x,normal\nE4,0.1,maybe\n"
     )
     with pytest.raises(InputError) as caught:
-        read_predictions(path, ["E1", "E2", "E3", "E4"])
+        read_predictions(path, ["E1", "E2", "E3", "E4"], {"normal": 0, "pathological": 1})
     text = "\n".join(caught.value.problems)
     assert "row 3: exam E1 predicted twice" in text and "row 4: score 'x'" in text
     assert "row 5: label 'maybe'" in text and "not predicted" in text and "E2" in text
@@ -188,6 +188,7 @@ def test_predictions_are_checked_row_by_row(tmp_path):
 def test_an_altered_release_is_refused_before_any_team_runs(env, official, tmp_path):
     copy = tmp_path / "project"
     shutil.copytree(env / "reproduce", copy / "reproduce")
+    shutil.copytree(env / "data_cards", copy / "data_cards")
     shutil.copytree(env / "data", copy / "data")
     target = copy / "data" / "datpark" / "releases" / "1.0.0" / "metadata" / "labels.csv"
     rows = list(csv.reader(target.open()))

@@ -1,36 +1,45 @@
 """The portal's own scoring of predictions: the team never scores itself.
 
-Binary classification with the challenge's positive class (``pathological``):
-balanced accuracy (the DaT-Park official metric), ROC AUC from the scores,
-gray-zone balanced accuracy, a confusion matrix and ROC curve points, a
-percentile bootstrap 95 % CI, and scores per subgroup. Plain NumPy, so the
-numbers on the site can be recomputed by anyone from the predictions file.
+Classification over the challenge's classes (its data card's ``task.classes``), as class
+numbers: with two classes the positive class is 1 (``ChallengeSchema.index``) and a
+prediction's score is its probability; with more, scores are one column per class.
+Balanced accuracy (the mean recall over the classes present), ROC AUC (macro one-vs-rest
+with more than two classes), balanced accuracy on the card's hard cases and on the others
+(DaT-Park's gray zone), a confusion matrix and ROC curve points, a percentile bootstrap
+95 % CI, and scores per subgroup. Plain NumPy, so the numbers on the site can be
+recomputed by anyone from the predictions file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from portal.core.schema import CaseField
+
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]
 
 
 def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray, _scores=None) -> float:
-    """Mean of sensitivity and specificity; nan when a class is absent."""
-    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
-    positives, negatives = truth.sum(), (~truth).sum()
-    if positives == 0 or negatives == 0:
+    """Mean recall over the classes present (two classes: the mean of sensitivity and
+    specificity); nan when fewer than two classes are present."""
+    truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
+    present = np.unique(truth)
+    if len(present) < 2:
         return float("nan")
-    sensitivity = (predicted & truth).sum() / positives
-    specificity = (~predicted & ~truth).sum() / negatives
-    return float((sensitivity + specificity) / 2)
+    if len(present) == 2 and set(present.tolist()) == {0, 1}:  # written as it always was
+        positives, negatives = (truth == 1).sum(), (truth == 0).sum()
+        sensitivity = ((predicted == 1) & (truth == 1)).sum() / positives
+        specificity = ((predicted == 0) & (truth == 0)).sum() / negatives
+        return float((sensitivity + specificity) / 2)
+    return float(np.mean([(predicted[truth == c] == c).mean() for c in present]))
 
 
-def roc_auc(truth: np.ndarray, _predicted, scores: np.ndarray) -> float:
+def _binary_auc(truth: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U with tie correction); nan if one class."""
-    truth, scores = np.asarray(truth, bool), np.asarray(scores, float)
     positives, negatives = truth.sum(), (~truth).sum()
     if positives == 0 or negatives == 0:
         return float("nan")
@@ -48,19 +57,34 @@ def roc_auc(truth: np.ndarray, _predicted, scores: np.ndarray) -> float:
     return float(u / (positives * negatives))
 
 
-def confusion(truth: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
-    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
-    return {
-        "true_positive": int((truth & predicted).sum()),
-        "false_negative": int((truth & ~predicted).sum()),
-        "false_positive": int((~truth & predicted).sum()),
-        "true_negative": int((~truth & ~predicted).sum()),
-    }
+def roc_auc(truth: np.ndarray, _predicted, scores: np.ndarray) -> float:
+    """Two classes: the AUC of the scores. More: the mean over the classes present of each
+    class's one-vs-rest AUC, from its score column (nan without score columns)."""
+    truth, scores = np.asarray(truth, np.int64), np.asarray(scores, float)
+    if scores.ndim == 1:
+        return _binary_auc(truth == 1, scores)
+    present = np.unique(truth)
+    if len(present) < 2 or scores.shape[1] == 0:
+        return float("nan")
+    return float(np.mean([_binary_auc(truth == c, scores[:, c]) for c in present]))
+
+
+def confusion(truth: np.ndarray, predicted: np.ndarray, classes: Sequence[str]) -> dict:
+    """Counts of (true class, predicted class): ``matrix[i][j]`` exams of ``classes[i]``
+    predicted ``classes[j]``, in the order of the class numbers."""
+    truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
+    k = len(classes)
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return {"classes": list(classes), "matrix": matrix.tolist()}
 
 
 def roc_curve(truth: np.ndarray, scores: np.ndarray) -> list[tuple[float, float]]:
-    """(false positive rate, true positive rate) points, from the highest threshold down."""
-    truth, scores = np.asarray(truth, bool), np.asarray(scores, float)
+    """(false positive rate, true positive rate) points, from the highest threshold down;
+    none with more than two classes (one curve per class would not fit one figure)."""
+    truth, scores = np.asarray(truth, np.int64) == 1, np.asarray(scores, float)
+    if scores.ndim != 1:
+        return []
     points = [(0.0, 0.0)]
     positives, negatives = max(truth.sum(), 1), max((~truth).sum(), 1)
     for threshold in np.unique(scores)[::-1]:
@@ -95,7 +119,7 @@ def bootstrap(
     level: float = 0.95,
 ) -> Interval:
     """Percentile bootstrap CI of ``metric``; the same seed gives the same interval."""
-    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
+    truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
     scores = np.asarray(scores, float)
     rng = np.random.default_rng(seed)
     n = len(truth)
@@ -124,7 +148,7 @@ class Scores:
     official: Interval
     metrics: dict[str, float]
     subgroups: dict[str, dict[str, dict[str, float]]]
-    confusion: dict[str, int]
+    confusion: dict
     roc: list[tuple[float, float]]
     n: int
 
@@ -132,26 +156,39 @@ class Scores:
         return {**asdict(self), "official": asdict(self.official)}
 
 
+def hard_case_keys(field: CaseField) -> tuple[str, str]:
+    """The metric names of one hard-case flag: on the cases flagged, on the others
+    (``gray_zone_balanced_accuracy``, ``clear_balanced_accuracy``)."""
+    other = re.sub(r"[^a-z0-9]+", "_", (field.shown_false or f"not {field.name}").lower())
+    return f"{field.name}_balanced_accuracy", f"{other.strip('_')}_balanced_accuracy"
+
+
 def score(
-    truth: Sequence[bool],
-    predicted: Sequence[bool],
-    scores: Sequence[float],
+    truth: Sequence[int],
+    predicted: Sequence[int],
+    scores: Sequence[float] | np.ndarray,
     *,
+    classes: Sequence[str],
     official_metric: str = "balanced_accuracy",
     groups: dict[str, Sequence[str]] | None = None,
-    gray_zone: Sequence[bool] | None = None,
+    hard_cases: dict[tuple[str, str], Sequence[bool]] | None = None,
     resamples: int = 2000,
     seed: int = 0,
 ) -> Scores:
-    """Score predictions: official metric with CI, all metrics, subgroups, plots' data."""
-    t, p, s = np.asarray(truth, bool), np.asarray(predicted, bool), np.asarray(scores, float)
+    """Score predictions: official metric with CI, all metrics, subgroups, plots' data.
+
+    ``hard_cases`` maps the two metric names of a flag (:func:`hard_case_keys`) to which
+    cases it marks: balanced accuracy is reported on them and on the others.
+    """
+    t, p = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
+    s = np.asarray(scores, float)
     if not (len(t) == len(p) == len(s)) or len(t) == 0:
         raise ValueError("truth, predictions and scores must be non-empty and of one length")
     metrics = {name: fn(t, p, s) for name, fn in METRICS.items()}
-    if gray_zone is not None:
-        g = np.asarray(gray_zone, bool)
-        metrics["gray_zone_balanced_accuracy"] = balanced_accuracy(t[g], p[g])
-        metrics["clear_balanced_accuracy"] = balanced_accuracy(t[~g], p[~g])
+    for (flagged, others), marks in (hard_cases or {}).items():
+        g = np.asarray(marks, bool)
+        metrics[flagged] = balanced_accuracy(t[g], p[g])
+        metrics[others] = balanced_accuracy(t[~g], p[~g])
     subgroups: dict[str, dict[str, dict[str, float]]] = {}
     for name, values in (groups or {}).items():
         values = np.asarray(values)
@@ -162,16 +199,24 @@ def score(
             ci = bootstrap(
                 METRICS[official_metric], t[mask], p[mask], s[mask], resamples=1000, seed=seed
             )
+            counts = np.bincount(t[mask], minlength=len(classes))
             subgroups[name][str(value)] = {
                 "n": int(mask.sum()),
-                "positives": int(t[mask].sum()),
+                **({"positives": int(counts[1])} if len(classes) == 2 else {}),
+                "smallest_class": int(counts.min()),
                 **{m: fn(t[mask], p[mask], s[mask]) for m, fn in METRICS.items()},
                 "low": ci.low,
                 "high": ci.high,
             }
     official = bootstrap(METRICS[official_metric], t, p, s, resamples=resamples, seed=seed)
     return Scores(
-        official_metric, official, metrics, subgroups, confusion(t, p), roc_curve(t, s), len(t)
+        official_metric,
+        official,
+        metrics,
+        subgroups,
+        confusion(t, p, classes),
+        roc_curve(t, s),
+        len(t),
     )
 
 

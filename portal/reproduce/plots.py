@@ -27,20 +27,20 @@ def roc(points: list[tuple[float, float]], auc: float, title: str, out: Path) ->
     return out
 
 
-def confusion(matrix: dict[str, int], title: str, out: Path) -> Path:
-    grid = np.array(
-        [
-            [matrix["true_negative"], matrix["false_positive"]],
-            [matrix["false_negative"], matrix["true_positive"]],
-        ]
-    )
-    figure, axes = plt.subplots(figsize=(4.2, 3.8))
+def confusion(counts: dict, title: str, out: Path) -> Path:
+    """The confusion matrix (``metrics.confusion``): rows the reference, columns the
+    prediction, classes in the order of their numbers (two classes: the positive last)."""
+    grid = np.array(counts["matrix"])
+    names = counts["classes"]
+    side = max(3.8, 1.1 * len(names) + 1.6)
+    figure, axes = plt.subplots(figsize=(side + 0.4, side))
     axes.imshow(grid, cmap="Blues")
     for (i, j), value in np.ndenumerate(grid):
         colour = "white" if value > grid.max() / 2 else "black"
         axes.text(j, i, str(value), ha="center", va="center", color=colour, fontsize=14)
-    axes.set_xticks([0, 1], ["normal", "pathological"])
-    axes.set_yticks([0, 1], ["normal", "pathological"])
+    ticks = list(range(len(names)))
+    axes.set_xticks(ticks, names, rotation=30 if len(names) > 2 else 0)
+    axes.set_yticks(ticks, names)
     axes.set(xlabel="predicted", ylabel="reference label", title=title)
     figure.tight_layout()
     figure.savefig(out, **_PNG)

@@ -35,12 +35,13 @@ import yaml
 from portal.core.atomic import atomic_dir, write_text
 from portal.core.console import Heartbeat
 from portal.errors import ConfigError, EnvironmentBuildError, InputError, VerificationError
+from portal.release.cards import card_path, load_card
 from portal.release.manifest import verify_release
 from portal.reproduce import environments, numerics, plots, tracking
 from portal.reproduce.harvest import Caps, harvest
-from portal.reproduce.metrics import METRICS, age_band, score
+from portal.reproduce.metrics import METRICS, age_band, hard_case_keys, score
 from portal.reproduce.records import FINGERPRINT_SHOWN, RunRecord, RunTags, VerdictFile
-from portal.reproduce.rules import Challenge, load_challenge
+from portal.reproduce.rules import DERIVED_SUBGROUPS, Challenge, check_against, load_challenge
 from portal.reproduce.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
 from portal.reproduce.sandbox import run as sandboxed
 from portal.reproduce.team import Entry, Team, load_leaderboard, load_team, team_ids
@@ -48,7 +49,6 @@ from portal.reproduce.verdict import Verdict, VerdictRecord, decide
 from portal.reproduce.view import training_view
 
 PREDICTION_COLUMNS = ["exam_id", "score", "label"]
-CLASSES = {"normal": False, "pathological": True}
 SALIENCY_FIGURES = 6
 
 
@@ -75,7 +75,8 @@ class Reference:
 
     splits: dict[str, str]
     labels: dict[str, str]
-    gray_zone: dict[str, bool]
+    #: each exam's labels.csv row (its declared fields: hard-case flags, ...)
+    fields: dict[str, dict[str, str]]
     clinical: dict[str, dict[str, str]]
 
     def exams(self, split: str) -> list[str]:
@@ -93,7 +94,7 @@ def read_reference(release: Path) -> Reference:
     return Reference(
         splits={r["exam_id"]: r["split"] for r in _read_rows(meta / "splits.csv")},
         labels={r["exam_id"]: r["label"] for r in labels},
-        gray_zone={r["exam_id"]: r["gray_zone"] == "true" for r in labels},
+        fields={r["exam_id"]: r for r in labels},
         clinical={r["exam_id"]: r for r in _read_rows(meta / "clinical.csv")},
     )
 
@@ -244,8 +245,17 @@ def execute(
     return attempt
 
 
-def read_predictions(path: Path, expected: list[str]) -> tuple[list[str], list[bool], list[float]]:
-    """A team's predictions, checked against the split; problems name the row."""
+def read_predictions(
+    path: Path, expected: list[str], index: dict[str, int]
+) -> tuple[list[str], list[int], list]:
+    """A team's predictions, checked against the split and the challenge's classes
+    (``index``: class name -> number); problems name the row.
+
+    Columns ``exam_id, score, label``: with two classes ``score`` is the probability of
+    the positive class. With more, ``score`` is the predicted class's, and one optional
+    ``score_<class>`` column per class gives the scores ROC AUC is computed from: the
+    values returned are then one row of class scores per exam.
+    """
     if not path.exists():
         raise InputError(f"{path.name}: the team's predict step wrote no predictions file.")
     rows = _read_rows(path)
@@ -254,24 +264,28 @@ def read_predictions(path: Path, expected: list[str]) -> tuple[list[str], list[b
         header = next(csv.reader(handle), [])
     if header[:3] != PREDICTION_COLUMNS:
         problems.append(f"header is {header}, expected {PREDICTION_COLUMNS}")
-    seen: dict[str, tuple[bool, float]] = {}
+    by_class = [f"score_{name}" for name in sorted(index, key=index.get)]
+    per_class = len(index) > 2 and all(column in header for column in by_class)
+    seen: dict[str, tuple[int, object]] = {}
     for number, row in enumerate(rows, start=2):
         exam = row.get("exam_id") or ""
         if exam in seen:
             problems.append(f"row {number}: exam {exam} predicted twice")
-        if row.get("label") not in CLASSES:
-            problems.append(
-                f"row {number}: label {row.get('label')!r} is not one of {list(CLASSES)}"
-            )
+        if row.get("label") not in index:
+            problems.append(f"row {number}: label {row.get('label')!r} is not one of {list(index)}")
             continue
-        try:
-            value = float(row.get("score") or "")
-        except ValueError:
-            problems.append(f"row {number}: score {row.get('score')!r} is not a number")
+        values, wrong = [], []
+        for column in by_class if per_class else ["score"]:
+            try:
+                values.append(float(row.get(column) or ""))
+            except ValueError:
+                wrong.append(f"row {number}: {column} {row.get(column)!r} is not a number")
+        if wrong:
+            problems += wrong
             continue
-        if not math.isfinite(value):
-            problems.append(f"row {number}: score {value} is not finite")
-        seen[exam] = (CLASSES[row["label"]], value)
+        if not all(math.isfinite(v) for v in values):
+            problems.append(f"row {number}: score {values} is not finite")
+        seen[exam] = (index[row["label"]], values if per_class else values[0])
     missing = sorted(set(expected) - set(seen))
     extra = sorted(set(seen) - set(expected))
     if missing:
@@ -316,6 +330,10 @@ class Reproduction:
         self.root = Path(root).resolve()
         self.folder = challenge_folder(self.root, challenge_id)
         self.challenge: Challenge = load_challenge(self.folder / "challenge.yaml")
+        # the data's schema (classes, splits, fields) is the challenge's data card's
+        self.schema = load_card(self.root / card_path(challenge_id)).meta.schema
+        check_against(self.challenge, self.schema, self.folder / "challenge.yaml")
+        self.classes = self.schema.index()
         self.leaderboard: dict[str, Entry] = load_leaderboard(self.folder / "leaderboard.csv")
         self.version = version or latest_version(self.root, challenge_id)
         self.release = self.root / "data" / challenge_id / "releases" / self.version
@@ -599,12 +617,14 @@ class Reproduction:
         b = _sha256(path)
         result["predictions"][check_setting] = b
         try:
-            exams, predicted, values = read_predictions(path, self.reference.exams(split))
+            exams, predicted, values = read_predictions(
+                path, self.reference.exams(split), self.classes
+            )
         except InputError as error:
             result.update({"identical": False, "failure": error.message})
             result["sentence"] = f"hardware check: the {check_setting} predictions are unusable"
             return result
-        truth = [CLASSES[self.reference.labels[e]] for e in exams]
+        truth = [self.classes[self.reference.labels[e]] for e in exams]
         other_score = METRICS[metric](truth, predicted, values)
         low, high = sorted((estimate, other_score))
         official = entry.private_score
@@ -635,33 +655,49 @@ class Reproduction:
 
     def _score(self, path: Path, split: str):
         ref = self.reference
-        exams, predicted, values = read_predictions(path, ref.exams(split))
-        truth = [CLASSES[ref.labels[e]] for e in exams]
-        clinical = [ref.clinical.get(e, {}) for e in exams]
-        groups = {
-            "centre": [c.get("centre", "?") for c in clinical],
-            "sex": [c.get("sex", "?") for c in clinical],
-            "age_band": [age_band(float(c["age"])) if c.get("age") else "?" for c in clinical],
-            "gray_zone": ["gray zone" if ref.gray_zone[e] else "clear" for e in exams],
+        exams, predicted, values = read_predictions(path, ref.exams(split), self.classes)
+        truth = [self.classes[ref.labels[e]] for e in exams]
+        groups = {name: self._groups(name, exams) for name in self.challenge.subgroups}
+        hard_cases = {
+            hard_case_keys(f): [ref.fields[e].get(f.name, "").lower() == "true" for e in exams]
+            for f in self.schema.hard_case_fields()
         }
         return score(
             truth,
             predicted,
             values,
+            classes=sorted(self.classes, key=self.classes.get),
             official_metric=self.challenge.metric.official,
             groups=groups,
-            gray_zone=[ref.gray_zone[e] for e in exams],
+            hard_cases=hard_cases,
             resamples=self.challenge.bootstrap.resamples,
             seed=self.challenge.bootstrap.seed,
         )
+
+    def _groups(self, name: str, exams: list[str]) -> list[str]:
+        """Each exam's group for one subgroup of the rules (``?`` when unknown)."""
+        ref = self.reference
+        if name in DERIVED_SUBGROUPS:  # age_band, from the contract's age column
+            ages = [ref.clinical.get(e, {}).get(DERIVED_SUBGROUPS[name]) for e in exams]
+            return [age_band(float(a)) if a else "?" for a in ages]
+        declared = self.schema.field(name)
+        if declared is not None and declared.table == "labels":
+            values = [ref.fields[e].get(name, "") for e in exams]
+        else:
+            values = [ref.clinical.get(e, {}).get(name, "") for e in exams]
+        if declared is not None and declared.type == "boolean":
+            return [declared.shown(v.lower() == "true") for v in values]
+        return [v or "?" for v in values]
 
     def _public_score(self, tmp: Path) -> float | None:
         phases = [p.split for p in self.challenge.phases if p.split != self.challenge.scoring_split]
         for split in phases:
             path = tmp / "run" / "predictions" / f"{split}.csv"
             if path.exists():
-                exams, predicted, values = read_predictions(path, self.reference.exams(split))
-                truth = [CLASSES[self.reference.labels[e]] for e in exams]
+                exams, predicted, values = read_predictions(
+                    path, self.reference.exams(split), self.classes
+                )
+                truth = [self.classes[self.reference.labels[e]] for e in exams]
                 return METRICS[self.challenge.metric.official](truth, predicted, values)
         return None
 
@@ -673,7 +709,8 @@ class Reproduction:
         figures.mkdir()
         if scores is not None:
             title = f"{team.algorithm.team}, {self.challenge.scoring_split}"
-            plots.roc(scores.roc, scores.metrics["roc_auc"], title, figures / "roc.png")
+            if scores.roc:  # two classes
+                plots.roc(scores.roc, scores.metrics["roc_auc"], title, figures / "roc.png")
             plots.confusion(scores.confusion, title, figures / "confusion.png")
         exams = set(self.reference.exams(self.challenge.scoring_split))
         refused, drawn = [], 0
