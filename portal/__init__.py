@@ -8,7 +8,7 @@ commands call, importable from here without knowing the layout::
     card = portal.load_card(Path("data_cards/datpark.md"))
     key = portal.load_key("datpark", export=Path("raw/datpark"), directory=Path(".portal-secrets"))
     portal.ingest_export("datpark", Path("raw/datpark"), Path("data/datpark"),
-                         options=card.meta.deidentification, key=key)
+                         options=card.meta.deidentification, schema=card.meta.schema, key=key)
     portal.build_release("datpark", Path("data/datpark/staging"),
                          Path("data/datpark/releases"), card, version="1.0.0", date="2025-07-01")
     portal.verify_release(Path("data/datpark/releases/1.0.0")).ok

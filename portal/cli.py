@@ -136,6 +136,7 @@ def synth(
     table.add_row("exams / patients", f"{summary.exams} / {summary.patients}")
     table.add_row("labels", ", ".join(f"{k} {v}" for k, v in summary.label_counts.items()))
     table.add_row("splits", ", ".join(f"{k} {v}" for k, v in summary.split_counts.items()))
+    # the synthetic DaT-Park cohort's own summary (portal/synth, beside the pipeline)
     table.add_row("gray zone", f"{summary.gray_zone} ({summary.gray_zone / summary.exams:.0%})")
     table.add_row("size", f"{summary.bytes_written / 1e6:.1f} MB")
     console.print(table)

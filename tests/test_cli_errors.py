@@ -139,7 +139,7 @@ def small_project(root: Path) -> Path:
         (root / "reproduce" / "datpark" / team).mkdir(parents=True)
         (root / "reproduce" / "datpark" / team / "algorithm.yaml").write_text("{}\n")
     (root / "reproduce" / "datpark" / "challenge.yaml").write_text("{}\n")
-    (root / "data_cards").mkdir()
+    (root / "data_cards").mkdir(exist_ok=True)
     (root / "data_cards" / "datpark.md").write_text("---\n---\n")
     return root
 

@@ -56,7 +56,7 @@ def project(tmp_path_factory):
     tries to inject a script), one that crashes, and one that was never run."""
 
     root = challenge_project(tmp_path_factory.mktemp("site-project"), exams=60, seed=5)
-    shutil.copytree(ROOT / "data_cards", root / "data_cards")
+    shutil.copytree(ROOT / "data_cards", root / "data_cards", dirs_exist_ok=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = {"challenges": params["challenges"], "site": params.get("site", {})}
     params["challenges"]["realfix"] = {"title": "A challenge of real data (fixture)"}

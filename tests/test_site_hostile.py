@@ -100,7 +100,7 @@ def project(tmp_path_factory):
     root = challenge_project(
         base / "project", exams=40, seed=7, card=card, notes=planted("release notes")
     )
-    (root / "data_cards").mkdir()
+    (root / "data_cards").mkdir(exist_ok=True)
     shutil.copy(card, root / "data_cards" / "datpark.md")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = {"challenges": params["challenges"], "site": params.get("site", {})}

@@ -125,6 +125,9 @@ class DataCard(_Strict):
     citation: Citation
     deidentification: DeidOptions
     responsible_ai: ResponsibleAI
+    reading_note: str | None = Field(
+        None, description="how to read the data card's example images, in a sentence or two"
+    )
     provenance: Provenance = Field(
         description="synthetic (made by a program) or real (from patients); required"
     )

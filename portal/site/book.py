@@ -114,10 +114,15 @@ right.legend()
 plt.show()
 ```
 
-Gray-zone exams per split (the cases readers disagreed on or found borderline):
+{flags}"""
+
+#: One cell per hard-case flag of the card (its name is a plain identifier, checked by
+#: the card's schema; its description is outside text, escaped).
+FLAG_CELL = """
+Exams with `{name}` true per split ({description}):
 
 ```{{code-cell}} ipython3
-exams.groupby("split")["gray_zone"].apply(lambda g: int(g.astype(str).str.lower().eq("true").sum()))
+exams.groupby("split")["{name}"].apply(lambda g: int(g.astype(str).str.lower().eq("true").sum()))
 ```
 """
 
@@ -319,6 +324,10 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
             "scoring_split": challenge.rules.scoring_split if challenge.rules else "test",
             "palette": repr(palette.series(7)),
             "blue": palette.OKABE_ITO["blue"],
+            "flags": "".join(
+                FLAG_CELL.format(name=f.name, description=inline(f.description))
+                for f in challenge.card.meta.schema.hard_case_fields()
+            ),
         }
         (folder / "data.md").write_text(NOTEBOOK_HEAD + DATA.format(**values), encoding="utf-8")
         chapters.append({"file": "data"})

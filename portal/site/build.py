@@ -58,6 +58,7 @@ def generate(
     if not lang.default:
         for challenge in sources.challenges:
             missing |= translate_card(challenge, language)
+            lang.vocabulary.update(challenge.vocabulary)
     i18n.use(lang)
     try:
         writer = SiteWriter(sources, write, book=os.environ.get(BOOK_ENV, "1") != "0")

@@ -18,7 +18,10 @@ from portal.release.cards import DATASHEET_SECTIONS, sections_of, split_front_ma
 from portal.config import read_text_file
 from portal.errors import ConfigError
 
-TRANSLATED_FIELDS = ("title", "summary", "provenance_note")
+TRANSLATED_FIELDS = ("title", "summary", "provenance_note", "reading_note")
+#: the translation's words of the challenge's schema (class names, the values of its
+#: flags), which the site's pages show through :func:`portal.site.i18n.t`
+VOCABULARY = "vocabulary"
 #: The Datasheet headings of each language, by the card's (English) heading.
 SECTION_NAMES = {
     "fr": {
@@ -44,7 +47,13 @@ def load_translation(card_path: Path, language: str) -> tuple[dict, dict[str, st
     if not path.exists():
         return {}, {}
     meta, body = split_front_matter(read_text_file(path).replace("\r\n", "\n"), path)
-    unknown = sorted(set(meta) - set(TRANSLATED_FIELDS))
+    unknown = sorted(set(meta) - set(TRANSLATED_FIELDS) - {VOCABULARY})
+    words = meta.pop(VOCABULARY, None) or {}
+    if not isinstance(words, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in words.items()
+    ):
+        unknown.append(f"{VOCABULARY} (must map English words to translations)")
+        words = {}
     names = {local: english for english, local in SECTION_NAMES.get(language, {}).items()}
     sections = {}
     for heading, text in sections_of(body).items():
@@ -59,7 +68,10 @@ def load_translation(card_path: Path, language: str) -> tuple[dict, dict[str, st
             f"sections under {', '.join(SECTION_NAMES.get(language, {}).values())} "
             "(docs/data-cards.md).",
         )
-    return {k: str(v) for k, v in meta.items() if v}, sections
+    fields = {k: str(v) for k, v in meta.items() if v and k in TRANSLATED_FIELDS}
+    if words:
+        fields[VOCABULARY] = words
+    return fields, sections
 
 
 def translate_card(challenge, language: str) -> set[str]:
@@ -93,5 +105,6 @@ def translate_card(challenge, language: str) -> set[str]:
     )
     if "title" in fields:
         challenge.title = fields["title"]
+    challenge.vocabulary = dict(fields.get(VOCABULARY, {}))
     challenge.missing_translation = sorted(missing)
     return missing

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -54,12 +55,13 @@ def joined(release: ReleaseInfo) -> list[dict[str, str]]:
     for split in release.tables.get("splits", []):
         exam = split["exam_id"]
         label = labels.get(exam, {})
+        fields = {k: v for k, v in label.items() if k not in ("exam_id", "patient_id", "label")}
         rows.append(
             {
                 **clinical.get(exam, {}),
+                **fields,  # the card's label fields (hard-case flags, ...)
                 **split,
                 "label": label.get("label") or WITHHELD,
-                "gray_zone": label.get("gray_zone", ""),
             }
         )
     return rows
@@ -131,18 +133,26 @@ def age_sex(release: ReleaseInfo) -> bytes:
     return _png(fig)
 
 
-def example_volumes(release: ReleaseInfo) -> tuple[list[tuple[str, str, np.ndarray]], str | None]:
-    """One clear-cut exam per class from the first training shard: (exam, label, volume)."""
+def example_volumes(
+    release: ReleaseInfo, splits: Sequence[str], flags: Sequence[str] = ()
+) -> tuple[list[tuple[str, str, np.ndarray]], str | None]:
+    """One exam per class from the first shard of the first split with labels, none of
+    them marked by a hard-case flag (``flags``, the card's): (exam, label, volume)."""
     import pyarrow.parquet as pq
 
-    shards = sorted((release.path / "data").glob("train-*.parquet"))
+    shards = [
+        shard
+        for split in splits
+        for shard in sorted((release.path / "data").glob(f"{split}-*.parquet"))
+    ]
     if not shards:
         return [], None
-    table = pq.read_table(shards[0], columns=["exam_id", "label", "gray_zone", "volume"])
+    table = pq.read_table(shards[0])
+    flags = [f for f in flags if f in table.column_names]
     picked, seen = [], set()
     for i in range(table.num_rows):
         label = table["label"][i].as_py()
-        if label in seen or table["gray_zone"][i].as_py() or label is None:
+        if label in seen or label is None or any(table[f][i].as_py() for f in flags):
             continue
         seen.add(label)
         slices = table["volume"][i].values  # slices -> rows -> voxels
@@ -155,9 +165,12 @@ def example_volumes(release: ReleaseInfo) -> tuple[list[tuple[str, str, np.ndarr
     return sorted(picked, key=lambda p: p[1]), shards[0].name
 
 
-def example_slices(release: ReleaseInfo) -> tuple[bytes | None, list[str], str | None]:
-    """The transaxial slice of peak striatal uptake of one normal and one pathological exam."""
-    examples, shard = example_volumes(release)
+def example_slices(
+    release: ReleaseInfo, splits: Sequence[str], flags: Sequence[str] = ()
+) -> tuple[bytes | None, list[str], str | None]:
+    """The transaxial slice of peak uptake of one exam per class (nuclear medicine and
+    other volumes of one intensity channel)."""
+    examples, shard = example_volumes(release, splits, flags)
     if not examples:
         return None, [], None
     fig, axes = _figure(3.2 * len(examples), 3.4, ncols=len(examples))
@@ -174,13 +187,17 @@ def example_slices(release: ReleaseInfo) -> tuple[bytes | None, list[str], str |
     return _png(fig), [e for e, _, _ in examples], shard
 
 
-def counts(release: ReleaseInfo) -> dict[str, Counter]:
-    """Exams per split x label, and gray-zone exams per split, from the metadata tables."""
+def counts(release: ReleaseInfo, flags: Sequence[str] = ()) -> dict[str, Counter]:
+    """Exams per split x label, per split, and per split for each boolean flag of
+    ``flags`` (the card's hard-case fields), from the metadata tables."""
     rows = joined(release)
     return {
         "split_label": Counter((r["split"], r["label"]) for r in rows),
-        "gray_zone": Counter(r["split"] for r in rows if r["gray_zone"] == "true"),
         "split": Counter(r["split"] for r in rows),
+        **{
+            flag: Counter(r["split"] for r in rows if r.get(flag, "").lower() == "true")
+            for flag in flags
+        },
     }
 
 

@@ -26,6 +26,8 @@ class Language:
 
     code: str
     missing: set[str] = field(default_factory=set)
+    #: the data cards' own words (class names, flag values) from their translations
+    vocabulary: dict[str, str] = field(default_factory=dict)
     page_missing: bool = False  # since the last :meth:`start_page`
 
     @property
@@ -40,6 +42,8 @@ class Language:
             catalogue = {"fr": FRENCH}.get(self.code, {})
             if text in catalogue:
                 text = catalogue[text]
+            elif text in self.vocabulary:
+                text = self.vocabulary[text]
             else:
                 self.missing.add(text)
                 self.page_missing = True

@@ -58,8 +58,9 @@ FRENCH: dict[str, str] = {
     # -- metrics and modalities ---------------------------------------------------------------
     "Balanced accuracy": "Exactitude équilibrée",
     "ROC AUC": "AUC ROC",
-    "Gray-zone balanced accuracy": "Exactitude équilibrée en zone grise",
-    "Clear-case balanced accuracy": "Exactitude équilibrée hors zone grise",
+    "{metric}, {group}": "{metric}, {group}",
+    "none: one-vs-rest over {n} classes": "aucune : un contre tous sur {n} classes",
+    "Per {column}": "Par {column}",
     "{words} (DICOM modality {code})": "{words} (modalité DICOM {code})",
     "nuclear medicine": "médecine nucléaire",
     "positron emission tomography": "tomographie par émission de positons",
@@ -77,8 +78,6 @@ FRENCH: dict[str, str] = {
     "regression": "régression",
     "segmentation": "segmentation",
     "brain": "cerveau",
-    "normal": "normal",
-    "pathological": "pathologique",
     "withheld": "non publié",
     "public": "publiques",
     "sequestered": "conservées par l'organisateur",
@@ -182,7 +181,6 @@ FRENCH: dict[str, str] = {
     "Distribution": "Diffusion",
     "Maintenance": "Maintenance",
     "## In numbers (release {version})": "## En chiffres (version {version})",
-    "Gray zone": "Zone grise",
     "From {sources}.": "Source : {sources}.",
     "Exams per split and label": "Examens par partition et par étiquette",
     "Exams per coded centre": "Examens par centre (codé)",
@@ -193,13 +191,10 @@ FRENCH: dict[str, str] = {
     "## What an exam looks like": "## À quoi ressemble un examen",
     "Example transaxial slices": "Exemples de coupes transaxiales",
     " and ": " et ",
-    "*The slice of peak uptake of {exams} (clear cases, not in the gray zone), read from "
-    "{shard}. A normal scan shows two comma-shaped striata; loss of uptake in the putamen turns "
-    "them into dots.*": (
-        "*La coupe de fixation maximale de {exams} (cas nets, hors zone grise), lue dans "
-        "{shard}. Un examen normal montre deux striata en virgule ; la perte de fixation dans "
-        "le putamen les réduit à des points.*"
+    "*The slice of peak uptake of {exams}, read from {shard}.*": (
+        "*La coupe de fixation maximale de {exams}, lue dans {shard}.*"
     ),
+    "*No exam marked {flag} is chosen.*": "*Aucun examen marqué {flag} n'est retenu.*",
     "## De-identification": "## Désidentification",
     "DICOM PS3.15 Annex E, the Basic Application Level Confidentiality Profile, with the "
     "options below (codes from DICOM PS3.16, CID 7050). An independent verifier checked every "
@@ -427,7 +422,6 @@ FRENCH: dict[str, str] = {
         "*Tracées par le portail à partir des prédictions de l'équipe (légendes en anglais) ; "
         "artefacts MLflow `figures/`.*"
     ),
-    "Gray zone vs clear cases": "Zone grise et cas nets",
     "Per centre": "Par centre",
     "Per sex": "Par sexe",
     "Per age band": "Par tranche d'âge",

@@ -94,6 +94,9 @@ class ChallengeInfo:
     teams: list[TeamInfo]
     releases: list[ReleaseInfo]  # oldest first
     runs: dict[tuple[str, str], RunInfo] = field(default_factory=dict)
+    #: set by a translation of the card: its words for the schema's classes and flags
+    vocabulary: dict[str, str] = field(default_factory=dict)
+    missing_translation: list[str] = field(default_factory=list)
 
     @property
     def latest(self) -> ReleaseInfo | None:

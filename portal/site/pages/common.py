@@ -131,19 +131,21 @@ def count(n: int) -> str:
 
 
 #: How the site names a metric (the MLflow and record keys stay as they are).
-METRIC_LABELS = {
-    "balanced_accuracy": "Balanced accuracy",
-    "roc_auc": "ROC AUC",
-    "gray_zone_balanced_accuracy": "Gray-zone balanced accuracy",
-    "clear_balanced_accuracy": "Clear-case balanced accuracy",
-}
+METRIC_LABELS = {"balanced_accuracy": "Balanced accuracy", "roc_auc": "ROC AUC"}
 
 
 def metric_label(key: str) -> str:
-    """``roc_auc`` -> ``ROC AUC``; an unknown key becomes words with a capital."""
+    """``roc_auc`` -> ``ROC AUC``; ``<group>_balanced_accuracy`` (a metric on the cases of
+    one value of a card's flag, e.g. ``gray_zone``) -> ``Balanced accuracy, gray zone``;
+    an unknown key becomes words with a capital."""
+    key = str(key)
     if key in METRIC_LABELS:
         return t(METRIC_LABELS[key])
-    words = str(key).replace("_", " ").strip()
+    for base, label in METRIC_LABELS.items():
+        if key.endswith(f"_{base}"):
+            group = key.removesuffix(f"_{base}").replace("_", " ")
+            return t("{metric}, {group}", metric=t(label), group=t(group))
+    words = key.replace("_", " ").strip()
     return words[:1].upper() + words[1:]
 
 

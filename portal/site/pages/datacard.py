@@ -108,13 +108,14 @@ class DataCardPage:
         )
 
     def _statistics(self, c: ChallengeInfo, release: ReleaseInfo) -> list[str]:
-        stats = figures.counts(release)
+        flags = c.card.meta.schema.hard_case_fields()
+        stats = figures.counts(release, [f.name for f in flags])
         labels = sorted({label for _, label in stats["split_label"]})
         splits = split_order(stats["split"], c.card.meta.split_policy)
         rows = [
             [code(s), count(stats["split"][s])]
             + [count(stats["split_label"][(s, label)]) for label in labels]
-            + [count(stats["gray_zone"][s])]
+            + [count(stats[f.name][s]) for f in flags]
             for s in splits
         ]
         tables = ["metadata/splits.csv", "metadata/labels.csv", "metadata/clinical.csv"]
@@ -126,7 +127,7 @@ class DataCardPage:
             table(
                 [t("Split"), t("Exams")]
                 + [inline(t(label)) for label in labels]
-                + [t("Gray zone")],
+                + [inline(t(f.shown(True).capitalize())) for f in flags],
                 rows,
             ),
             t("From {sources}.", sources=cite),
@@ -152,7 +153,9 @@ class DataCardPage:
             )
         )
         out.append("")
-        png, exams, shard = figures.example_slices(release)
+        schema = c.card.meta.schema
+        flags = [f.name for f in schema.hard_case_fields()]
+        png, exams, shard = figures.example_slices(release, schema.splits, flags)
         if png is not None:
             self.write(f"{base}/examples.png", png)
             out += [
@@ -161,12 +164,15 @@ class DataCardPage:
                 f"![{t('Example transaxial slices')}](figures/{release.version}/examples.png)",
                 "",
                 t(
-                    "*The slice of peak uptake of {exams} (clear cases, not in the gray zone), "
-                    "read from {shard}. A normal scan shows two comma-shaped striata; loss of "
-                    "uptake in the putamen turns them into dots.*",
+                    "*The slice of peak uptake of {exams}, read from {shard}.*",
                     exams=t(" and ").join(exams),
                     shard=f"`data/{shard}`",
-                ),
+                )
+                + "".join(
+                    " " + t("*No exam marked {flag} is chosen.*", flag=inline(t(f.shown(True))))
+                    for f in schema.hard_case_fields()
+                )
+                + (f" {inline(c.card.meta.reading_note)}" if c.card.meta.reading_note else ""),
                 "",
             ]
         return out

@@ -86,7 +86,11 @@ class OverviewPage:
                     "alone. Rules: {rules}.",
                     metric=inline(metric_label(r.metric.official)),
                     split=code(r.scoring_split),
-                    positive=inline(r.metric.positive_class),
+                    positive=inline(
+                        t(c.card.meta.schema.positive_class)
+                        if c.card.meta.schema.positive_class
+                        else t("none: one-vs-rest over {n} classes", n=len(c.card.meta.task.classes))
+                    ),
                     secondary=secondary or t("none"),
                     tolerance=inline(r.tolerance),
                     resamples=inline(r.bootstrap.resamples),

@@ -33,9 +33,11 @@ def subgroup_table(groups: dict, metric: str) -> str:
     for g in group_order(groups):
         v = groups[g] or {}
         n = v.get("n")
-        positives = v.get("positives")
+        smallest = v.get("smallest_class")
+        if smallest is None and isinstance(v.get("positives"), int) and isinstance(n, int):
+            smallest = min(v["positives"], n - v["positives"])  # a record from before classes
         small = isinstance(n, int) and (
-            n < SMALL_GROUP or (isinstance(positives, int) and min(positives, n - positives) < 5)
+            n < SMALL_GROUP or (isinstance(smallest, int) and smallest < 5)
         )
         low, high = v.get("low"), v.get("high")
         interval = (
@@ -223,14 +225,13 @@ class ReportPage:
                 preformatted(str(rec["log_tail"])),
             ]
         metric_rows = []
-        for key in (
-            "balanced_accuracy",
-            "roc_auc",
-            "gray_zone_balanced_accuracy",
-            "clear_balanced_accuracy",
-        ):
+        # the metrics the portal computed, in its order (official and secondary, then on
+        # the card's hard cases and the others), as the run's record lists them
+        for key in (scores.get("metrics") or {}):
             if key in run.metrics:
-                metric_rows.append([metric_label(key), number(run.metrics[key]), f"`{key}`"])
+                metric_rows.append(
+                    [metric_label(key), number(run.metrics[key]), f"`{inline(key)}`"]
+                )
         official = scores.get("official") or {}
         out += [
             t("### Scores"),
@@ -266,18 +267,15 @@ class ReportPage:
                 "",
             ]
         subgroups = scores.get("subgroups") or {}
-        titles = {
-            "gray_zone": t("Gray zone vs clear cases"),
-            "centre": t("Per centre"),
-            "sex": t("Per sex"),
-            "age_band": t("Per age band"),
-        }
+        titles = {"centre": t("Per centre"), "sex": t("Per sex"), "age_band": t("Per age band")}
         metric = scores.get("official_metric") or "balanced_accuracy"
-        for key in [k for k in titles if k in subgroups] + sorted(set(subgroups) - set(titles)):
+        for key in subgroups:  # in the order of the rules' subgroups
             groups = subgroups.get(key)
             if not groups:
                 continue
-            title = titles.get(key) or f"Per {inline(str(key).replace('_', ' '))}"
+            title = titles.get(key) or t(
+                "Per {column}", column=inline(t(str(key).replace("_", " ")))
+            )
             out += [f"### {title}", ""]
             out.append(subgroup_table(groups, metric))
         if subgroups:
