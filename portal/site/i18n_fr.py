@@ -416,6 +416,7 @@ FRENCH: dict[str, str] = {
         "{difference}, tolérance {tolerance}."
     ),
     "### ROC curve and confusion matrix": "### Courbe ROC et matrice de confusion",
+    "### Confusion matrix": "### Matrice de confusion",
     "ROC curve": "Courbe ROC",
     "Confusion matrix": "Matrice de confusion",
     "*Drawn by the portal from the team's predictions; MLflow artifacts `figures/`.*": (

@@ -251,7 +251,12 @@ class ReportPage:
             "",
         ]
         if "roc.png" in run.figures or "confusion.png" in run.figures:
-            out += [t("### ROC curve and confusion matrix"), ""]
+            heading = (
+                t("### ROC curve and confusion matrix")
+                if "roc.png" in run.figures  # two classes
+                else t("### Confusion matrix")
+            )
+            out += [heading, ""]
             shown = []
             for fig, alt in (("roc.png", t("ROC curve")), ("confusion.png", t("Confusion matrix"))):
                 if fig in run.figures:
