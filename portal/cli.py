@@ -166,7 +166,7 @@ def ingest(
 ) -> None:
     """Validate the export, de-identify it, verify the result independently, and stage it."""
     from portal.deid.keys import SECRETS_DIR, load_key
-    from portal.ingest.staging import ingest as run_ingest
+    from portal.ingest.modalities import modality
     from portal.release.cards import card_path, load_card
 
     meta = load_card(card or project() / card_path(challenge)).meta
@@ -174,29 +174,23 @@ def ingest(
     key = load_key(challenge, export=export_dir, directory=project() / SECRETS_DIR)
     with progress_bar("ingest", 0) as bar:
         task = bar.add_task(f"ingest {challenge}", total=None)
-        summary = run_ingest(
+        summary = modality(meta.data_kind).ingest(
             challenge,
             export_dir,
             out or project() / "data" / challenge,
-            options=meta.deidentification,
+            card=meta,
             key=key,
-            schema=meta.schema,
             workers=workers,
             progress=lambda n: bar.advance(task, n),
             on_total=lambda n: bar.update(task, total=n),
             allow_shrink=allow_shrink,
         )
     table = Table(title=f"{challenge} staging", show_header=False)
-    table.add_row("exams staged", str(summary.exams))
-    table.add_row("files staged", str(summary.files))
-    table.add_row("files quarantined", str(summary.quarantined))
-    if summary.excluded_exams:
-        table.add_row("exams excluded", ", ".join(summary.excluded_exams[:10]))
-    table.add_row("actions", ", ".join(f"{k} {v}" for k, v in summary.actions.items()))
-    table.add_row("verifier", f"passed ({summary.verifier_elements} elements checked)")
+    for label, value in summary.rows:
+        table.add_row(label, value)
     console.print(table)
-    for group in summary.quarantine:  # reason code, count, first files, fix
-        console.print(f"quarantined: {group.line()}", soft_wrap=True, highlight=False)
+    for note in summary.notes:  # quarantine groups: reason code, count, first files, fix
+        console.print(note, soft_wrap=True, highlight=False)
     console.print(f"Staged in {summary.staging}", soft_wrap=True, highlight=False)
 
 

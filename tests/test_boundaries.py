@@ -24,8 +24,8 @@ RANK = {
     "verify_deid": 2,
     "ingest": 3,
     # the tabular modality (ML-KIDCAR): its own export reader, de-identifier, independent
-    # verifier and ingest, at the ingest stage's rank until one modality interface holds
-    # both it and the DICOM path
+    # verifier and ingest, at the ingest stage's rank; portal/ingest/modalities.py holds it
+    # and the DICOM path behind one interface (portal/core/modality.py)
     "tabular": 3,
     "release": 4,
     "reproduce": 5,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -86,6 +86,13 @@ class ResponsibleAI(_Strict):
     social_impact: str = Field(min_length=10, description="uses to support and to refuse")
 
 
+class TabularDeidentification(_Strict):
+    """A tabular challenge's de-identification: its re-identification policy (quasi-
+    identifiers, k, l, ...), read by ``portal.tabular`` (docs/tabular-export.md)."""
+
+    tabular: dict[str, Any] = Field(default_factory=dict)
+
+
 class Embargo(_Strict):
     embargoed_until: dt.date
 
@@ -118,12 +125,14 @@ class DataCard(_Strict):
     publisher: str
     funding: list[Funding] = Field(default_factory=list)
     keywords: list[str] = Field(min_length=3)
+    #: the kind of data, which chooses the modality that ingests it (portal.core.modality)
+    data_kind: Literal["dicom", "tabular"]
     modality: str
     body_part: str
     task: Task
     split_policy: dict[str, SplitPolicy]
     citation: Citation
-    deidentification: DeidOptions
+    deidentification: DeidOptions | TabularDeidentification
     responsible_ai: ResponsibleAI
     reading_note: str | None = Field(
         None, description="how to read the data card's example images, in a sentence or two"
@@ -149,6 +158,12 @@ class DataCard(_Strict):
         except ValidationError as error:
             problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
             raise ValueError(f"task and split_policy: {problems}") from None
+        wanted = DeidOptions if self.data_kind == "dicom" else TabularDeidentification
+        if not isinstance(self.deidentification, wanted):
+            raise ValueError(
+                f"deidentification: a {self.data_kind} card's options are "
+                + ("the DICOM profile's" if self.data_kind == "dicom" else "`tabular:` only")
+            )
         if (self.task.type == "binary-classification") != (len(self.task.classes) == 2):
             raise ValueError(f"task.type {self.task.type} with {len(self.task.classes)} classes")
         return self
