@@ -326,3 +326,27 @@ def test_every_quarantine_code_is_documented():
 
     text = (Path(__file__).parent.parent / "docs" / "deidentification.md").read_text()
     assert [c for c in QUARANTINE_CODES if f"`{c}`" not in text] == []
+
+
+def test_the_deid_report_is_typed_where_written_and_where_read(cohort_export, tmp_path):
+    """deid_report.json has one definition: a misspelt key fails when it is written, and
+    a report of another shape is refused by name when a release reads it."""
+    from pydantic import ValidationError
+
+    from portal.errors import InputError
+    from portal.ingest.report import read_report, write_report
+
+    ingest("datpark", cohort_export, tmp_path / "data", options=OPTIONS, schema=SCHEMA, key=KEY)
+    written = tmp_path / "data" / "staging" / "deid_report.json"
+    good = json.loads(written.read_text())
+    path = tmp_path / "deid_report.json"
+    write_report(path, good)
+    assert path.read_text() == json.dumps(good, indent=2) + "\n"  # the published bytes
+    assert read_report(path).verifier.passed is True
+    misspelt = {**good, "verifer": good["verifier"]}
+    with pytest.raises(ValidationError):
+        write_report(tmp_path / "other.json", misspelt)
+    path.write_text(json.dumps({**good, "counts": {"files": "many"}}))
+    with pytest.raises(InputError) as refused:
+        read_report(path)
+    assert "deid_report.json" in str(refused.value) and refused.value.problems

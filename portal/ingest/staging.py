@@ -65,6 +65,7 @@ from portal.deid.keys import key_id, key_source
 from portal.deid.profile import PROFILE_DATABASE, DeidOptions
 from portal.errors import InputError, OutputExistsError, PortalError, VerificationError
 from portal.export.contract import Export, read_export
+from portal.ingest.report import write_report
 from portal.verify_deid.verifier import IdentifyingValues, verify_tree
 
 SUPPORTED_SYNTAXES = {
@@ -774,7 +775,7 @@ def ingest(
         _write_tables(tmp, export, kept_exams, codes)
         deid_report = _report(challenge, export, options, key, tasks, by_task, excluded)
         report_path = tmp / "deid_report.json"
-        report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
+        write_report(report_path, deid_report)
         report = _verify_staging(tmp, catalogue, records, codes, options, private, workers=cores)
         deid_report["verifier"] = {
             "passed": True,
@@ -783,7 +784,7 @@ def ingest(
             "files": report.files,
             "elements": report.elements,
         }
-        report_path.write_text(json.dumps(deid_report, indent=2) + "\n")
+        write_report(report_path, deid_report)
     catalogue.close()
     shutil.rmtree(work, ignore_errors=True)
     actions: Counter[str] = Counter()

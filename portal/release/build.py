@@ -49,6 +49,7 @@ from portal.errors import (
     VersionError,
 )
 from portal.export.contract import INTEGERS
+from portal.ingest.report import DeidReport, read_report
 from portal.release.cards import Card, cited_title, provenance_notice
 from portal.release.citation import bibtex, citation_cff, datacite
 from portal.release.commitment import FILE as COMMITMENTS
@@ -112,7 +113,7 @@ def _parent_of(releases: Path, version: str) -> str | None:
     return older[-1] if older else None
 
 
-def _check_staging(staging: Path) -> dict:
+def _check_staging(staging: Path) -> DeidReport:
     report_path = staging / "deid_report.json"
     if not report_path.exists():
         raise InputError(
@@ -120,8 +121,8 @@ def _check_staging(staging: Path) -> dict:
             path=staging,
             hint="run `portal ingest <challenge>` first; releases are built from staging only.",
         )
-    report = json.loads(report_path.read_text())
-    if report.get("verifier", {}).get("passed") is not True:
+    report = read_report(report_path)
+    if report.verifier.passed is not True:
         raise VerificationError(
             f"{staging}: the verifier did not pass on this staging; nothing is released.",
             hint="re-run `portal ingest`; it stages only verified data.",
@@ -600,7 +601,7 @@ def build_release(
             final,
             {
                 "created_by": f"portal {__version__}",
-                "deid_key_id": deid_report.get("profile", {}).get("key_id"),
+                "deid_key_id": deid_report.profile.key_id,
             },
         )
         _check_listing(tmp, final)
