@@ -196,6 +196,24 @@ FRENCH: dict[str, str] = {
     ),
     "*No exam marked {flag} is chosen.*": "*Aucun examen marqué {flag} n'est retenu.*",
     "## De-identification": "## Désidentification",
+    "the defaults": "les valeurs par défaut",
+    "Quasi-identifiers": "Quasi-identifiants",
+    "k-anonymity: patients per class, at least": "k-anonymat : patients par classe, au moins",
+    "l-diversity of {column}, at least": "l-diversité de {column}, au moins",
+    "Share of records that may be suppressed": "Part des enregistrements qui peuvent être supprimés",
+    "Direct identifiers removed, keyed pseudonyms for identifiers, one date shift per "
+    "patient keeping every interval; quasi-identifiers generalised or suppressed until "
+    "the thresholds below hold. An independent verifier, sharing no code with the "
+    "de-identifier, searched every output cell for the export's identifying values and "
+    "recomputed k and l before release.": (
+        "Identifiants directs supprimés, pseudonymes à clé pour les identifiants, un décalage "
+        "de dates par patient qui conserve chaque intervalle ; quasi-identifiants généralisés "
+        "ou supprimés jusqu'à ce que les seuils ci-dessous soient tenus. Un vérificateur "
+        "indépendant, qui ne partage aucun code avec le désidentificateur, a cherché chaque "
+        "valeur identifiante de l'export dans chaque cellule produite et recalculé k et l "
+        "avant la publication."
+    ),
+    "Policy": "Règle",
     "DICOM PS3.15 Annex E, the Basic Application Level Confidentiality Profile, with the "
     "options below (codes from DICOM PS3.16, CID 7050). An independent verifier checked every "
     "file before release; each version's `deid_report.json` lists what was done.": (

@@ -60,6 +60,34 @@ def deid_section(deid) -> list[str]:
     ]
 
 
+def tabular_deid_section(block: dict) -> list[str]:
+    """A tabular card's re-identification policy in words (docs/tabular-export.md)."""
+    quasi = ", ".join(code(q) for q in block.get("quasi_identifiers", [])) or t("the defaults")
+    rows = [
+        [t("Quasi-identifiers"), quasi],
+        [t("k-anonymity: patients per class, at least"), inline(block.get("k", 5))],
+        [
+            t("l-diversity of {column}, at least", column=code(block.get("sensitive", "label"))),
+            inline(block.get("l", 2)),
+        ],
+        [t("Share of records that may be suppressed"), inline(block.get("max_suppression", 0.05))],
+    ]
+    return [
+        t("## De-identification"),
+        "",
+        t(
+            "Direct identifiers removed, keyed pseudonyms for identifiers, one date shift per "
+            "patient keeping every interval; quasi-identifiers generalised or suppressed until "
+            "the thresholds below hold. An independent verifier, sharing no code with the "
+            "de-identifier, searched every output cell for the export's identifying values and "
+            "recomputed k and l before release."
+        ),
+        "",
+        table([t("Policy"), t("Value")], rows),
+        "",
+    ]
+
+
 class DataCardPage:
     """Mixed into :class:`portal.site.pages.SiteWriter`."""
 
@@ -91,7 +119,11 @@ class DataCardPage:
             )
             policies.append([f"`{split}`", text])
         out += [t("## Split policy"), "", table([t("Split"), t("Labels")], policies)]
-        out += deid_section(meta.deidentification)
+        out += (
+            tabular_deid_section(meta.deidentification.tabular)
+            if meta.data_kind == "tabular"
+            else deid_section(meta.deidentification)
+        )
         out += [t("## Datasheet"), ""]
         for name, text in c.card.sections.items():
             out += [f"### {inline(t(name))}", "", html_block(text), ""]
