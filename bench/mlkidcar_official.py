@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     results = {}
-    with tempfile.TemporaryDirectory(prefix="mlkidcar-official-", dir=ROOT) as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlkidcar-official-") as tmp:
         work = Path(tmp)
         release = build_release(work, args.surgeries, args.seed)
         view = training_view(release, work / "view")
