@@ -1,6 +1,6 @@
 """Record the official ML-KIDCAR scores once, as the challenge platform would have.
 
-``python -m bench.mlkidcar_official [--surgeries 2000] [--seed 0] [--write]``
+``python -m bench.mlkidcar_official [--surgeries 2000] [--seed 0] [--write [--overwrite]]``
 
 Until the modality interface lets ``portal reproduce mlkidcar`` run tabular teams, this
 runs each team's steps exactly as ``portal reproduce`` runs them, through the same
@@ -184,8 +184,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--teams", nargs="*", default=None)
     parser.add_argument("--write", action="store_true", help="write leaderboard.csv")
     parser.add_argument("--keep", type=Path, default=None, help="copy the runs here")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a recorded leaderboard (never, normally)"
+    )
     args = parser.parse_args(argv)
     from portal.reproduce.team import team_ids
+
+    if args.write and (CHALLENGE / "leaderboard.csv").exists() and not args.overwrite:
+        raise SystemExit(
+            f"{CHALLENGE / 'leaderboard.csv'} exists: the official scores are recorded once. "
+            "Run without --write to compare, or with --overwrite if the record itself was wrong."
+        )
 
     teams = args.teams or team_ids(CHALLENGE)
     commit = subprocess.run(
