@@ -260,8 +260,10 @@ def attributions(explanations: Path, *, limit: int = 4, channels=tuple(CHANNEL_N
     fig, axes = plt.subplots(
         len(maps),
         2,
-        figsize=(9.6, 1.9 * len(maps)),
+        figsize=(9.6, 0.6 + 2.1 * len(maps)),
         squeeze=False,
+        sharex="col",
+        layout="constrained",
         gridspec_kw={"width_ratios": (3, 2)},
     )
     cmap = _diverging()
