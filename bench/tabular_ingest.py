@@ -51,8 +51,9 @@ def baseline(export: Path, out: Path) -> dict:
 
     out.mkdir(parents=True, exist_ok=True)
     rows = 0
+    quoted = pacsv.ParseOptions(newlines_in_values=True)  # operative notes span lines
     for name in TABLES:
-        table = pacsv.read_csv(export / f"{name}.csv")
+        table = pacsv.read_csv(export / f"{name}.csv", parse_options=quoted)
         pq.write_table(table, out / f"{name}.parquet", compression="zstd")
         rows += table.num_rows
     pieces = []
