@@ -20,7 +20,7 @@ Nothing else of the staging is read or copied: a staging holding a file this mod
 does not know is refused (an unknown file may hold what nobody reviewed), and so is a
 staging the independent verifier did not accept. The output is byte-deterministic: the
 same staging and text give the same bytes (rows sorted, fixed Parquet options, no
-time stamps, JSON with sorted keys where order carries no meaning).
+time stamps, JSON and YAML written in a fixed order).
 
 This module is at the ingest stage's rank (``tests/test_boundaries.py``): it does not
 read the data card module of ``portal/release/``; whoever reads the card passes its
@@ -407,7 +407,7 @@ def dataset_card(
         "pretty_name": text.title,
         "license": HF_LICENSES.get(text.license, "other"),
         "language": list(text.language),
-        "task_categories": ["tabular-classification", "time-series-forecasting"],
+        "task_categories": ["tabular-classification"],  # signals are inputs, not targets
         "tags": [*text.keywords, "medical", "tabular", *(["synthetic"] if text.synthetic else [])],
         "size_categories": [_size_category(stats["surgeries"])],
         "configs": configs,
