@@ -224,6 +224,23 @@ def _shape(text: str) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    modality = "dicom"
+    for i, arg in enumerate(argv):
+        if arg == "--modality" and i + 1 < len(argv):
+            modality = argv[i + 1]
+            del argv[i : i + 2]
+            break
+        if arg.startswith("--modality="):
+            modality = arg.split("=", 1)[1]
+            del argv[i]
+            break
+    if modality == "tabular":  # the ML-KIDCAR tables: bench/tabular_ingest.py
+        from bench.tabular_ingest import main as tabular
+
+        return tabular(argv)
+    if modality != "dicom":
+        raise SystemExit(f"--modality {modality!r}: choose dicom or tabular")
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
     parser.add_argument(

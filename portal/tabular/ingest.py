@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from portal.core.atomic import atomic_dir
-from portal.errors import PortalError, VerificationError
+from portal.errors import ConfigError, PortalError, VerificationError
 from portal.tabular.contract import read_export
 from portal.tabular.deid import Policy, deidentify
 from portal.tabular.verify import summary, verify_tabular
@@ -76,6 +76,25 @@ def ingest_tabular(
     return TabularIngest(staging, private, summary_.report, lines, seconds)
 
 
+def card_block(path: Path) -> dict:
+    """The ``deidentification.tabular`` block of a data card (``data_cards/<c>.md``, YAML
+    front matter) or of a plain YAML file; a bare block is taken as it is."""
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8").replace("\r\n", "\n")
+    if text.startswith("---\n"):
+        front, _, _rest = text[4:].partition("\n---")
+        text = front
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}".splitlines()[0]) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping with deidentification.tabular.")
+    block = loaded.get("deidentification", loaded)
+    return dict(block.get("tabular", block) if isinstance(block, dict) else {})
+
+
 def main(argv: list[str] | None = None) -> int:
     from portal.deid.keys import SECRETS_DIR, load_key
 
@@ -83,17 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--challenge", default="mlkidcar")
     parser.add_argument("--export", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--card", type=Path, default=None, help="YAML deidentification.tabular")
+    parser.add_argument(
+        "--card",
+        type=Path,
+        default=None,
+        help="the data card (data_cards/<c>.md) or a YAML file holding deidentification.tabular",
+    )
     args = parser.parse_args(argv)
     export = args.export or Path("raw") / args.challenge
     out = args.out or Path("data") / args.challenge
     try:
-        block = None
-        if args.card:
-            import yaml
-
-            block = (yaml.safe_load(args.card.read_text()) or {}).get("deidentification", {})
-            block = block.get("tabular", block)
+        block = card_block(args.card) if args.card else None
         key = load_key(args.challenge, export=export, directory=SECRETS_DIR)
         done = ingest_tabular(export, out, key=key, card_block=block)
     except PortalError as error:

@@ -1,7 +1,9 @@
 """Read a split of an ML-KIDCAR release: the surgery table, the labels, the signals.
 
 The release holds Parquet tables (docs/tabular-export.md, "What is released"):
-surgeries, labels, splits, labs and signals, at its root or under data/.
+surgeries, labels, splits, labs and signals: as a release writes them, one folder per
+table under data/ with one file per split (data/surgeries/train.parquet...); as a
+staging holds them, one file per table at the root or under data/.
 Quasi-identifiers may be generalised (age bands, "*"): every reader copes with that.
 """
 
@@ -13,6 +15,10 @@ import pyarrow.parquet as pq
 
 
 def table_path(release: Path, name: str) -> Path:
+    """The table's file, or its folder of per-split files (pyarrow reads either)."""
+    folder = Path(release) / "data" / name
+    if folder.is_dir() and any(folder.glob("*.parquet")):
+        return folder
     for candidate in (Path(release) / f"{name}.parquet", Path(release) / "data" / f"{name}.parquet"):
         if candidate.is_file():
             return candidate
