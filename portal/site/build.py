@@ -10,6 +10,7 @@ site as it was.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import os
@@ -29,7 +30,7 @@ from portal.site import i18n
 from portal.site.cards_i18n import translate_card
 from portal.site.i18n import LANGUAGES
 from portal.site.pages import SiteWriter, Writer, directory_writer
-from portal.site.sources import read_sources
+from portal.site.sources import Sources, read_sources
 
 STORAGE = ".dvc-storage"  # the organiser's DVC remote folder, served read-only at /dvc/
 BOOK_ENV = "PORTAL_SITE_BOOK"  # "0": the build makes no book, the pages say so
@@ -46,21 +47,39 @@ def manual_pages(docs: Path) -> list[tuple[str, str]]:
     return pages
 
 
+def in_language(sources: Sources, language: str) -> tuple[Sources, set[str]]:
+    """The sources as the pages of ``language`` show them: each challenge's card in that
+    language (a copy: the shared sources keep the original), and what had no translation.
+    Everything else (releases, runs, their figures) is shared, read once per build."""
+    if language == LANGUAGES[0]:
+        return sources, set()
+    challenges = [dataclasses.replace(c) for c in sources.challenges]
+    missing: set[str] = set()
+    for challenge in challenges:
+        missing |= translate_card(challenge, language)
+    return dataclasses.replace(sources, challenges=challenges), missing
+
+
 def generate(
-    root: Path, write: Writer, docs: Path | None = None, language: str = LANGUAGES[0]
+    root: Path,
+    write: Writer,
+    docs: Path | None = None,
+    language: str = LANGUAGES[0],
+    *,
+    sources: Sources | None = None,
+    drawn: dict | None = None,
 ) -> set[str]:
     """Write every generated page of the project at ``root`` in one language; returns what
-    had no translation. Called by :func:`build_site`, and by mkdocs through gen.py for a
-    plain ``mkdocs build`` (the default language only)."""
-    sources = read_sources(root)
+    had no translation. Called by :func:`build_site` once per language with the
+    ``sources`` it read once and the ``drawn`` figures it shares between languages, and
+    by mkdocs through gen.py for a plain ``mkdocs build`` (the default language only)."""
+    shown, missing = in_language(sources or read_sources(root), language)
     lang = i18n.Language(language)
-    missing: set[str] = set()
-    if not lang.default:
-        for challenge in sources.challenges:
-            missing |= translate_card(challenge, language)
     i18n.use(lang)
     try:
-        writer = SiteWriter(sources, write, book=os.environ.get(BOOK_ENV, "1") != "0")
+        writer = SiteWriter(
+            shown, write, book=os.environ.get(BOOK_ENV, "1") != "0", drawn=drawn
+        )
         writer.generate(manual_pages(docs if docs is not None else Path.cwd() / "docs"))
     finally:
         i18n.use(i18n.Language(LANGUAGES[0]))
@@ -195,12 +214,26 @@ def build_site(
     site_url = load_params(root / PARAMS_FILE).site.url
     try:
         with scoped_environ(env):
+            # read once for every language: the cards, the release files, the MLflow runs
+            # and their artifacts; figures are drawn once too (once per language when they
+            # carry words), in ``drawn``
+            started = time.perf_counter()
+            sources = read_sources(root)
+            drawn: dict = {}
+            result.seconds["sources"] = time.perf_counter() - started
             for language in languages:
                 started = time.perf_counter()
                 folder = pages / language / "docs"
                 folder.mkdir(parents=True)
                 missing = _hand_written(docs, folder, language)
-                missing |= generate(root, directory_writer(folder), docs, language)
+                missing |= generate(
+                    root,
+                    directory_writer(folder),
+                    docs,
+                    language,
+                    sources=sources,
+                    drawn=drawn,
+                )
                 result.missing[language] = sorted(missing)
                 result.seconds[f"pages {language}"] = time.perf_counter() - started
                 started = time.perf_counter()
@@ -212,7 +245,7 @@ def build_site(
                 result.seconds[f"mkdocs {language}"] = time.perf_counter() - started
             if book:
                 started = time.perf_counter()
-                for challenge in read_sources(root, with_runs=False).challenges:
+                for challenge in sources.challenges:
                     books.build_book(root, challenge.id, tmp / "book" / challenge.id)
                     result.books.append(challenge.id)
                 result.seconds["book"] = time.perf_counter() - started

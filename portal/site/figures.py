@@ -1,7 +1,10 @@
 """Dataset figures for the data card page, drawn from a release's own files.
 
 Each function returns PNG bytes and the release files it read, so the page can
-say where every bar came from.
+say where every bar came from. Their titles, axis labels and legends are in the
+language of the pages being written (:func:`portal.site.i18n.t`); the build draws
+them once per language, and a figure without words once for all
+(:meth:`portal.site.pages.SiteWriter.drawing`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections import Counter
 import numpy as np
 
 from portal.site import palette
+from portal.site.i18n import t
 from portal.site.sources import ReleaseInfo
 
 WITHHELD = "withheld"
@@ -77,17 +81,17 @@ def class_balance(release: ReleaseInfo, order=()) -> bytes:
         counts = np.array(
             [sum(r["split"] == s and r["label"] == cls for r in rows) for s in splits]
         )
-        ax.barh(splits, counts, left=left, color=colours[cls], label=cls)
+        ax.barh(splits, counts, left=left, color=colours[cls], label=t(cls))
         ink = "white" if palette.contrast(colours[cls], "#ffffff") >= 4.5 else "black"
         for y, (x0, n) in enumerate(zip(left, counts, strict=True)):
             if n:
                 ax.text(x0 + n / 2, y, str(n), ha="center", va="center", color=ink, fontsize=10)
         left += counts
-    ax.set_xlabel("exams")
-    ax.set_ylabel("split")
+    ax.set_xlabel(t("exams"))
+    ax.set_ylabel(t("split"))
     ax.invert_yaxis()
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.set_title("Exams per split and label")
+    ax.set_title(t("Exams per split and label"))
     return _png(fig)
 
 
@@ -102,11 +106,11 @@ def centres(release: ReleaseInfo) -> bytes:
         counts = np.array(
             [sum(r.get("centre") == c and r["label"] == cls for r in rows) for c in names]
         )
-        ax.bar(names, counts, bottom=bottom, color=colours[cls], label=cls)
+        ax.bar(names, counts, bottom=bottom, color=colours[cls], label=t(cls))
         bottom += counts
-    ax.set_ylabel("exams")
-    ax.set_xlabel("centre (coded)")
-    ax.set_title("Exams per centre (coded)")
+    ax.set_ylabel(t("exams"))
+    ax.set_xlabel(t("centre (coded)"))
+    ax.set_title(t("Exams per centre (coded)"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.tick_params(axis="x", labelrotation=30)
     return _png(fig)
@@ -124,9 +128,9 @@ def age_sex(release: ReleaseInfo) -> bytes:
         color=palette.series(len(sexes)),
         label=[f"{s} (n={len(a)})" for s, a in zip(sexes, ages, strict=True)],
     )
-    ax.set_xlabel("age at exam (years)")
-    ax.set_ylabel("exams")
-    ax.set_title("Age by sex")
+    ax.set_xlabel(t("age at exam (years)"))
+    ax.set_ylabel(t("exams"))
+    ax.set_title(t("Age by sex"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _png(fig)
 
@@ -155,13 +159,19 @@ def example_volumes(release: ReleaseInfo) -> tuple[list[tuple[str, str, np.ndarr
     return sorted(picked, key=lambda p: p[1]), shards[0].name
 
 
-def example_slices(release: ReleaseInfo) -> tuple[bytes | None, list[str], str | None]:
-    """The transaxial slice of peak striatal uptake of one normal and one pathological exam."""
+def example_slices(
+    release: ReleaseInfo,
+) -> tuple[bytes | None, list[tuple[str, str, int, int]], str | None]:
+    """The transaxial slice of peak striatal uptake of one normal and one pathological exam,
+    left to right: (PNG, [(exam, label, slice number, slices)], shard). The image holds no
+    word (each panel is titled with its exam's id), so one drawing serves every language;
+    the page's caption says, in the reader's language, what each panel is."""
     examples, shard = example_volumes(release)
     if not examples:
         return None, [], None
     fig, axes = _figure(3.2 * len(examples), 3.4, ncols=len(examples))
     axes = np.atleast_1d(axes)
+    panels = []
     for ax, (exam, label, volume) in zip(axes, examples, strict=True):
         index = int(np.argmax(volume.reshape(volume.shape[0], -1).max(axis=1)))
         image = volume[index]
@@ -169,9 +179,10 @@ def example_slices(release: ReleaseInfo) -> tuple[bytes | None, list[str], str |
         if len(ys):  # crop to the head, with a margin
             image = image[max(0, ys.min() - 4) : ys.max() + 5, max(0, xs.min() - 4) : xs.max() + 5]
         ax.imshow(image, cmap="magma", interpolation="nearest")
-        ax.set_title(f"{exam}: {label}\nslice {index + 1} of {volume.shape[0]}", fontsize=9)
+        ax.set_title(exam, fontsize=11)
         ax.axis("off")
-    return _png(fig), [e for e, _, _ in examples], shard
+        panels.append((exam, label, index + 1, volume.shape[0]))
+    return _png(fig), panels, shard
 
 
 def counts(release: ReleaseInfo) -> dict[str, Counter]:
@@ -188,3 +199,40 @@ def source_files(release: ReleaseInfo, *names: str) -> list[tuple[str, str]]:
     """(path, sha256) of release files, for a figure's caption."""
     wanted = set(names)
     return [(f.path, f.sha256) for f in release.manifest.files if f.path in wanted]
+
+
+def roc_curve(points: list, auc: float | None, title: str) -> bytes:
+    """A run's ROC curve, from its ``record.json`` (``scores.roc``), in the words of the
+    pages being written: the reproduction draws it in English (MLflow ``figures/roc.png``),
+    the site redraws it for a reader of another language with the same layout."""
+    fpr, tpr = zip(*points, strict=True) if points else ((0.0, 1.0), (0.0, 1.0))
+    fig, ax = _figure(4.2, 4.2)
+    ax.plot([0, 1], [0, 1], color="0.75", lw=1, ls="--")  # the look of reproduce/plots.py
+    shown = t("AUC {auc}", auc=f"{auc:.3f}" if auc is not None else "n/a")
+    ax.step(fpr, tpr, where="post", color="#3f51b5", lw=2, label=shown)
+    ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
+    ax.set_xlabel(t("1 - specificity"))
+    ax.set_ylabel(t("sensitivity"))
+    ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def confusion_matrix(matrix: dict, title: str, classes: list[str]) -> bytes:
+    """A run's confusion matrix, from its ``record.json`` (``scores.confusion``), in the words
+    of the pages being written (see :func:`roc_curve`); ``classes`` are the negative and the
+    positive class, in the card's order, already in those words."""
+    grid = np.array(
+        [
+            [matrix.get("true_negative", 0), matrix.get("false_positive", 0)],
+            [matrix.get("false_negative", 0), matrix.get("true_positive", 0)],
+        ]
+    )
+    fig, ax = _figure(4.2, 3.8)
+    ax.imshow(grid, cmap="Blues")
+    for (i, j), value in np.ndenumerate(grid):
+        colour = "white" if value > grid.max() / 2 else "black"
+        ax.text(j, i, str(value), ha="center", va="center", color=colour, fontsize=14)
+    ax.set_xticks([0, 1], classes)
+    ax.set_yticks([0, 1], classes)
+    ax.set(xlabel=t("predicted"), ylabel=t("reference label"), title=title)
+    return _png(fig)

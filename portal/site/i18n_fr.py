@@ -188,17 +188,36 @@ FRENCH: dict[str, str] = {
     "Exams per coded centre": "Examens par centre (codé)",
     "Age by sex": "Âge selon le sexe",
     "*Figures drawn at build time from {tables}.*": (
-        "*Figures tracées à la construction du site à partir de {tables} (légendes en anglais).*"
+        "*Figures tracées à la construction du site à partir de {tables}.*"
     ),
+    "exams": "examens",
+    "AUC {auc}": "AUC {auc}",
+    "1 - specificity": "1 - spécificité",
+    "sensitivity": "sensibilité",
+    "predicted": "prédit",
+    "reference label": "étiquette de référence",
+    "negative": "négatif",
+    "positive": "positif",
+    "*Drawn by the portal from the team's predictions, in this page's language, from the run's "
+    "`record.json` artifact (`scores.roc`, `scores.confusion`); the MLflow artifacts `figures/` "
+    "are the same figures in English.*": (
+        "*Tracées par le portail à partir des prédictions de l'équipe, dans la langue de cette "
+        "page, depuis l'artefact `record.json` de l'exécution (`scores.roc`, `scores.confusion`) ;"
+        " les artefacts MLflow `figures/` sont les mêmes figures en anglais.*"
+    ),
+    "split": "partition",
+    "Exams per centre (coded)": "Examens par centre (codé)",
+    "centre (coded)": "centre (codé)",
+    "age at exam (years)": "âge à l'examen (ans)",
     "## What an exam looks like": "## À quoi ressemble un examen",
     "Example transaxial slices": "Exemples de coupes transaxiales",
-    " and ": " et ",
-    "*The slice of peak uptake of {exams} (clear cases, not in the gray zone), read from "
-    "{shard}. A normal scan shows two comma-shaped striata; loss of uptake in the putamen turns "
-    "them into dots.*": (
-        "*La coupe de fixation maximale de {exams} (cas nets, hors zone grise), lue dans "
-        "{shard}. Un examen normal montre deux striata en virgule ; la perte de fixation dans "
-        "le putamen les réduit à des points.*"
+    "{exam}, {label}, slice {number} of {slices}": "{exam}, {label}, coupe {number} sur {slices}",
+    "*Left to right: {panels}. The slice of peak uptake of each exam (clear cases, not in the "
+    "gray zone), read from {shard}. A normal scan shows two comma-shaped striata; loss of "
+    "uptake in the putamen turns them into dots.*": (
+        "*De gauche à droite : {panels}. La coupe de fixation maximale de chaque examen (cas "
+        "nets, hors zone grise), lue dans {shard}. Un examen normal montre deux striata en "
+        "virgule ; la perte de fixation dans le putamen les réduit à des points.*"
     ),
     "## De-identification": "## Désidentification",
     "DICOM PS3.15 Annex E, the Basic Application Level Confidentiality Profile, with the "
@@ -492,7 +511,8 @@ FRENCH: dict[str, str] = {
     "Saliency over the striatum for a few exams of the scoring split, made by the team's "
     "`explain` entry point inside the sandbox:": (
         "Saillance sur le striatum pour quelques examens de la partition évaluée, produite "
-        "par le point d'entrée `explain` de l'équipe dans le bac à sable :"
+        "par le point d'entrée `explain` de l'équipe dans le bac à sable (images tracées lors "
+        "de la reproduction, légendes en anglais) :"
     ),
     "Steps of the first run (the second, which checks the predictions are the same, is in "
     "`record.json`):": (

@@ -142,8 +142,11 @@ class DataCardPage:
             ("centres.png", "Exams per coded centre", figures.centres),
             ("age-sex.png", "Age by sex", figures.age_sex),
         ]
-        for name, alt, draw in plots:
-            self.write(f"{base}/{name}", draw(release))
+        for name, alt, draw in plots:  # their titles, axes and legends are in words
+            self.write(
+                f"{base}/{name}",
+                self.drawing((release.path, name), functools.partial(draw, release)),
+            )
             out += [f"![{t(alt)}](figures/{release.version}/{name})", ""]
         out.append(
             t(
@@ -152,19 +155,34 @@ class DataCardPage:
             )
         )
         out.append("")
-        png, exams, shard = figures.example_slices(release)
+        png, panels, shard = self.drawing(
+            (release.path, "examples.png"),
+            functools.partial(figures.example_slices, release),
+            words=False,
+        )
         if png is not None:
             self.write(f"{base}/examples.png", png)
+            described = "; ".join(
+                t(
+                    "{exam}, {label}, slice {number} of {slices}",
+                    exam=exam,
+                    label=inline(t(label)),
+                    number=number,
+                    slices=slices,
+                )
+                for exam, label, number, slices in panels
+            )
             out += [
                 t("## What an exam looks like"),
                 "",
-                f"![{t('Example transaxial slices')}](figures/{release.version}/examples.png)",
+                f"![{t('Example transaxial slices')}: {described}]"
+                f"(figures/{release.version}/examples.png)",
                 "",
                 t(
-                    "*The slice of peak uptake of {exams} (clear cases, not in the gray zone), "
-                    "read from {shard}. A normal scan shows two comma-shaped striata; loss of "
-                    "uptake in the putamen turns them into dots.*",
-                    exams=t(" and ").join(exams),
+                    "*Left to right: {panels}. The slice of peak uptake of each exam (clear "
+                    "cases, not in the gray zone), read from {shard}. A normal scan shows two "
+                    "comma-shaped striata; loss of uptake in the putamen turns them into dots.*",
+                    panels=described,
                     shard=f"`data/{shard}`",
                 ),
                 "",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
-from portal.site import untrusted
+from portal.site import figures, untrusted
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -254,7 +255,7 @@ class ReportPage:
             shown = []
             for fig, alt in (("roc.png", t("ROC curve")), ("confusion.png", t("Confusion matrix"))):
                 if fig in run.figures:
-                    self.write(f"{folder}/{fig}", run.figures[fig])
+                    self.write(f"{folder}/{fig}", self._run_figure(c, info, run, fig))
                     shown.append(f'![{alt}]({name}/{fig}){{ width="340" }}')
             out += [
                 " ".join(shown),
@@ -262,6 +263,12 @@ class ReportPage:
                 t(
                     "*Drawn by the portal from the team's predictions; MLflow artifacts "
                     "`figures/`.*"
+                )
+                if self.language.default
+                else t(
+                    "*Drawn by the portal from the team's predictions, in this page's language, "
+                    "from the run's `record.json` artifact (`scores.roc`, `scores.confusion`); "
+                    "the MLflow artifacts `figures/` are the same figures in English.*"
                 ),
                 "",
             ]
@@ -370,6 +377,27 @@ class ReportPage:
                 "",
             ]
         return out
+
+    def _run_figure(self, c: ChallengeInfo, info: TeamInfo, run: RunInfo, fig: str) -> bytes:
+        """The ROC curve or confusion matrix of a run: the MLflow artifact (drawn in English by
+        the reproduction), or, for a page in another language, the same figure redrawn from
+        ``record.json`` in that language (once per build and language)."""
+        scores = run.record.get("scores") or {}
+        if self.language.default or not scores.get("roc"):
+            return run.figures[fig]
+        title = f"{info.team.algorithm.team}, {c.rules.scoring_split if c.rules else ''}"
+        if fig == "roc.png":
+            auc = (scores.get("metrics") or {}).get("roc_auc")
+            draw = functools.partial(figures.roc_curve, scores["roc"], auc, title)
+        else:
+            classes = list(c.card.meta.task.classes)
+            if len(classes) != 2:
+                classes = ["negative", "positive"]
+            words = [t(name) for name in classes]
+            draw = functools.partial(
+                figures.confusion_matrix, scores.get("confusion") or {}, title, words
+            )
+        return self.drawing((run.run_id, fig), draw)
 
     def _numerics_section(self, rec: dict) -> list[str]:
         """The numerical setting, the hardware check and the machine, from ``record.json``."""
