@@ -77,9 +77,7 @@ def generate(
     lang = i18n.Language(language)
     i18n.use(lang)
     try:
-        writer = SiteWriter(
-            shown, write, book=os.environ.get(BOOK_ENV, "1") != "0", drawn=drawn
-        )
+        writer = SiteWriter(shown, write, book=os.environ.get(BOOK_ENV, "1") != "0", drawn=drawn)
         writer.generate(manual_pages(docs if docs is not None else Path.cwd() / "docs"))
     finally:
         i18n.use(i18n.Language(LANGUAGES[0]))
@@ -113,6 +111,69 @@ def _mkdocs(config_file: Path, site_dir: Path, *, strict: bool = True) -> None:
             f"mkdocs build --strict failed: {error}",
             hint="the warnings above name the page and the link or option at fault.",
         ) from None
+
+
+def _mkdocs_in_worker(config: Path, site_dir: Path, cwd: Path) -> tuple[float, tuple | None]:
+    """One language's mkdocs build, in a worker process: (seconds, None), or the error's
+    (message, hint, problems) to raise again in the build's own process."""
+    started = time.perf_counter()
+    try:
+        with contextlib.chdir(cwd):
+            _mkdocs(config, site_dir)
+    except BuildError as error:
+        return time.perf_counter() - started, (error.message, error.hint, error.problems)
+    return time.perf_counter() - started, None
+
+
+class _Builders:
+    """The mkdocs builds of a site's languages. With one language, mkdocs runs in this
+    process; with more, each runs in a worker (forked, so mkdocs and the theme are already
+    imported) as soon as its pages are written, while this process writes the next
+    language's pages and builds the books: on two or more CPUs the second language then
+    adds little more than its own pages."""
+
+    def __init__(self, languages: int) -> None:
+        self.pool = None
+        if languages > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from mkdocs.commands import build  # noqa: F401  imported once, before the fork
+
+            workers = max(1, min(languages, os.cpu_count() or 1))
+            context = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.jobs: dict[str, object] = {}
+        self.seconds: dict[str, float] = {}
+
+    def submit(self, language: str, config: Path, site_dir: Path, cwd: Path) -> None:
+        if self.pool is None:
+            started = time.perf_counter()
+            with contextlib.chdir(cwd):
+                _mkdocs(config, site_dir)
+            self.seconds[f"mkdocs {language}"] = time.perf_counter() - started
+            return
+        self.jobs[language] = self.pool.submit(_mkdocs_in_worker, config, site_dir, cwd)
+
+    def wait(self) -> dict[str, float]:
+        """Each language's mkdocs seconds, once all are built; the first failure is raised."""
+        started = time.perf_counter()
+        for language, job in self.jobs.items():
+            seconds, error = job.result()
+            self.seconds[f"mkdocs {language}"] = seconds
+            if error is not None:
+                message, hint, problems = error
+                raise BuildError(message, hint=hint, problems=problems)
+        if self.jobs:
+            self.seconds["waiting for mkdocs"] = time.perf_counter() - started
+        return self.seconds
+
+    def __enter__(self) -> _Builders:
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _language_config(
@@ -213,7 +274,7 @@ def build_site(
     docs = config_file.parent / "docs"
     site_url = load_params(root / PARAMS_FILE).site.url
     try:
-        with scoped_environ(env):
+        with scoped_environ(env), _Builders(len(languages)) as builders:
             # read once for every language: the cards, the release files, the MLflow runs
             # and their artifacts; figures are drawn once too (once per language when they
             # carry words), in ``drawn``
@@ -221,6 +282,7 @@ def build_site(
             sources = read_sources(root)
             drawn: dict = {}
             result.seconds["sources"] = time.perf_counter() - started
+            built = {}
             for language in languages:
                 started = time.perf_counter()
                 folder = pages / language / "docs"
@@ -236,19 +298,26 @@ def build_site(
                 )
                 result.missing[language] = sorted(missing)
                 result.seconds[f"pages {language}"] = time.perf_counter() - started
-                started = time.perf_counter()
                 language_config = _language_config(
                     config_file, folder, language, site_url, tuple(languages)
                 )
-                with contextlib.chdir(config_file.parent):
-                    _mkdocs(language_config, tmp / i18n.prefix(language))
-                result.seconds[f"mkdocs {language}"] = time.perf_counter() - started
+                # mkdocs builds this language in a worker while the next one's pages are
+                # written (and the books built); each into a folder of its own
+                built[language] = pages / language / "site"
+                builders.submit(language, language_config, built[language], config_file.parent)
             if book:
                 started = time.perf_counter()
                 for challenge in sources.challenges:
-                    books.build_book(root, challenge.id, tmp / "book" / challenge.id)
+                    books.build_book(root, challenge.id, pages / "book" / challenge.id)
                     result.books.append(challenge.id)
                 result.seconds["book"] = time.perf_counter() - started
+            result.seconds.update(builders.wait())
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            built[languages[0]].rename(tmp)
+            for language in languages[1:]:
+                built[language].rename(tmp / i18n.prefix(language))
+            if book:
+                (pages / "book").rename(tmp / "book")
             started = time.perf_counter()
             broken = linkcheck.check(tmp)
             result.seconds["linkcheck"] = time.perf_counter() - started
