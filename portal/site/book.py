@@ -209,7 +209,16 @@ was built. Run them yourself in a clone of the portal (`make setup`, then
 with `PORTAL_ROOT` and `MLFLOW_TRACKING_URI` set).
 
 Back to the site: <a href="../../{challenge}/index.html">{html_title}</a>.
-"""
+{translations}"""
+
+#: What a reader of another language of the site is told at the top of the (English) book.
+ENGLISH_ONLY = {
+    "fr": (
+        '<p lang="fr"><strong>Ce carnet n\'existe qu\'en anglais</strong> : ses notes, son code '
+        "Python et ses sorties sont ceux d'une session Jupyter. Retour au site en français : "
+        '<a href="../../fr/{challenge}/index.html" hreflang="fr">{html_title}</a>.</p>'
+    ),
+}
 
 #: The inline scripts Sphinx, the pydata/book theme, togglebutton and thebe write into the
 #: book's pages (jupyter-book 1.x); a page may carry these and no other inline script.
@@ -246,8 +255,12 @@ _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.S | re.I)
 _HEAD = re.compile(r"<head\b[^>]*>", re.I)
 
 
-def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
-    """Write the book's sources; returns False when there is no release to write about."""
+def write_book(
+    root: Path, challenge_id: str, folder: Path, languages: tuple[str, ...] = ("en",)
+) -> bool:
+    """Write the book's sources; returns False when there is no release to write about.
+    The book is in English; for each other of the site's ``languages`` its first page says
+    so in that language and links back to that language's pages."""
     challenge = read_challenge(Path(root), challenge_id, challenge_id, with_runs=False)
     title = challenge.card.meta.title  # the organiser's card: outside text
     release = challenge.latest
@@ -303,6 +316,12 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
             title=inline(title),
             html_title=text(title),
             challenge=challenge_id,
+            translations="".join(
+                "\n" + ENGLISH_ONLY[code].format(challenge=challenge_id, html_title=text(title))
+                + "\n"
+                for code in languages
+                if code in ENGLISH_ONLY
+            ),
         ),
         encoding="utf-8",
     )
@@ -336,8 +355,11 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
     return release is not None
 
 
-def build_book(root: Path, challenge_id: str, out: Path) -> None:
-    """Write, execute and build the challenge's book into ``out`` (HTML)."""
+def build_book(
+    root: Path, challenge_id: str, out: Path, languages: tuple[str, ...] = ("en",)
+) -> None:
+    """Write, execute and build the challenge's book into ``out`` (HTML), for a site in
+    ``languages`` (see :func:`write_book`)."""
     root = Path(root).resolve()
     executable = Path(sys.executable).parent / "jupyter-book"
     if not executable.exists():
@@ -348,7 +370,7 @@ def build_book(root: Path, challenge_id: str, out: Path) -> None:
     work = root / CACHE / challenge_id
     source = work / "source"
     shutil.rmtree(source, ignore_errors=True)
-    write_book(root, challenge_id, source)
+    write_book(root, challenge_id, source, languages)
     digest = hashlib.sha256(
         b"".join(p.name.encode() + p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file())
     ).hexdigest()

@@ -308,7 +308,9 @@ def build_site(
             if book:
                 started = time.perf_counter()
                 for challenge in sources.challenges:
-                    books.build_book(root, challenge.id, pages / "book" / challenge.id)
+                    books.build_book(
+                        root, challenge.id, pages / "book" / challenge.id, tuple(languages)
+                    )
                     result.books.append(challenge.id)
                 result.seconds["book"] = time.perf_counter() - started
             result.seconds.update(builders.wait())

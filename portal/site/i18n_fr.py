@@ -155,7 +155,8 @@ FRENCH: dict[str, str] = {
     ),
     '- <a href="{book}">Reproduction book</a>: executable notes that load the release and the '
     "MLflow runs and redraw the key figures (in English).": (
-        '- <a href="{book}">Carnet de reproduction</a> : des notes exécutables qui chargent la '
+        '- <a href="{book}" hreflang="en">Carnet de reproduction</a> : des notes exécutables '
+        "qui chargent la "
         "version et les exécutions MLflow et retracent les figures clés (en anglais)."
     ),
     "- Reproduction book: not built this time (`portal site build` builds it).": (
