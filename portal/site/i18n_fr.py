@@ -192,6 +192,25 @@ FRENCH: dict[str, str] = {
         "*Figures tracées à la construction du site à partir de {tables}.*"
     ),
     "exams": "examens",
+    "(the team opted out of portable numerics: {reason})": (
+        "(l'équipe a renoncé aux calculs portables : {reason})"
+    ),
+    "the other setting gave the same predictions, byte for byte": (
+        "l'autre réglage a donné les mêmes prédictions, octet pour octet"
+    ),
+    "**sensitive**: [{low}, {high}], spread {spread}; the official score lies inside it": (
+        "**sensible** : [{low}, {high}], écart {spread} ; le score officiel s'y trouve"
+    ),
+    "**sensitive**: [{low}, {high}], spread {spread}; the official score lies outside it": (
+        "**sensible** : [{low}, {high}], écart {spread} ; le score officiel est en dehors"
+    ),
+    "not possible: {why}": "impossible : {why}",
+    "not run": "non exécuté",
+    "{model} ({level}), {usable} usable CPUs of {logical}, {memory} GiB": (
+        "{model} ({level}), {usable} CPU utilisables sur {logical}, {memory} Gio"
+    ),
+    "none probed": "aucune sondée",
+    "{files} files, {size}": "{files} fichiers, {size}",
     "AUC {auc}": "AUC {auc}",
     "1 - specificity": "1 - spécificité",
     "sensitivity": "sensibilité",

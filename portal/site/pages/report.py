@@ -408,20 +408,28 @@ class ReportPage:
             return []
         chosen = inline(setting.get("setting", "?"))
         if setting.get("opted_out"):
-            chosen += f" (the team opted out of portable numerics: {inline(setting.get('reason'))})"
+            chosen += " " + t(
+                "(the team opted out of portable numerics: {reason})",
+                reason=inline(setting.get("reason")),
+            )
         if check.get("identical") is True:
-            seen = "the other setting gave the same predictions, byte for byte"
+            seen = t("the other setting gave the same predictions, byte for byte")
         elif check.get("identical") is False and check.get("band"):
             low, high = check["band"]
-            inside = "inside" if check.get("official_in_band") else "outside"
-            seen = (
-                f"**sensitive**: [{number(low)}, {number(high)}], spread "
-                f"{number(check.get('spread'))}; the official score lies {inside} it"
+            seen = t(
+                "**sensitive**: [{low}, {high}], spread {spread}; the official score lies "
+                + ("inside it" if check.get("official_in_band") else "outside it"),
+                low=number(low),
+                high=number(high),
+                spread=number(check.get("spread")),
             )
         elif check.get("checked"):
-            seen = f"not possible: {inline(check.get('failure') or check.get('sentence'))}"
+            seen = t(
+                "not possible: {why}",
+                why=inline(check.get("failure") or check.get("sentence")),
+            )
         else:
-            seen = "not run"
+            seen = t("not run")
         probe = setting.get("probe") or {}
         torch = probe.get("torch") if isinstance(probe.get("torch"), dict) else None
         numpy = probe.get("numpy") if isinstance(probe.get("numpy"), dict) else None
@@ -446,9 +454,14 @@ class ReportPage:
             [t("Hardware-noise band (native vs portable kernels)"), seen],
             [
                 t("Machine"),
-                f"{inline(machine.get('cpu_model'))} ({inline(machine.get('isa_level'))}), "
-                f"{inline(machine.get('usable_cpus'))} usable CPUs of "
-                f"{inline(machine.get('logical_cpus'))}, {inline(machine.get('memory_gib'))} GiB",
+                t(
+                    "{model} ({level}), {usable} usable CPUs of {logical}, {memory} GiB",
+                    model=inline(machine.get("cpu_model")),
+                    level=inline(machine.get("isa_level")),
+                    usable=inline(machine.get("usable_cpus")),
+                    logical=inline(machine.get("logical_cpus")),
+                    memory=inline(machine.get("memory_gib")),
+                ),
             ],
             [
                 t("CPU flags that choose kernels"),
@@ -459,10 +472,13 @@ class ReportPage:
                 f"{inline(machine.get('os'))}, kernel {inline(machine.get('kernel'))}, "
                 f"{inline(machine.get('libc'))}, Python {inline(probe.get('python', '?'))}",
             ],
-            [t("Numerical libraries (as the run saw them)"), "; ".join(libraries) or "none probed"],
+            [
+                t("Numerical libraries (as the run saw them)"),
+                "; ".join(libraries) or t("none probed"),
+            ],
             [
                 t("Pinned variables"),
-                ", ".join(code(f"{k}={v}") for k, v in sorted(pins.items())) or "none",
+                ", ".join(code(f"{k}={v}") for k, v in sorted(pins.items())) or t("none"),
             ],
         ]
         return [
