@@ -668,10 +668,11 @@ def test_axe_finds_no_accessibility_violation(axe_page, server, kind, prefix):
 
 
 @needs_chromium
-@pytest.mark.parametrize("path", ["book/datpark/intro.html", "book/datpark/reproduction.html"])
-def test_axe_finds_no_accessibility_violation_in_the_book(axe_page, server, path):
+@pytest.mark.parametrize("page_name", ["intro", "data", "reproduction"])
+def test_axe_finds_no_accessibility_violation_in_the_book(axe_page, server, page_name):
     """The reproduction book (English only, linked from both languages) passes the same
     axe-core rules as the site's pages."""
+    path = f"book/datpark/{page_name}.html"
     for width in (1366, 390):
         axe_page.set_viewport_size({"width": width, "height": 900})
         axe_page.goto(server + path)

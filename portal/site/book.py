@@ -82,6 +82,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import HTML
 
 release = Path(os.environ["PORTAL_ROOT"]) / "data" / "{challenge}" / "releases" / "{version}"
 manifest = json.loads((release / "manifest.json").read_text())
@@ -100,7 +101,9 @@ exams = splits.merge(labels.drop(columns="patient_id"), on="exam_id", how="left"
     clinical, on="exam_id", how="left"
 )
 exams["label"] = exams["label"].fillna("withheld")
-pd.crosstab(exams["split"], exams["label"], margins=True)
+counts = pd.crosstab(exams["split"], exams["label"], margins=True, margins_name="all")
+# a header on every column: the splits are a column of their own, not an unnamed index
+HTML(counts.rename_axis(columns=None).reset_index().to_html(index=False))
 ```
 
 ```{{code-cell}} ipython3
@@ -136,6 +139,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import HTML
 from mlflow.tracking import MlflowClient
 
 root = Path(os.environ["PORTAL_ROOT"])
@@ -167,7 +171,8 @@ official["verdict"] = official["team"].map(
     lambda t: latest[t].data.tags.get("verdict") if t in latest else "not run"
 )
 official["run"] = official["team"].map(lambda t: latest[t].info.run_id if t in latest else "")
-official[["rank", "team", "name", "private_score", "reproduced", "verdict", "run"]]
+shown = official[["rank", "team", "name", "private_score", "reproduced", "verdict", "run"]]
+HTML(shown.to_html(index=False))  # a header on every column (no unnamed index)
 ```
 
 ```{{code-cell}} ipython3
@@ -215,8 +220,9 @@ Back to the site: <a href="../../{challenge}/index.html">{html_title}</a>.
 ENGLISH_ONLY = {
     "fr": (
         '<p lang="fr"><strong>Ce carnet n\'existe qu\'en anglais</strong> : ses notes, son code '
-        "Python et ses sorties sont ceux d'une session Jupyter. Retour au site en français : "
-        '<a href="../../fr/{challenge}/index.html" hreflang="fr">{html_title}</a>.</p>'
+        "Python et ses sorties sont ceux d'une session Jupyter. "
+        '<a href="../../fr/{challenge}/index.html" hreflang="fr">Retour au site en français</a>.'
+        "</p>"
     ),
 }
 
@@ -317,8 +323,7 @@ def write_book(
             html_title=text(title),
             challenge=challenge_id,
             translations="".join(
-                "\n" + ENGLISH_ONLY[code].format(challenge=challenge_id, html_title=text(title))
-                + "\n"
+                "\n" + ENGLISH_ONLY[code].format(challenge=challenge_id) + "\n"
                 for code in languages
                 if code in ENGLISH_ONLY
             ),
@@ -411,7 +416,20 @@ def _copy(html: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out, ignore=shutil.ignore_patterns(".buildinfo", "*macros.html"))
     for page in sorted(out.rglob("*.html")):
-        page.write_text(with_policy(page.read_text("utf-8"), page.relative_to(out)), "utf-8")
+        text = with_landmarks(page.read_text("utf-8"))
+        page.write_text(with_policy(text, page.relative_to(out)), "utf-8")
+
+
+#: The theme's link to the book's first page, alone in the sidebar outside any landmark.
+_BRAND = re.compile(r'<div class="sidebar-primary-item">(\s*<a class="navbar-brand\b)')
+
+
+def with_landmarks(page: str) -> str:
+    """Every part of a book page inside a landmark (axe-core's ``region`` rule): the theme
+    leaves the sidebar's title link outside one, so it becomes a navigation of its own."""
+    return _BRAND.sub(
+        r'<div class="sidebar-primary-item" role="navigation" aria-label="Book home">\1', page
+    )
 
 
 def _without_repeated_scripts(page: str) -> str:
