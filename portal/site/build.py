@@ -129,8 +129,8 @@ class _Builders:
     """The mkdocs builds of a site's languages. With one language, mkdocs runs in this
     process; with more, each runs in a worker (forked, so mkdocs and the theme are already
     imported) as soon as its pages are written, while this process writes the next
-    language's pages and builds the books: on two or more CPUs the second language then
-    adds little more than its own pages."""
+    language's pages and builds the books. The overlap only pays on a machine with a CPU to
+    spare (two or more, not all busy); the CPU work of each language is unchanged by it."""
 
     def __init__(self, languages: int) -> None:
         self.pool = None
