@@ -238,6 +238,13 @@ def test_a_synthetic_release_says_so_in_every_citation_and_metadata_file(release
     card = (summary.path / "README.md").read_text()
     assert "- synthetic" in card.split("---")[1]  # the Hub's tag
     assert f"> **{notice}**" in card
+    # the Hub's own reader of a dataset card (its validator is an online service; the
+    # offline load_dataset test above reads the same card's configs)
+    from huggingface_hub import DatasetCard
+
+    data = DatasetCard.load(summary.path / "README.md").data.to_dict()
+    assert "synthetic" in data["tags"] and "(synthetic data)" in data["pretty_name"]
+    assert data["license"] == "cc-by-4.0" and data["task_categories"]
     croissant = json.loads((summary.path / "croissant.json").read_text())
     assert croissant["description"].startswith(notice)
     assert croissant["rai:dataCollection"].startswith(notice)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from portal.site import i18n
 from portal.site.pages import download_recipes
-from portal.site.pages.common import count, group_order, number, split_order
+from portal.site.pages.common import count, group_order, number, size, split_order
 from portal.site.pages.home import reproduced_cell
 from portal.site.pages.report import subgroup_table, wall_times
 
@@ -49,9 +49,11 @@ def test_the_wall_time_counts_every_run():
 
 def test_numbers_take_each_language_separators():
     assert count(1234567) == "1,234,567" and number(0.5) == "0.5000"
+    assert size(89_584_743) == "89.6 MB" and size(512) == "512 B"
     i18n.use(i18n.Language("fr"))
     try:
         assert count(1234567) == "1\u202f234\u202f567" and number(0.5) == "0,5000"
+        assert size(89_584_743) == "89,6 Mo" and size(512) == "512 o"
     finally:
         i18n.use(i18n.Language("en"))
 

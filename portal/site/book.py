@@ -82,6 +82,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import HTML
 
 release = Path(os.environ["PORTAL_ROOT"]) / "data" / "{challenge}" / "releases" / "{version}"
 manifest = json.loads((release / "manifest.json").read_text())
@@ -100,7 +101,9 @@ exams = splits.merge(labels.drop(columns="patient_id"), on="exam_id", how="left"
     clinical, on="exam_id", how="left"
 )
 exams["label"] = exams["label"].fillna("withheld")
-pd.crosstab(exams["split"], exams["label"], margins=True)
+counts = pd.crosstab(exams["split"], exams["label"], margins=True, margins_name="all")
+# a header on every column: the splits are a column of their own, not an unnamed index
+HTML(counts.rename_axis(columns=None).reset_index().to_html(index=False))
 ```
 
 ```{{code-cell}} ipython3
@@ -141,6 +144,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import HTML
 from mlflow.tracking import MlflowClient
 
 root = Path(os.environ["PORTAL_ROOT"])
@@ -172,7 +176,8 @@ official["verdict"] = official["team"].map(
     lambda t: latest[t].data.tags.get("verdict") if t in latest else "not run"
 )
 official["run"] = official["team"].map(lambda t: latest[t].info.run_id if t in latest else "")
-official[["rank", "team", "name", "private_score", "reproduced", "verdict", "run"]]
+shown = official[["rank", "team", "name", "private_score", "reproduced", "verdict", "run"]]
+HTML(shown.to_html(index=False))  # a header on every column (no unnamed index)
 ```
 
 ```{{code-cell}} ipython3
@@ -214,7 +219,17 @@ was built. Run them yourself in a clone of the portal (`make setup`, then
 with `PORTAL_ROOT` and `MLFLOW_TRACKING_URI` set).
 
 Back to the site: <a href="../../{challenge}/index.html">{html_title}</a>.
-"""
+{translations}"""
+
+#: What a reader of another language of the site is told at the top of the (English) book.
+ENGLISH_ONLY = {
+    "fr": (
+        '<p lang="fr"><strong>Ce carnet n\'existe qu\'en anglais</strong> : ses notes, son code '
+        "Python et ses sorties sont ceux d'une session Jupyter. "
+        '<a href="../../fr/{challenge}/index.html" hreflang="fr">Retour au site en français</a>.'
+        "</p>"
+    ),
+}
 
 #: The inline scripts Sphinx, the pydata/book theme, togglebutton and thebe write into the
 #: book's pages (jupyter-book 1.x); a page may carry these and no other inline script.
@@ -251,8 +266,12 @@ _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.S | re.I)
 _HEAD = re.compile(r"<head\b[^>]*>", re.I)
 
 
-def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
-    """Write the book's sources; returns False when there is no release to write about."""
+def write_book(
+    root: Path, challenge_id: str, folder: Path, languages: tuple[str, ...] = ("en",)
+) -> bool:
+    """Write the book's sources; returns False when there is no release to write about.
+    The book is in English; for each other of the site's ``languages`` its first page says
+    so in that language and links back to that language's pages."""
     challenge = read_challenge(Path(root), challenge_id, challenge_id, with_runs=False)
     title = challenge.card.meta.title  # the organiser's card: outside text
     release = challenge.latest
@@ -308,6 +327,11 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
             title=inline(title),
             html_title=text(title),
             challenge=challenge_id,
+            translations="".join(
+                "\n" + ENGLISH_ONLY[code].format(challenge=challenge_id) + "\n"
+                for code in languages
+                if code in ENGLISH_ONLY
+            ),
         ),
         encoding="utf-8",
     )
@@ -345,8 +369,11 @@ def write_book(root: Path, challenge_id: str, folder: Path) -> bool:
     return release is not None
 
 
-def build_book(root: Path, challenge_id: str, out: Path) -> None:
-    """Write, execute and build the challenge's book into ``out`` (HTML)."""
+def build_book(
+    root: Path, challenge_id: str, out: Path, languages: tuple[str, ...] = ("en",)
+) -> None:
+    """Write, execute and build the challenge's book into ``out`` (HTML), for a site in
+    ``languages`` (see :func:`write_book`)."""
     root = Path(root).resolve()
     executable = Path(sys.executable).parent / "jupyter-book"
     if not executable.exists():
@@ -357,7 +384,7 @@ def build_book(root: Path, challenge_id: str, out: Path) -> None:
     work = root / CACHE / challenge_id
     source = work / "source"
     shutil.rmtree(source, ignore_errors=True)
-    write_book(root, challenge_id, source)
+    write_book(root, challenge_id, source, languages)
     digest = hashlib.sha256(
         b"".join(p.name.encode() + p.read_bytes() for p in sorted(source.rglob("*")) if p.is_file())
     ).hexdigest()
@@ -398,7 +425,20 @@ def _copy(html: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(html, out, ignore=shutil.ignore_patterns(".buildinfo", "*macros.html"))
     for page in sorted(out.rglob("*.html")):
-        page.write_text(with_policy(page.read_text("utf-8"), page.relative_to(out)), "utf-8")
+        text = with_landmarks(page.read_text("utf-8"))
+        page.write_text(with_policy(text, page.relative_to(out)), "utf-8")
+
+
+#: The theme's link to the book's first page, alone in the sidebar outside any landmark.
+_BRAND = re.compile(r'<div class="sidebar-primary-item">(\s*<a class="navbar-brand\b)')
+
+
+def with_landmarks(page: str) -> str:
+    """Every part of a book page inside a landmark (axe-core's ``region`` rule): the theme
+    leaves the sidebar's title link outside one, so it becomes a navigation of its own."""
+    return _BRAND.sub(
+        r'<div class="sidebar-primary-item" role="navigation" aria-label="Book home">\1', page
+    )
 
 
 def _without_repeated_scripts(page: str) -> str:

@@ -10,6 +10,7 @@ site as it was.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import os
@@ -29,7 +30,7 @@ from portal.site import i18n
 from portal.site.cards_i18n import translate_card
 from portal.site.i18n import LANGUAGES
 from portal.site.pages import SiteWriter, Writer, directory_writer
-from portal.site.sources import read_sources
+from portal.site.sources import Sources, read_sources
 
 STORAGE = ".dvc-storage"  # the organiser's DVC remote folder, served read-only at /dvc/
 BOOK_ENV = "PORTAL_SITE_BOOK"  # "0": the build makes no book, the pages say so
@@ -46,22 +47,39 @@ def manual_pages(docs: Path) -> list[tuple[str, str]]:
     return pages
 
 
+def in_language(sources: Sources, language: str) -> tuple[Sources, set[str]]:
+    """The sources as the pages of ``language`` show them: each challenge's card in that
+    language (a copy: the shared sources keep the original), and what had no translation.
+    Everything else (releases, runs, their figures) is shared, read once per build."""
+    if language == LANGUAGES[0]:
+        return sources, set()
+    challenges = [dataclasses.replace(c) for c in sources.challenges]
+    missing: set[str] = set()
+    for challenge in challenges:
+        missing |= translate_card(challenge, language)
+    return dataclasses.replace(sources, challenges=challenges), missing
+
+
 def generate(
-    root: Path, write: Writer, docs: Path | None = None, language: str = LANGUAGES[0]
+    root: Path,
+    write: Writer,
+    docs: Path | None = None,
+    language: str = LANGUAGES[0],
+    *,
+    sources: Sources | None = None,
+    drawn: dict | None = None,
 ) -> set[str]:
     """Write every generated page of the project at ``root`` in one language; returns what
-    had no translation. Called by :func:`build_site`, and by mkdocs through gen.py for a
-    plain ``mkdocs build`` (the default language only)."""
-    sources = read_sources(root)
+    had no translation. Called by :func:`build_site` once per language with the
+    ``sources`` it read once and the ``drawn`` figures it shares between languages, and
+    by mkdocs through gen.py for a plain ``mkdocs build`` (the default language only)."""
+    shown, missing = in_language(sources or read_sources(root), language)
     lang = i18n.Language(language)
-    missing: set[str] = set()
-    if not lang.default:
-        for challenge in sources.challenges:
-            missing |= translate_card(challenge, language)
-            lang.vocabulary.update(challenge.vocabulary)
+    for challenge in shown.challenges:  # the cards' own words (class names, flag values)
+        lang.vocabulary.update(challenge.vocabulary)
     i18n.use(lang)
     try:
-        writer = SiteWriter(sources, write, book=os.environ.get(BOOK_ENV, "1") != "0")
+        writer = SiteWriter(shown, write, book=os.environ.get(BOOK_ENV, "1") != "0", drawn=drawn)
         writer.generate(manual_pages(docs if docs is not None else Path.cwd() / "docs"))
     finally:
         i18n.use(i18n.Language(LANGUAGES[0]))
@@ -95,6 +113,69 @@ def _mkdocs(config_file: Path, site_dir: Path, *, strict: bool = True) -> None:
             f"mkdocs build --strict failed: {error}",
             hint="the warnings above name the page and the link or option at fault.",
         ) from None
+
+
+def _mkdocs_in_worker(config: Path, site_dir: Path, cwd: Path) -> tuple[float, tuple | None]:
+    """One language's mkdocs build, in a worker process: (seconds, None), or the error's
+    (message, hint, problems) to raise again in the build's own process."""
+    started = time.perf_counter()
+    try:
+        with contextlib.chdir(cwd):
+            _mkdocs(config, site_dir)
+    except BuildError as error:
+        return time.perf_counter() - started, (error.message, error.hint, error.problems)
+    return time.perf_counter() - started, None
+
+
+class _Builders:
+    """The mkdocs builds of a site's languages. With one language, mkdocs runs in this
+    process; with more, each runs in a worker (forked, so mkdocs and the theme are already
+    imported) as soon as its pages are written, while this process writes the next
+    language's pages and builds the books. The overlap only pays on a machine with a CPU to
+    spare (two or more, not all busy); the CPU work of each language is unchanged by it."""
+
+    def __init__(self, languages: int) -> None:
+        self.pool = None
+        if languages > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from mkdocs.commands import build  # noqa: F401  imported once, before the fork
+
+            workers = max(1, min(languages, os.cpu_count() or 1))
+            context = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.jobs: dict[str, object] = {}
+        self.seconds: dict[str, float] = {}
+
+    def submit(self, language: str, config: Path, site_dir: Path, cwd: Path) -> None:
+        if self.pool is None:
+            started = time.perf_counter()
+            with contextlib.chdir(cwd):
+                _mkdocs(config, site_dir)
+            self.seconds[f"mkdocs {language}"] = time.perf_counter() - started
+            return
+        self.jobs[language] = self.pool.submit(_mkdocs_in_worker, config, site_dir, cwd)
+
+    def wait(self) -> dict[str, float]:
+        """Each language's mkdocs seconds, once all are built; the first failure is raised."""
+        started = time.perf_counter()
+        for language, job in self.jobs.items():
+            seconds, error = job.result()
+            self.seconds[f"mkdocs {language}"] = seconds
+            if error is not None:
+                message, hint, problems = error
+                raise BuildError(message, hint=hint, problems=problems)
+        if self.jobs:
+            self.seconds["waiting for mkdocs"] = time.perf_counter() - started
+        return self.seconds
+
+    def __enter__(self) -> _Builders:
+        return self
+
+    def __exit__(self, *_) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _language_config(
@@ -195,28 +276,52 @@ def build_site(
     docs = config_file.parent / "docs"
     site_url = load_params(root / PARAMS_FILE).site.url
     try:
-        with scoped_environ(env):
+        with scoped_environ(env), _Builders(len(languages)) as builders:
+            # read once for every language: the cards, the release files, the MLflow runs
+            # and their artifacts; figures are drawn once too (once per language when they
+            # carry words), in ``drawn``
+            started = time.perf_counter()
+            sources = read_sources(root)
+            drawn: dict = {}
+            result.seconds["sources"] = time.perf_counter() - started
+            built = {}
             for language in languages:
                 started = time.perf_counter()
                 folder = pages / language / "docs"
                 folder.mkdir(parents=True)
                 missing = _hand_written(docs, folder, language)
-                missing |= generate(root, directory_writer(folder), docs, language)
+                missing |= generate(
+                    root,
+                    directory_writer(folder),
+                    docs,
+                    language,
+                    sources=sources,
+                    drawn=drawn,
+                )
                 result.missing[language] = sorted(missing)
                 result.seconds[f"pages {language}"] = time.perf_counter() - started
-                started = time.perf_counter()
                 language_config = _language_config(
                     config_file, folder, language, site_url, tuple(languages)
                 )
-                with contextlib.chdir(config_file.parent):
-                    _mkdocs(language_config, tmp / i18n.prefix(language))
-                result.seconds[f"mkdocs {language}"] = time.perf_counter() - started
+                # mkdocs builds this language in a worker while the next one's pages are
+                # written (and the books built); each into a folder of its own
+                built[language] = pages / language / "site"
+                builders.submit(language, language_config, built[language], config_file.parent)
             if book:
                 started = time.perf_counter()
-                for challenge in read_sources(root, with_runs=False).challenges:
-                    books.build_book(root, challenge.id, tmp / "book" / challenge.id)
+                for challenge in sources.challenges:
+                    books.build_book(
+                        root, challenge.id, pages / "book" / challenge.id, tuple(languages)
+                    )
                     result.books.append(challenge.id)
                 result.seconds["book"] = time.perf_counter() - started
+            result.seconds.update(builders.wait())
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            built[languages[0]].rename(tmp)
+            for language in languages[1:]:
+                built[language].rename(tmp / i18n.prefix(language))
+            if book:
+                (pages / "book").rename(tmp / "book")
             started = time.perf_counter()
             broken = linkcheck.check(tmp)
             result.seconds["linkcheck"] = time.perf_counter() - started

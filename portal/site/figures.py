@@ -1,7 +1,10 @@
 """Dataset figures for the data card page, drawn from a release's own files.
 
 Each function returns PNG bytes and the release files it read, so the page can
-say where every bar came from.
+say where every bar came from. Their titles, axis labels and legends are in the
+language of the pages being written (:func:`portal.site.i18n.t`); the build draws
+them once per language, and a figure without words once for all
+(:meth:`portal.site.pages.SiteWriter.drawing`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from portal.site import palette
+from portal.site.i18n import t
 from portal.site.sources import ReleaseInfo
 
 WITHHELD = "withheld"
@@ -79,17 +83,17 @@ def class_balance(release: ReleaseInfo, order=()) -> bytes:
         counts = np.array(
             [sum(r["split"] == s and r["label"] == cls for r in rows) for s in splits]
         )
-        ax.barh(splits, counts, left=left, color=colours[cls], label=cls)
+        ax.barh(splits, counts, left=left, color=colours[cls], label=t(cls))
         ink = "white" if palette.contrast(colours[cls], "#ffffff") >= 4.5 else "black"
         for y, (x0, n) in enumerate(zip(left, counts, strict=True)):
             if n:
                 ax.text(x0 + n / 2, y, str(n), ha="center", va="center", color=ink, fontsize=10)
         left += counts
-    ax.set_xlabel("exams")
-    ax.set_ylabel("split")
+    ax.set_xlabel(t("exams"))
+    ax.set_ylabel(t("split"))
     ax.invert_yaxis()
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.set_title("Exams per split and label")
+    ax.set_title(t("Exams per split and label"))
     return _png(fig)
 
 
@@ -104,11 +108,11 @@ def centres(release: ReleaseInfo) -> bytes:
         counts = np.array(
             [sum(r.get("centre") == c and r["label"] == cls for r in rows) for c in names]
         )
-        ax.bar(names, counts, bottom=bottom, color=colours[cls], label=cls)
+        ax.bar(names, counts, bottom=bottom, color=colours[cls], label=t(cls))
         bottom += counts
-    ax.set_ylabel("exams")
-    ax.set_xlabel("centre (coded)")
-    ax.set_title("Exams per centre (coded)")
+    ax.set_ylabel(t("exams"))
+    ax.set_xlabel(t("centre (coded)"))
+    ax.set_title(t("Exams per centre (coded)"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.tick_params(axis="x", labelrotation=30)
     return _png(fig)
@@ -126,9 +130,9 @@ def age_sex(release: ReleaseInfo) -> bytes:
         color=palette.series(len(sexes)),
         label=[f"{s} (n={len(a)})" for s, a in zip(sexes, ages, strict=True)],
     )
-    ax.set_xlabel("age at exam (years)")
-    ax.set_ylabel("exams")
-    ax.set_title("Age by sex")
+    ax.set_xlabel(t("age at exam (years)"))
+    ax.set_ylabel(t("exams"))
+    ax.set_title(t("Age by sex"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _png(fig)
 
@@ -167,14 +171,18 @@ def example_volumes(
 
 def example_slices(
     release: ReleaseInfo, splits: Sequence[str], flags: Sequence[str] = ()
-) -> tuple[bytes | None, list[str], str | None]:
-    """The transaxial slice of peak uptake of one exam per class (nuclear medicine and
-    other volumes of one intensity channel)."""
+) -> tuple[bytes | None, list[tuple[str, str, int, int]], str | None]:
+    """The transaxial slice of peak uptake of one exam per class (nuclear medicine and other
+    volumes of one intensity channel), none marked by a hard-case flag (``flags``), left to
+    right: (PNG, [(exam, label, slice number, slices)], shard). The image holds no word
+    (each panel is titled with its exam's id), so one drawing serves every language; the
+    page's caption says, in the reader's language, what each panel is."""
     examples, shard = example_volumes(release, splits, flags)
     if not examples:
         return None, [], None
     fig, axes = _figure(3.2 * len(examples), 3.4, ncols=len(examples))
     axes = np.atleast_1d(axes)
+    panels = []
     for ax, (exam, label, volume) in zip(axes, examples, strict=True):
         index = int(np.argmax(volume.reshape(volume.shape[0], -1).max(axis=1)))
         image = volume[index]
@@ -182,9 +190,10 @@ def example_slices(
         if len(ys):  # crop to the head, with a margin
             image = image[max(0, ys.min() - 4) : ys.max() + 5, max(0, xs.min() - 4) : xs.max() + 5]
         ax.imshow(image, cmap="magma", interpolation="nearest")
-        ax.set_title(f"{exam}: {label}\nslice {index + 1} of {volume.shape[0]}", fontsize=9)
+        ax.set_title(exam, fontsize=11)
         ax.axis("off")
-    return _png(fig), [e for e, _, _ in examples], shard
+        panels.append((exam, label, index + 1, volume.shape[0]))
+    return _png(fig), panels, shard
 
 
 def counts(release: ReleaseInfo, flags: Sequence[str] = ()) -> dict[str, Counter]:
@@ -205,3 +214,49 @@ def source_files(release: ReleaseInfo, *names: str) -> list[tuple[str, str]]:
     """(path, sha256) of release files, for a figure's caption."""
     wanted = set(names)
     return [(f.path, f.sha256) for f in release.manifest.files if f.path in wanted]
+
+
+def roc_curve(points: list, auc: float | None, title: str) -> bytes:
+    """A run's ROC curve, from its ``record.json`` (``scores.roc``), in the words of the
+    pages being written: the reproduction draws it in English (MLflow ``figures/roc.png``),
+    the site redraws it for a reader of another language with the same layout."""
+    fpr, tpr = zip(*points, strict=True) if points else ((0.0, 1.0), (0.0, 1.0))
+    fig, ax = _figure(4.2, 4.2)
+    ax.plot([0, 1], [0, 1], color="0.75", lw=1, ls="--")  # the look of reproduce/plots.py
+    shown = t("AUC {auc}", auc=f"{auc:.3f}" if auc is not None else "n/a")
+    ax.step(fpr, tpr, where="post", color="#3f51b5", lw=2, label=shown)
+    ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
+    ax.set_xlabel(t("1 - specificity"))
+    ax.set_ylabel(t("sensitivity"))
+    ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def confusion_matrix(counts: dict, title: str, shown: dict[str, str]) -> bytes:
+    """A run's confusion matrix, from its ``record.json`` (``scores.confusion``: the classes
+    in the order of their numbers and the matrix, rows the reference), in the words of the
+    pages being written (see :func:`roc_curve`); ``shown`` maps each class to those words.
+    A record written before challenges had more than two classes holds the four binary
+    counts instead; its two classes are ``shown``'s, negative first."""
+    if "matrix" in counts:
+        grid, names = np.array(counts["matrix"]), list(counts["classes"])
+    else:
+        grid = np.array(
+            [
+                [counts.get("true_negative", 0), counts.get("false_positive", 0)],
+                [counts.get("false_negative", 0), counts.get("true_positive", 0)],
+            ]
+        )
+        names = list(shown)[:2]
+    side = max(3.8, 1.1 * len(names) + 1.6)  # the look of reproduce/plots.py
+    fig, ax = _figure(side + 0.4, side)
+    ax.imshow(grid, cmap="Blues")
+    for (i, j), value in np.ndenumerate(grid):
+        colour = "white" if value > grid.max() / 2 else "black"
+        ax.text(j, i, str(value), ha="center", va="center", color=colour, fontsize=14)
+    ticks = list(range(len(names)))
+    words = [shown.get(name, name) for name in names]
+    ax.set_xticks(ticks, words, rotation=30 if len(names) > 2 else 0)
+    ax.set_yticks(ticks, words)
+    ax.set(xlabel=t("predicted"), ylabel=t("reference label"), title=title)
+    return _png(fig)

@@ -154,7 +154,8 @@ FRENCH: dict[str, str] = {
     ),
     '- <a href="{book}">Reproduction book</a>: executable notes that load the release and the '
     "MLflow runs and redraw the key figures (in English).": (
-        '- <a href="{book}">Carnet de reproduction</a> : des notes exécutables qui chargent la '
+        '- <a href="{book}" hreflang="en">Carnet de reproduction</a> : des notes exécutables '
+        "qui chargent la "
         "version et les exécutions MLflow et retracent les figures clés (en anglais)."
     ),
     "- Reproduction book: not built this time (`portal site build` builds it).": (
@@ -186,13 +187,50 @@ FRENCH: dict[str, str] = {
     "Exams per coded centre": "Examens par centre (codé)",
     "Age by sex": "Âge selon le sexe",
     "*Figures drawn at build time from {tables}.*": (
-        "*Figures tracées à la construction du site à partir de {tables} (légendes en anglais).*"
+        "*Figures tracées à la construction du site à partir de {tables}.*"
     ),
+    "exams": "examens",
+    "(the team opted out of portable numerics: {reason})": (
+        "(l'équipe a renoncé aux calculs portables : {reason})"
+    ),
+    "the other setting gave the same predictions, byte for byte": (
+        "l'autre réglage a donné les mêmes prédictions, octet pour octet"
+    ),
+    "**sensitive**: [{low}, {high}], spread {spread}; the official score lies inside it": (
+        "**sensible** : [{low}, {high}], écart {spread} ; le score officiel s'y trouve"
+    ),
+    "**sensitive**: [{low}, {high}], spread {spread}; the official score lies outside it": (
+        "**sensible** : [{low}, {high}], écart {spread} ; le score officiel est en dehors"
+    ),
+    "not possible: {why}": "impossible : {why}",
+    "not run": "non exécuté",
+    "{model} ({level}), {usable} usable CPUs of {logical}, {memory} GiB": (
+        "{model} ({level}), {usable} CPU utilisables sur {logical}, {memory} Gio"
+    ),
+    "none probed": "aucune sondée",
+    "{files} files, {size}": "{files} fichiers, {size}",
+    "AUC {auc}": "AUC {auc}",
+    "1 - specificity": "1 - spécificité",
+    "sensitivity": "sensibilité",
+    "predicted": "prédit",
+    "reference label": "étiquette de référence",
+    "*Drawn by the portal from the team's predictions, in this page's language, from the run's "
+    "`record.json` artifact (`scores.roc`, `scores.confusion`); the MLflow artifacts `figures/` "
+    "are the same figures in English.*": (
+        "*Tracées par le portail à partir des prédictions de l'équipe, dans la langue de cette "
+        "page, depuis l'artefact `record.json` de l'exécution (`scores.roc`, `scores.confusion`) ;"
+        " les artefacts MLflow `figures/` sont les mêmes figures en anglais.*"
+    ),
+    "split": "partition",
+    "Exams per centre (coded)": "Examens par centre (codé)",
+    "centre (coded)": "centre (codé)",
+    "age at exam (years)": "âge à l'examen (ans)",
     "## What an exam looks like": "## À quoi ressemble un examen",
     "Example transaxial slices": "Exemples de coupes transaxiales",
-    " and ": " et ",
-    "*The slice of peak uptake of {exams}, read from {shard}.*": (
-        "*La coupe de fixation maximale de {exams}, lue dans {shard}.*"
+    "{exam}, {label}, slice {number} of {slices}": "{exam}, {label}, coupe {number} sur {slices}",
+    "*Left to right: {panels}. The slice of peak uptake of each exam, read from {shard}.*": (
+        "*De gauche à droite : {panels}. La coupe de fixation maximale de chaque examen, lue "
+        "dans {shard}.*"
     ),
     "*No exam marked {flag} is chosen.*": "*Aucun examen marqué {flag} n'est retenu.*",
     "## De-identification": "## Désidentification",
@@ -505,7 +543,8 @@ FRENCH: dict[str, str] = {
     "Saliency over the striatum for a few exams of the scoring split, made by the team's "
     "`explain` entry point inside the sandbox:": (
         "Saillance sur le striatum pour quelques examens de la partition évaluée, produite "
-        "par le point d'entrée `explain` de l'équipe dans le bac à sable :"
+        "par le point d'entrée `explain` de l'équipe dans le bac à sable (images tracées lors "
+        "de la reproduction, légendes en anglais) :"
     ),
     "Steps of the first run (the second, which checks the predictions are the same, is in "
     "`record.json`):": (

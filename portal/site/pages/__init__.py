@@ -11,6 +11,8 @@ files, MLflow tags and artifacts) goes through :mod:`portal.site.untrusted`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from portal.site import i18n, jsonld, palette
 from portal.site.i18n import t
 from portal.site.pages.cite import CitePage
@@ -64,16 +66,28 @@ class SiteWriter(
 ):
     """Generates every page of every challenge through ``write(path, content)``."""
 
-    def __init__(self, sources: Sources, write: Writer, *, book: bool = True) -> None:
+    def __init__(
+        self, sources: Sources, write: Writer, *, book: bool = True, drawn: dict | None = None
+    ) -> None:
         self.book = book
         self.sources = sources
         self.site = sources.site
         self._write = write
+        #: figures already drawn in this build, shared by its languages (see :meth:`drawing`)
+        self.drawn = {} if drawn is None else drawn
         self.nav: list[str] = []
         self.language = i18n.current()
         #: from a page's folder up to the site's root: the book and the default language
         #: live there, the other languages one folder down
         self.root_prefix = "" if self.language.default else "../"
+
+    def drawing(self, key: tuple, draw: Callable[[], object], *, words: bool = True):
+        """What ``draw()`` returns, drawn once per build: once per language when the figure
+        carries words (``words``), else once for every language."""
+        key = (*key, self.language.code if words else "")
+        if key not in self.drawn:
+            self.drawn[key] = draw()
+        return self.drawn[key]
 
     def write(self, path: str, content: str | bytes) -> None:
         """Write one file; a page with text not translated says so at its top."""

@@ -36,10 +36,16 @@ def number(value: float | None, digits: int = 4) -> str:
     return i18n.n(f"{value:.{digits}f}")
 
 
+#: Decimal byte units as each language writes them (French: octet, ko, Mo, Go, To).
+SIZE_UNITS = {"en": ("B", "kB", "MB", "GB", "TB"), "fr": ("o", "ko", "Mo", "Go", "To")}
+
+
 def size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    """``89584743`` -> ``89.6 MB`` (``89,6 Mo`` on a French page)."""
+    units = SIZE_UNITS.get(i18n.current().code, SIZE_UNITS["en"])
+    for i, unit in enumerate(units):
+        if n < 1000 or i == len(units) - 1:
+            return i18n.n(f"{n:.0f}" if i == 0 else f"{n:.1f}") + f" {unit}"
         n /= 1000
     raise AssertionError
 

@@ -175,8 +175,11 @@ class DataCardPage:
             ("centres.png", "Exams per coded centre", figures.centres),
             ("age-sex.png", "Age by sex", figures.age_sex),
         ]
-        for name, alt, draw in plots:
-            self.write(f"{base}/{name}", draw(release))
+        for name, alt, draw in plots:  # their titles, axes and legends are in words
+            self.write(
+                f"{base}/{name}",
+                self.drawing((release.path, name), functools.partial(draw, release)),
+            )
             out += [f"![{t(alt)}](figures/{release.version}/{name})", ""]
         out.append(
             t(
@@ -187,17 +190,33 @@ class DataCardPage:
         out.append("")
         schema = c.card.meta.schema
         flags = [f.name for f in schema.hard_case_fields()]
-        png, exams, shard = figures.example_slices(release, schema.splits, flags)
+        png, panels, shard = self.drawing(
+            (release.path, "examples.png"),
+            functools.partial(figures.example_slices, release, schema.splits, flags),
+            words=False,
+        )
         if png is not None:
             self.write(f"{base}/examples.png", png)
+            described = "; ".join(
+                t(
+                    "{exam}, {label}, slice {number} of {slices}",
+                    exam=exam,
+                    label=inline(t(label)),
+                    number=number,
+                    slices=slices,
+                )
+                for exam, label, number, slices in panels
+            )
             out += [
                 t("## What an exam looks like"),
                 "",
-                f"![{t('Example transaxial slices')}](figures/{release.version}/examples.png)",
+                f"![{t('Example transaxial slices')}: {described}]"
+                f"(figures/{release.version}/examples.png)",
                 "",
                 t(
-                    "*The slice of peak uptake of {exams}, read from {shard}.*",
-                    exams=t(" and ").join(exams),
+                    "*Left to right: {panels}. The slice of peak uptake of each exam, read "
+                    "from {shard}.*",
+                    panels=described,
                     shard=f"`data/{shard}`",
                 )
                 + "".join(

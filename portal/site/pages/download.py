@@ -97,7 +97,11 @@ class DownloadPage:
         if not r.mirrors:
             return []
         rows = [
-            [code(m["target"]), inline(m["at"]), f"{inline(m['files'])} files, {size(m['bytes'])}"]
+            [
+                code(m["target"]),
+                inline(m["at"]),
+                t("{files} files, {size}", files=inline(m["files"]), size=size(m["bytes"])),
+            ]
             for m in r.mirrors
         ]
         return [

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
-from portal.site import untrusted
+from portal.site import figures, untrusted
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -260,7 +261,7 @@ class ReportPage:
             shown = []
             for fig, alt in (("roc.png", t("ROC curve")), ("confusion.png", t("Confusion matrix"))):
                 if fig in run.figures:
-                    self.write(f"{folder}/{fig}", run.figures[fig])
+                    self.write(f"{folder}/{fig}", self._run_figure(c, info, run, fig))
                     shown.append(f'![{alt}]({name}/{fig}){{ width="340" }}')
             out += [
                 " ".join(shown),
@@ -268,6 +269,12 @@ class ReportPage:
                 t(
                     "*Drawn by the portal from the team's predictions; MLflow artifacts "
                     "`figures/`.*"
+                )
+                if self.language.default
+                else t(
+                    "*Drawn by the portal from the team's predictions, in this page's language, "
+                    "from the run's `record.json` artifact (`scores.roc`, `scores.confusion`); "
+                    "the MLflow artifacts `figures/` are the same figures in English.*"
                 ),
                 "",
             ]
@@ -374,6 +381,24 @@ class ReportPage:
             ]
         return out
 
+    def _run_figure(self, c: ChallengeInfo, info: TeamInfo, run: RunInfo, fig: str) -> bytes:
+        """The ROC curve or confusion matrix of a run: the MLflow artifact (drawn in English by
+        the reproduction), or, for a page in another language, the same figure redrawn from
+        ``record.json`` in that language (once per build and language)."""
+        scores = run.record.get("scores") or {}
+        needed = "roc" if fig == "roc.png" else "confusion"
+        if self.language.default or not scores.get(needed):
+            return run.figures[fig]
+        title = f"{info.team.algorithm.team}, {c.rules.scoring_split if c.rules else ''}"
+        if fig == "roc.png":
+            auc = (scores.get("metrics") or {}).get("roc_auc")
+            draw = functools.partial(figures.roc_curve, scores["roc"], auc, title)
+        else:
+            index = c.card.meta.schema.index()  # class -> number: the negative class first
+            shown = {name: t(name) for name in sorted(index, key=index.get)}
+            draw = functools.partial(figures.confusion_matrix, scores["confusion"], title, shown)
+        return self.drawing((run.run_id, fig), draw)
+
     def _numerics_section(self, rec: dict) -> list[str]:
         """The numerical setting, the hardware check and the machine, from ``record.json``."""
         setting = rec.get("numerics") or {}
@@ -383,20 +408,28 @@ class ReportPage:
             return []
         chosen = inline(setting.get("setting", "?"))
         if setting.get("opted_out"):
-            chosen += f" (the team opted out of portable numerics: {inline(setting.get('reason'))})"
+            chosen += " " + t(
+                "(the team opted out of portable numerics: {reason})",
+                reason=inline(setting.get("reason")),
+            )
         if check.get("identical") is True:
-            seen = "the other setting gave the same predictions, byte for byte"
+            seen = t("the other setting gave the same predictions, byte for byte")
         elif check.get("identical") is False and check.get("band"):
             low, high = check["band"]
-            inside = "inside" if check.get("official_in_band") else "outside"
-            seen = (
-                f"**sensitive**: [{number(low)}, {number(high)}], spread "
-                f"{number(check.get('spread'))}; the official score lies {inside} it"
+            seen = t(
+                "**sensitive**: [{low}, {high}], spread {spread}; the official score lies "
+                + ("inside it" if check.get("official_in_band") else "outside it"),
+                low=number(low),
+                high=number(high),
+                spread=number(check.get("spread")),
             )
         elif check.get("checked"):
-            seen = f"not possible: {inline(check.get('failure') or check.get('sentence'))}"
+            seen = t(
+                "not possible: {why}",
+                why=inline(check.get("failure") or check.get("sentence")),
+            )
         else:
-            seen = "not run"
+            seen = t("not run")
         probe = setting.get("probe") or {}
         torch = probe.get("torch") if isinstance(probe.get("torch"), dict) else None
         numpy = probe.get("numpy") if isinstance(probe.get("numpy"), dict) else None
@@ -421,9 +454,14 @@ class ReportPage:
             [t("Hardware-noise band (native vs portable kernels)"), seen],
             [
                 t("Machine"),
-                f"{inline(machine.get('cpu_model'))} ({inline(machine.get('isa_level'))}), "
-                f"{inline(machine.get('usable_cpus'))} usable CPUs of "
-                f"{inline(machine.get('logical_cpus'))}, {inline(machine.get('memory_gib'))} GiB",
+                t(
+                    "{model} ({level}), {usable} usable CPUs of {logical}, {memory} GiB",
+                    model=inline(machine.get("cpu_model")),
+                    level=inline(machine.get("isa_level")),
+                    usable=inline(machine.get("usable_cpus")),
+                    logical=inline(machine.get("logical_cpus")),
+                    memory=inline(machine.get("memory_gib")),
+                ),
             ],
             [
                 t("CPU flags that choose kernels"),
@@ -434,10 +472,13 @@ class ReportPage:
                 f"{inline(machine.get('os'))}, kernel {inline(machine.get('kernel'))}, "
                 f"{inline(machine.get('libc'))}, Python {inline(probe.get('python', '?'))}",
             ],
-            [t("Numerical libraries (as the run saw them)"), "; ".join(libraries) or "none probed"],
+            [
+                t("Numerical libraries (as the run saw them)"),
+                "; ".join(libraries) or t("none probed"),
+            ],
             [
                 t("Pinned variables"),
-                ", ".join(code(f"{k}={v}") for k, v in sorted(pins.items())) or "none",
+                ", ".join(code(f"{k}={v}") for k, v in sorted(pins.items())) or t("none"),
             ],
         ]
         return [
