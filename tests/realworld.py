@@ -48,8 +48,10 @@ def build_export(files: list[Path], out: Path) -> dict[str, Path]:
         rows.append(exam)
     with open(out / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["exam_id", "patient_id", "label", "reader_confidence", "gray_zone"])
-        writer.writerows([e, f"RW-P{i:04d}", "normal", 5, "false"] for i, e in enumerate(rows))
+        # the columns the DaT-Park card declares beside the label (task.fields)
+        header = ["exam_id", "patient_id", "label", "reader_confidence", "reader_agreement"]
+        writer.writerow([*header, "gray_zone"])
+        writer.writerows([e, f"RW-P{i:04d}", "normal", 5, 3, "false"] for i, e in enumerate(rows))
     with open(out / "splits.csv", "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["exam_id", "split"])
