@@ -14,7 +14,9 @@ Each tool runs twice, in the order dicognito, portal, portal, dicognito, each ru
 after ``os.sync()`` with no output left from before; the faster run of each
 counts (the order and the other tool's pending writes then favour neither).
 Reports exams/s, MB/s, the speed ratio (above 1: the portal is faster) and
-peak resident memory at both sizes (it should not grow with the exam count).
+peak resident memory at both sizes (it should not grow with the exam count). It
+also reports the processor time of each tool's process tree and its ratio: on a
+machine shared with other work, wall time also measures the others' load.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ def measure(tool: str, export: Path, out: Path) -> dict:
         "bytes": sum(f.stat().st_size for f in files),
         "files": len(files),
         "peak_tree_mb": memory.peak_mb,
+        "cpu_seconds": memory.cpu_seconds,
     }
 
 
@@ -172,6 +175,7 @@ def _speed_row(tmp: Path, exams: int) -> dict:
         row[tool] = {
             "seconds": round(result["seconds"], 2),
             "runs_seconds": [round(r["seconds"], 2) for r in runs[tool]],
+            "cpu_seconds": round(min(r["cpu_seconds"] for r in runs[tool]), 2),
             "exams_per_s": round(exams / result["seconds"], 1),
             "mb_per_s": round(mb / result["seconds"], 1),
             "peak_memory_mb": round(peak, 1),
@@ -179,14 +183,17 @@ def _speed_row(tmp: Path, exams: int) -> dict:
         print(
             f"{tool:>9} {exams:>5} exams: {result['seconds']:7.2f} s  "
             f"{exams / result['seconds']:6.1f} exams/s  {mb / result['seconds']:6.1f} MB/s"
-            f"  peak {peak:.0f} MB (all processes)"
+            f"  peak {peak:.0f} MB (all processes)  cpu {row[tool]['cpu_seconds']:.2f} s"
         )
     for peer in PEERS:
         ratio = round(row[peer]["seconds"] / row["portal"]["seconds"], 2)
         row[f"speed_ratio_portal_vs_{peer}"] = ratio
+        cpu = round(row[peer]["cpu_seconds"] / max(row["portal"]["cpu_seconds"], 1e-9), 2)
+        row[f"cpu_ratio_portal_vs_{peer}"] = cpu
         print(
             f"  portal / {peer} throughput at {exams} exams: {ratio:.2f}x "
-            "(above 1: the portal is faster, while also verifying every element)"
+            "(above 1: the portal is faster, while also verifying every element); "
+            f"processor time: {cpu:.2f}x"
         )
     shutil.rmtree(export, ignore_errors=True)
     for tool in TOOLS:

@@ -26,10 +26,12 @@ the second rule, for an export that really shrank).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import hmac
 import io
+import itertools
 import json
 import mmap
 import os
@@ -37,7 +39,7 @@ import shutil
 import struct
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -64,8 +66,10 @@ from portal.deid.from_dataset import Deidentifier, Subject
 from portal.deid.keys import key_id, key_source
 from portal.deid.profile import PROFILE_DATABASE, DeidOptions
 from portal.errors import InputError, OutputExistsError, PortalError, VerificationError
-from portal.export.contract import Export, read_export
-from portal.ingest.report import write_report
+from portal.export.contract import read_export
+from portal.ingest.records import WorkStore
+from portal.ingest.report import DeidReport
+from portal.verify_deid.store import StoredValues
 from portal.verify_deid.verifier import IdentifyingValues, verify_tree
 
 SUPPORTED_SYNTAXES = {
@@ -616,16 +620,15 @@ def _save_record(work: Path, task: Task, record: dict) -> None:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
 
 
-def _read_journals(work: Path) -> dict[tuple[str, int], dict]:
-    records = {}
+def _journal_records(work: Path) -> Iterator[dict]:
+    """Every record the journals of an interrupted run hold, in the order written."""
     for journal in sorted((work / "done").glob("*.jsonl")):
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # the line being written when the run stopped
-            records[(record["exam_id"], record["index"])] = record
-    return records
+        with open(journal, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue  # the line being written when the run stopped
 
 
 # -- orchestration ------------------------------------------------------------------------
@@ -638,73 +641,113 @@ def _fingerprint(key: bytes, options: DeidOptions) -> str:
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def centre_codes(export: Export, key: bytes, prefix: str) -> dict[str, str]:
+def centre_codes(names: Iterable[str], key: bytes, prefix: str) -> dict[str, str]:
     """Centre name -> code, numbered in keyed-hash order so codes reveal nothing."""
-    names = sorted({row["centre"] for row in export.clinical.values()})
-    order = sorted(names, key=lambda n: hmac.new(key, n.encode(), hashlib.sha256).hexdigest())
+    order = sorted(
+        sorted(set(names)), key=lambda n: hmac.new(key, n.encode(), hashlib.sha256).hexdigest()
+    )
     return {name: f"{prefix}-C{i:02d}" for i, name in enumerate(order, start=1)}
 
 
-def _tasks(export: Export, deid: Deidentifier, codes: dict[str, str]) -> list[Task]:
-    tasks = []
-    for exam in export.exam_ids:
-        patient = export.patient_of(exam)
+def _tasks(store: WorkStore, deid: Deidentifier, codes: dict[str, str], *, todo: bool = False):
+    """The tasks of every file (or of those not done yet), exams by ID, files by index:
+    made one at a time from the store, never held as a list."""
+    for exam, index, source, patient, centre in store.files(todo=todo):
         subject = Subject(
-            pseudonym=patient,
-            shift_days=deid.shift_for(patient),
-            centre_code=codes.get(export.clinical[exam]["centre"]),
+            pseudonym=patient, shift_days=deid.shift_for(patient), centre_code=codes.get(centre)
         )
-        for index, path in enumerate(export.files[exam]):
-            tasks.append(Task(exam, index, str(path.resolve()), subject))
-    return tasks
+        yield Task(exam, index, source, subject)
 
 
-def _load_done(work: Path, tasks: list[Task], fingerprint: str) -> dict[tuple[str, int], dict]:
-    """Results of a previous, interrupted run with the same key, options and inputs."""
+def _prepare_work(work: Path, fingerprint: str) -> bool:
+    """Keep the work folder of an interrupted run with the same key, options and portal
+    (True), or start a new one (False)."""
     stamp = work / "fingerprint"
-    if not stamp.exists() or stamp.read_text() != fingerprint:
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        stamp.write_text(fingerprint)
-        return {}
-    done = {}
-    journaled = _read_journals(work)
-    for task in tasks:
-        record = journaled.get((task.exam_id, task.index))
-        if record is None:
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return True
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    stamp.write_text(fingerprint)
+    return False
+
+
+def _resume(work: Path, store: WorkStore, catalogue: StoredValues) -> int:
+    """Take the journaled records of a previous, interrupted run whose input is unchanged
+    and whose output is still there; return how many files are done."""
+    for record in _journal_records(work):
+        exam, index = record.get("exam_id"), record.get("index")
+        source = store.source_of(exam, index)
+        if source is None:
             continue
-        source = Path(task.source)
-        stat = source.stat()
+        stat = Path(source).stat()
+        output = record.get("output")
         if (record.get("input_bytes"), record.get("input_mtime_ns")) != (
             stat.st_size,
             stat.st_mtime_ns,
-        ):
+        ) or (record["status"] == "ok" and not (work / "files" / output).exists()):
+            store.forget(exam, index)  # a later line about this file says it must be redone
             continue
-        output = record.get("output")
-        if record["status"] == "ok" and not (work / "files" / output).exists():
-            continue
-        done[(task.exam_id, task.index)] = record
-    return done
+        _take(record, store, catalogue)
+    return sum(store.status_counts().values())
 
 
-def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+def _write_tables(staging: Path, store: WorkStore, codes: dict[str, str]) -> None:
+    """labels.csv, splits.csv and clinical.csv of the kept exams, by exam ID, as the export
+    wrote them (centres as codes), streamed from the store."""
+    label_columns, clinical_columns = store.label_columns(), store.clinical_columns()
+    centre = clinical_columns.index("centre")
+    with (
+        open(staging / "labels.csv", "w", newline="", encoding="utf-8") as labels_file,
+        open(staging / "splits.csv", "w", newline="", encoding="utf-8") as splits_file,
+        open(staging / "clinical.csv", "w", newline="", encoding="utf-8") as clinical_file,
+    ):
+        labels = csv.writer(labels_file, lineterminator="\n")
+        splits = csv.writer(splits_file, lineterminator="\n")
+        clinical = csv.writer(clinical_file, lineterminator="\n")
+        labels.writerow(label_columns)
+        splits.writerow(["exam_id", "split"])
+        clinical.writerow(clinical_columns)
+        for exam, split, label_row, clinical_row in store.kept_rows():
+            labels.writerow(label_row)
+            splits.writerow([exam, split])
+            clinical_row[centre] = codes[clinical_row[centre]]
+            clinical.writerow(clinical_row)
 
 
-def _write_tables(staging: Path, export: Export, exams: list[str], codes: dict[str, str]) -> None:
-    label_columns = list(next(iter(export.labels.values())).keys())
-    _write_csv(staging / "labels.csv", label_columns, [export.labels[e] for e in exams])
-    _write_csv(
-        staging / "splits.csv",
-        ["exam_id", "split"],
-        [{"exam_id": e, "split": export.splits[e]} for e in exams],
+def _json_list_lines(items: Iterable, indent: int, depth: int) -> Iterator[str]:
+    """The text ``json.dumps`` gives a list of ``items`` at nesting ``depth`` with
+    ``indent``, in pieces: the same bytes, without the list in memory."""
+    pad = " " * (indent * (depth + 1))
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=indent).replace("\n", "\n" + pad)
+        yield ("[\n" if first else ",\n") + pad + text
+        first = False
+    yield "[]" if first else "\n" + " " * (indent * depth) + "]"
+
+
+def _write_streamed(path: Path, head: str, pieces: Iterable[str], tail: str) -> None:
+    """Write ``head``, the pieces and ``tail`` to ``path`` (through a temporary file and a
+    rename, flushed to disk first: as ``atomic.write_text`` does)."""
+    tmp = path.parent / f".{path.name}{atomic.TMP_MARKER}{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(head)
+        for piece in pieces:
+            handle.write(piece)
+        handle.write(tail)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _write_sources(path: Path, store: WorkStore) -> None:
+    """private/sources.json: output file -> input file and patient, as a JSON list."""
+    items = (
+        {"output": record["output"], "input": source, "patient": record["patient"]}
+        for _, _, source, record in store.records("ok")
     )
-    clinical_columns = list(next(iter(export.clinical.values())).keys())
-    rows = [{**export.clinical[e], "centre": codes[export.clinical[e]["centre"]]} for e in exams]
-    _write_csv(staging / "clinical.csv", clinical_columns, rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_streamed(path, "", _json_list_lines(items, 1, 0), "")
 
 
 def ingest(
@@ -725,76 +768,84 @@ def ingest(
     Refuses (``InputError``) when no exam can be staged, and (``OutputExistsError``)
     when fewer than ``SHRINK_LIMIT`` of the current staging's exams would remain,
     unless ``allow_shrink``; the staging is then left byte for byte as it was.
+
+    Memory does not grow with the export: its tables, its files and the per-file
+    records wait in the work folder's SQLite file (``records.WorkStore``), the
+    verifier's catalogue in another (``StoredValues``).
     """
     export = read_export(export_dir, schema)
     out_dir = Path(out_dir)
     work = out_dir / ".ingest-work"
     private = out_dir / "private"
     deid = Deidentifier(key, options)
-    codes = centre_codes(export, key, options.pseudonym_prefix)
-    tasks = _tasks(export, deid, codes)
+    resuming = _prepare_work(work, _fingerprint(key, options))
+    store = WorkStore(work / "ingest.sqlite")
+    store.load_export(export)
+    root = export.root
+    del export  # its rows are in the store now
+    codes = centre_codes(store.centres(), key, options.pseudonym_prefix)
+    total = store.file_count()
     if on_total:
-        on_total(len(tasks))
-    done = _load_done(work, tasks, _fingerprint(key, options))
-    from portal.verify_deid.store import StoredValues
-
+        on_total(total)
     # the verifier's catalogue of the input's identifying values lives on disk, rebuilt
     # from the finished files' records on a resume: memory does not grow with the export
     (work / "catalogue.sqlite").unlink(missing_ok=True)
     catalogue = StoredValues(work / "catalogue.sqlite", writable=True)
-    _gather(list(done.values()), {}, None, catalogue)  # the resumed records, slimmed
-    if progress and done:
-        progress(len(done))
-    todo = [t for t in tasks if (t.exam_id, t.index) not in done]
+    resumed = _resume(work, store, catalogue) if resuming else 0
+    if progress and resumed:
+        progress(resumed)
     cores = max(1, workers or os.cpu_count() or 1)
-    _deidentify_all(todo, done, (key, options, str(work)), cores, progress, catalogue)
+    _deidentify_all(
+        _tasks(store, deid, codes, todo=True),
+        total - resumed,
+        store,
+        (key, options, str(work)),
+        cores,
+        progress,
+        catalogue,
+    )
 
-    records = [done[(t.exam_id, t.index)] for t in tasks]
-    _quarantine_duplicates(records)
-    by_task = dict(zip(((t.exam_id, t.index) for t in tasks), records, strict=True))
-    kept_exams = sorted({r["exam_id"] for r in records if r["status"] == "ok"})
-    excluded = sorted(set(export.exam_ids) - set(kept_exams))
-    groups = quarantine_groups(export, tasks, by_task)
+    _quarantine_duplicates(store)
+    counts = store.status_counts()
+    kept = store.kept_count()
+    excluded = store.excluded_exams()
+    groups = quarantine_groups(root, store)
     staging = out_dir / "staging"
-    _refuse_shrinking(staging, len(kept_exams), len(tasks), groups, allow_shrink)
+    _refuse_shrinking(staging, kept, total, groups, allow_shrink)
 
     private.mkdir(parents=True, exist_ok=True)
-    _copy_quarantine(private / "quarantine", tasks, by_task)
-    sources = [
-        {"output": r["output"], "input": t.source, "patient": r["patient"]}
-        for t in tasks
-        if (r := by_task[(t.exam_id, t.index)])["status"] == "ok"
-    ]
-    atomic.write_text(private / "sources.json", json.dumps(sources, indent=1))
+    _copy_quarantine(private / "quarantine", store)
+    _write_sources(private / "sources.json", store)
 
     with atomic.atomic_dir(staging, overwrite=True) as tmp:
-        for item in sources:
-            target = tmp / item["output"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(work / "files" / item["output"], target)
-        _write_tables(tmp, export, kept_exams, codes)
-        deid_report = _report(challenge, export, options, key, tasks, by_task, excluded)
-        report_path = tmp / "deid_report.json"
-        write_report(report_path, deid_report)
-        report = _verify_staging(tmp, catalogue, records, codes, options, private, workers=cores)
-        deid_report["verifier"] = {
-            "passed": True,
-            # published in every release: the words stay as first released
-            "independent": "portal.verify shares no code with portal.deid",
-            "files": report.files,
-            "elements": report.elements,
-        }
-        write_report(report_path, deid_report)
+        _place_outputs(work / "files" / "dicom", tmp / "dicom", store, counts.get("ok", 0))
+        try:
+            _write_tables(tmp, store, codes)
+            deid_report, actions = _report(challenge, root, options, key, store, excluded)
+            report_path = tmp / "deid_report.json"
+            _write_report(report_path, deid_report, store)
+            report = _verify_staging(tmp, catalogue, total, codes, options, private, workers=cores)
+            deid_report["verifier"] = {
+                "passed": True,
+                # published in every release: the words stay as first released
+                "independent": "portal.verify shares no code with portal.deid",
+                "files": report.files,
+                "elements": report.elements,
+            }
+            _write_report(report_path, deid_report, store)
+        except BaseException:
+            # refused or interrupted: the outputs go back to the work folder, for a resume
+            with contextlib.suppress(OSError):
+                os.rename(tmp / "dicom", work / "files" / "dicom")
+            raise
     catalogue.close()
+    store.close()
     shutil.rmtree(work, ignore_errors=True)
-    actions: Counter[str] = Counter()
-    for record in records:
-        actions.update(record.get("actions", {}))
     return IngestSummary(
         staging=staging,
-        exams=len(kept_exams),
-        files=len(sources),
-        quarantined=sum(r["status"] == "quarantined" for r in records),
+        exams=kept,
+        files=counts.get("ok", 0),
+        quarantined=counts.get("quarantined", 0),
         excluded_exams=excluded,
         actions=dict(sorted(actions.items())),
         verifier_elements=report.elements,
@@ -802,33 +853,61 @@ def ingest(
     )
 
 
-def quarantine_groups(
-    export: Export, tasks: list[Task], by_task: dict
-) -> tuple[QuarantineGroup, ...]:
+def _place_outputs(files: Path, dicom: Path, store: WorkStore, staged: int) -> None:
+    """Move the de-identified files into the staging's ``dicom/`` with one rename (no copy,
+    no link, no folder made or removed per exam), then drop what is not a staged output:
+    the files of quarantined inputs (duplicates), and outputs of an interrupted run whose
+    input left the export."""
+    os.rename(files, dicom)
+    kept = 0
+    for folder in os.scandir(dicom):
+        if not folder.is_dir(follow_symlinks=False):
+            os.unlink(folder.path)
+            continue
+        held = 0
+        for entry in os.scandir(folder.path):
+            if store.is_staged(f"dicom/{folder.name}/{entry.name}"):
+                held += 1
+            else:
+                os.unlink(entry.path)
+        if not held:
+            os.rmdir(folder.path)
+        kept += held
+    if kept != staged:
+        raise PortalError(
+            f"{staged - kept} de-identified file(s) went missing from {files} while the "
+            "ingest ran; nothing was staged.",
+            hint="re-run `portal ingest`; the missing files are de-identified again.",
+        )
+
+
+def quarantine_groups(root: Path, store: WorkStore) -> tuple[QuarantineGroup, ...]:
     """The quarantined files by reason code, most frequent first, each with its first files
     named by their path inside the export."""
-    root = os.path.realpath(export.root)
-    found: dict[str, list[tuple[dict, str]]] = {}
-    for task in tasks:
-        record = by_task[(task.exam_id, task.index)]
-        if record["status"] != "quarantined":
-            continue
-        source = Path(task.source)
+    root_text = os.path.realpath(root)
+    found: dict[str, list] = {}  # code -> [count, first record, first files shown]
+    for exam, _, source_text, record in store.records("quarantined"):
+        source = Path(source_text)
         shown = (
-            source.relative_to(root).as_posix()
-            if source.is_relative_to(root)
-            else f"exams/{task.exam_id}/{source.name}"
+            source.relative_to(root_text).as_posix()
+            if source.is_relative_to(root_text)
+            else f"exams/{exam}/{source.name}"
         )
-        found.setdefault(record.get("code", "deid-failed"), []).append((record, shown))
+        entry = found.setdefault(record.get("code", "deid-failed"), [0, record, []])
+        entry[0] += 1
+        if len(entry[2]) < FIRST_FILES:
+            entry[2].append(shown)
     return tuple(
         QuarantineGroup(
             code=code,
-            count=len(members),
-            reason=members[0][0]["reason"],
-            fix=members[0][0]["fix"],
-            files=tuple(shown for _, shown in members[:FIRST_FILES]),
+            count=count,
+            reason=first["reason"],
+            fix=first["fix"],
+            files=tuple(shown),
         )
-        for code, members in sorted(found.items(), key=lambda item: (-len(item[1]), item[0]))
+        for code, (count, first, shown) in sorted(
+            found.items(), key=lambda item: (-item[1][0], item[0])
+        )
     )
 
 
@@ -871,20 +950,28 @@ def _refuse_shrinking(
 
 
 def _deidentify_all(
-    todo: list[Task],
-    done: dict,
+    todo: Iterator[Task],
+    count: int,
+    store: WorkStore,
     args: tuple,
     cores: int,
     progress: Callable[[int], None] | None,
-    catalogue: IdentifyingValues,
+    catalogue: StoredValues,
 ) -> None:
-    """Run ``_process`` over the files still to do, on up to ``cores`` processes."""
-    workers = min(cores, len(todo) or 1)
-    if workers == 1 or len(todo) < 4:
+    """Run ``_process`` over the ``count`` files still to do, on up to ``cores`` processes;
+    each record joins the store as it comes back."""
+
+    def take(record: dict) -> None:
+        _take(record, store, catalogue)
+        if progress:
+            progress(1)
+
+    workers = min(cores, count or 1)
+    if workers == 1 or count < 4:
         _init_worker(*args)
-        _gather(map(_process, todo), done, progress, catalogue)
+        for task in todo:
+            take(_process(task))
         return
-    pending = deque(todo)
     # the fork server imports these once; every worker (the verifier's too) is then forked
     # ready, instead of importing pydicom and the portal again (about 0.4 s a pool)
     with process_pool(
@@ -899,16 +986,39 @@ def _deidentify_all(
         starter = threading.Thread(target=_start_workers, args=(pool, workers), daemon=True)
         starter.start()
         _init_worker(*args)
-        while pending and starter.is_alive():
-            _gather([_process(pending.popleft())], done, progress, catalogue)
+        while starter.is_alive():
+            task = next(todo, None)
+            if task is None:
+                break
+            take(_process(task))
         starter.join()
         try:
-            _gather(pool.map(_process, pending, chunksize=2), done, progress, catalogue)
+            for record in _in_order(pool, todo, chunk=2, window=8 * workers):
+                take(record)
         except BrokenProcessPool:
             raise PortalError(
                 "a worker process died while de-identifying (finished files are kept).",
                 hint="re-run to resume; `--workers 1` shows which file brings it down.",
             ) from None
+
+
+def _process_batch(tasks: list[Task]) -> list[dict]:
+    return [_process(task) for task in tasks]
+
+
+def _in_order(pool: ProcessPoolExecutor, tasks: Iterator[Task], *, chunk: int, window: int):
+    """Records of ``tasks`` in their order, computed by ``pool`` ``chunk`` tasks at a time
+    with at most ``window`` chunks submitted: unlike ``pool.map``, which submits all at
+    once, memory holds a window of tasks, not the export."""
+    pending: deque = deque()
+    while True:
+        batch = list(itertools.islice(tasks, chunk))
+        if batch:
+            pending.append(pool.submit(_process_batch, batch))
+        if pending and (len(pending) >= window or not batch):
+            yield from pending.popleft().result()
+        elif not batch:
+            return
 
 
 def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
@@ -919,8 +1029,8 @@ def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
 
 def _verify_staging(
     folder: Path,
-    identifying: IdentifyingValues,
-    records: list[dict],
+    identifying: StoredValues,
+    files: int,
     codes: dict[str, str],
     options: DeidOptions,
     private: Path,
@@ -929,21 +1039,13 @@ def _verify_staging(
 ):
     """Run the independent verifier over ``folder``; raise if it finds anything."""
     identifying.add_table_values(codes.keys(), "centre name")
-    commit = getattr(identifying, "commit", None)
-    if commit is not None:  # a catalogue on disk: the verify workers read what is committed
-        commit()
-    if hasattr(identifying, "inputs"):  # the input dates are on disk too
-        inputs = identifying.inputs()
-    else:
-        inputs = {
-            r["output"]: (r["patient"], r["input_dates"]) for r in records if r["status"] == "ok"
-        }
+    identifying.commit()  # the verify workers read what is committed
     report = verify_tree(
         folder,
         identifying,
-        inputs=inputs,
+        inputs=identifying.inputs(),  # the input dates wait on disk too
         allowed_private=options.private_allowlist,
-        workers=workers if len(records) >= 64 else 1,
+        workers=workers if files >= 64 else 1,
     )
     findings_path = private / "verify-findings.json"
     if not report.passed:
@@ -958,40 +1060,22 @@ def _verify_staging(
     return report
 
 
-_SHARED_ACTIONS: dict[tuple, dict[str, int]] = {}
+def _take(record: dict, store: WorkStore, catalogue: StoredValues) -> None:
+    """One file's record: its catalogue of identifying values joins the one catalogue, the
+    input's dates wait on disk for the interval check, the rest joins the store."""
+    if "catalogue" in record:
+        catalogue.merge(record.pop("catalogue"))
+    dates = record.pop("input_dates", None)
+    if dates is not None and record.get("output"):
+        catalogue.add_input_dates(record["output"], record["patient"], dates)
+    store.put(record)
 
 
-def _gather(
-    results, done: dict, progress: Callable[[int], None] | None, catalogue: IdentifyingValues
-) -> None:
-    """Collect records as workers finish; each file's catalogue joins the one catalogue
-    at once, so memory holds each distinct identifying value once, not once per file."""
-    add_dates = getattr(catalogue, "add_input_dates", None)
-    for record in results:
-        if "catalogue" in record:
-            catalogue.merge(record.pop("catalogue"))
-        if add_dates is not None:  # the input dates wait on disk for the interval check
-            dates = record.pop("input_dates", None)
-            if dates is not None and record.get("output"):
-                add_dates(record["output"], record["patient"], dates)
-        if "actions" in record:  # files of one kind share one dict of action counts
-            actions = record["actions"]
-            record["actions"] = _SHARED_ACTIONS.setdefault(tuple(sorted(actions.items())), actions)
-        done[(record["exam_id"], record["index"])] = record
-        if progress:
-            progress(1)
-
-
-def _quarantine_duplicates(records: list[dict]) -> None:
+def _quarantine_duplicates(store: WorkStore) -> None:
     """Files sharing one SOP Instance UID: which exam owns the image is unknown, so every
     copy is quarantined, naming the exams involved."""
-    holders: dict[str, list[dict]] = {}
-    for record in records:
-        if record["status"] == "ok":
-            holders.setdefault(record["sop_instance_uid_hash"], []).append(record)
-    for copies in holders.values():
-        if len(copies) < 2:
-            continue
+    for sop in list(store.duplicate_sops()):
+        copies = store.with_sop(sop)
         exams = ", ".join(sorted({r["exam_id"] for r in copies}))
         for record in copies:
             record.update(
@@ -1001,40 +1085,57 @@ def _quarantine_duplicates(records: list[dict]) -> None:
                 fix="keep one copy, in the exam it belongs to, and re-run",
             )
             record.pop("output", None)
+            store.put(record)
 
 
-def _copy_quarantine(folder: Path, tasks: list[Task], by_task: dict) -> None:
+def _copy_quarantine(folder: Path, store: WorkStore) -> None:
     shutil.rmtree(folder, ignore_errors=True)
-    for task in tasks:
-        if by_task[(task.exam_id, task.index)]["status"] == "quarantined":
-            target = folder / task.exam_id / Path(task.source).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(task.source, target)
+    for exam, _, source, _ in store.records("quarantined"):
+        target = folder / exam / Path(source).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
 
 
-def _quarantine_counts(outcomes: list[dict]) -> dict[str, dict]:
-    """Quarantined files by stable code: how many, what the code means, the fix."""
-    counts: Counter[str] = Counter(o["code"] for o in outcomes if o["status"] == "quarantined")
-    fixes = {o["code"]: o["fix"] for o in outcomes if o["status"] == "quarantined"}
-    return {
-        code: {"count": counts[code], "meaning": QUARANTINE_CODES[code], "fix": fixes[code]}
-        for code in sorted(counts)
-    }
-
-
-def _report(challenge, export, options, key, tasks, by_task, excluded) -> dict:
-    actions: Counter[str] = Counter()
-    outcomes = []
-    for task in tasks:
-        record = by_task[(task.exam_id, task.index)]
-        actions.update(record.get("actions", {}))
-        outcome = {"exam_id": task.exam_id, "file_index": task.index, "status": record["status"]}
+def _outcomes(store: WorkStore) -> Iterator[dict]:
+    """Each file's outcome, as ``deid_report.json`` lists them, in task order."""
+    for exam, index, _, record in store.records():
+        outcome = {"exam_id": exam, "file_index": index, "status": record["status"]}
         if record["status"] == "ok":
             outcome["output"] = record["output"]
         else:
             outcome.update(code=record["code"], reason=record["reason"], fix=record["fix"])
-        outcomes.append(outcome)
-    return {
+        yield outcome
+
+
+_FILES = "\x00files\x00"  # where the streamed list of outcomes goes in the report's text
+
+
+def _write_report(path: Path, report: dict, store: WorkStore) -> None:
+    """``json.dumps(report, indent=2)`` with its ``files`` list streamed from the store;
+    the rest is checked against the report's one definition (``ingest/report.py``) first."""
+    DeidReport.model_validate({**report, "files": []})
+    text = json.dumps({**report, "files": _FILES}, indent=2) + "\n"
+    head, tail = text.split(json.dumps(_FILES), 1)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(head)
+        for piece in _json_list_lines(_outcomes(store), 2, 1):
+            handle.write(piece)
+        handle.write(tail)
+
+
+def _report(challenge, root, options, key, store, excluded) -> tuple[dict, Counter]:
+    """The report (its ``files`` list is streamed when written) and the action counts."""
+    actions: Counter[str] = Counter()
+    quarantined: Counter[str] = Counter()
+    fixes: dict[str, str] = {}
+    for _, _, _, record in store.records():
+        actions.update(record.get("actions", {}))
+        if record["status"] == "quarantined":
+            quarantined[record["code"]] += 1
+            fixes[record["code"]] = record["fix"]  # the last file's, as always
+    counts = store.status_counts()
+    exams = store.exam_count()
+    report = {
         "challenge": challenge,
         "profile": {
             "standard": "DICOM PS3.15 Annex E",
@@ -1045,20 +1146,28 @@ def _report(challenge, export, options, key, tasks, by_task, excluded) -> dict:
             "uids": "keyed HMAC-SHA256, root 2.25",
             "dates": "one whole-day shift per patient, 100 to 110 years back; times kept",
             "key_id": key_id(key),
-            "key_source": key_source(challenge, export.root),
+            "key_source": key_source(challenge, root),
         },
         "portal_version": __version__,
         "pydicom_version": pydicom.__version__,
         "counts": {
-            "exams_in_export": len(export.exam_ids),
-            "exams_staged": len(export.exam_ids) - len(excluded),
-            "files": len(tasks),
-            "files_staged": sum(r["status"] == "ok" for r in by_task.values()),
-            "files_quarantined": sum(r["status"] == "quarantined" for r in by_task.values()),
+            "exams_in_export": exams,
+            "exams_staged": exams - len(excluded),
+            "files": store.file_count(),
+            "files_staged": counts.get("ok", 0),
+            "files_quarantined": counts.get("quarantined", 0),
             "actions": dict(sorted(actions.items())),
         },
         "excluded_exams": excluded,
-        "quarantine": _quarantine_counts(outcomes),
-        "files": outcomes,
+        "quarantine": {
+            code: {
+                "count": quarantined[code],
+                "meaning": QUARANTINE_CODES[code],
+                "fix": fixes[code],
+            }
+            for code in sorted(quarantined)
+        },
+        "files": [],  # streamed by _write_report
         "verifier": {"passed": None},
     }
+    return report, actions

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 import mmap
+import os
 import re
 import unicodedata
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -546,6 +547,52 @@ def _check_files(job: tuple[str, list[str]]) -> tuple[list[Finding], int, int, d
     return report.findings, report.files, report.elements, dates
 
 
+def _walk(root: Path) -> Iterator[Path]:
+    """Every path under ``root`` in the order of ``sorted(root.rglob("*"))`` (names sorted,
+    each folder followed by what it holds; links to folders not entered), found as the
+    walk goes: one folder's entries in memory at a time."""
+    with os.scandir(root) as listing:
+        entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in listing)
+    for name, is_dir in entries:
+        path = root / name
+        yield path
+        if is_dir:
+            yield from _walk(path)
+
+
+def _dicom_batches(root: Path, text_suffixes: tuple[str, ...]) -> Iterator[tuple[str, list]]:
+    """(root, up to 32 relative paths) of the files that are not text, in walk order."""
+    batch: list[str] = []
+    for path in _walk(root):
+        if path.is_file() and path.suffix.lower() not in text_suffixes:
+            batch.append(str(path.relative_to(root)))
+            if len(batch) == 32:
+                yield str(root), batch
+                batch = []
+    if batch:
+        yield str(root), batch
+
+
+def _text_jobs(root: Path, text_files: list[str]) -> Iterator[tuple[str, int, list[str]]]:
+    """Runs of ``TEXT_CHUNK`` lines of each text file, one file read at a time."""
+    for relative in text_files:
+        lines = (root / relative).read_text(errors="replace").splitlines()
+        for start in range(0, len(lines), TEXT_CHUNK):  # long tables: searched in parallel
+            yield relative, start, lines[start : start + TEXT_CHUNK]
+
+
+def _in_order(pool, function, jobs: Iterable, window: int) -> Iterator:
+    """``pool.map(function, jobs)`` with at most ``window`` jobs submitted at a time: the
+    jobs are made as the results come back, never all held at once."""
+    pending: deque = deque()
+    for job in jobs:
+        pending.append(pool.submit(function, job))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def verify_tree(
     root: Path,
     identifying: IdentifyingValues,
@@ -566,22 +613,18 @@ def verify_tree(
     allowed = sorted(allowed_private)
     verifier = Verifier(identifying, pseudonym_pattern=pseudonym_pattern, allowed_private=allowed)
     report = VerifyReport()
-    dicom_files: list[str] = []
-    text_jobs: list[tuple[str, int, list[str]]] = []
-    for path in sorted(root.rglob("*")):
+    # the tree is walked twice, in the order of sorted(root.rglob("*")), and never listed
+    # whole: first every name is checked and the text files noted, then the DICOM files
+    # go to the workers in batches as the walk finds them
+    text_files: list[str] = []
+    for path in _walk(root):
         relative = str(path.relative_to(root))
         verifier.check_name(relative, report)
-        if not path.is_file():
-            continue
-        if path.suffix.lower() in text_suffixes:
+        if path.is_file() and path.suffix.lower() in text_suffixes:
             report.files += 1
-            lines = path.read_text(errors="replace").splitlines()
-            for start in range(0, len(lines), TEXT_CHUNK):  # long tables: searched in parallel
-                text_jobs.append((relative, start, lines[start : start + TEXT_CHUNK]))
-        else:
-            dicom_files.append(relative)
-    batches = [dicom_files[i : i + 32] for i in range(0, len(dicom_files), 32)]
-    jobs = [(str(root), batch) for batch in batches]
+            text_files.append(relative)
+    jobs = _dicom_batches(root, text_suffixes)
+    text_jobs = _text_jobs(root, text_files)
     args = (identifying, pseudonym_pattern, allowed)
     # with the inputs known, each batch's date offsets are taken as it comes back: memory
     # holds the offsets of each patient, not the dates of every output file
@@ -604,7 +647,7 @@ def verify_tree(
                 patient, dates_before = before[relative]
                 _add_offsets(relative, patient, dates_before, after, offsets)
 
-    if workers > 1 and len(batches) + len(text_jobs) > 1:
+    if workers > 1:
         from portal.core.workers import process_pool
 
         with process_pool(
@@ -613,10 +656,9 @@ def verify_tree(
             initargs=args,
             preload=["portal.verify_deid.verifier"],
         ) as pool:
-            text_results = pool.map(_check_text, text_jobs)
-            for result in pool.map(_check_files, jobs):
+            for result in _in_order(pool, _check_files, jobs, 4 * workers):
                 take(result)
-            for findings in text_results:
+            for findings in _in_order(pool, _check_text, text_jobs, 4 * workers):
                 report.findings.extend(findings)
     else:
         _init_worker(*args)
