@@ -58,7 +58,8 @@ def project(tmp_path_factory):
     root = challenge_project(tmp_path_factory.mktemp("site-project"), exams=60, seed=5)
     shutil.copytree(ROOT / "data_cards", root / "data_cards", dirs_exist_ok=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params = {"challenges": params["challenges"], "site": params.get("site", {})}
+    # DaT-Park only: this project holds its release and teams, not the other challenges'
+    params = {"challenges": {"datpark": params["challenges"]["datpark"]}, "site": params["site"]}
     params["challenges"]["realfix"] = {"title": "A challenge of real data (fixture)"}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     write_real_card(root)

@@ -103,7 +103,8 @@ def project(tmp_path_factory):
     (root / "data_cards").mkdir(exist_ok=True)
     shutil.copy(card, root / "data_cards" / "datpark.md")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params = {"challenges": params["challenges"], "site": params.get("site", {})}
+    # DaT-Park only: this project holds its release and teams, not the other challenges'
+    params = {"challenges": {"datpark": params["challenges"]["datpark"]}, "site": params["site"]}
     params["challenges"]["datpark"]["title"] = planted("params title")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     rules = root / "reproduce" / "datpark" / "challenge.yaml"
