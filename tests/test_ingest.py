@@ -340,12 +340,12 @@ def test_the_deid_report_is_typed_where_written_and_where_read(cohort_export, tm
     written = tmp_path / "data" / "staging" / "deid_report.json"
     good = json.loads(written.read_text())
     path = tmp_path / "deid_report.json"
-    write_report(path, good)
+    write_report(path, good, good["files"])
     assert path.read_text() == json.dumps(good, indent=2) + "\n"  # the published bytes
     assert read_report(path).verifier.passed is True
     misspelt = {**good, "verifer": good["verifier"]}
     with pytest.raises(ValidationError):
-        write_report(tmp_path / "other.json", misspelt)
+        write_report(tmp_path / "other.json", misspelt, [])
     path.write_text(json.dumps({**good, "counts": {"files": "many"}}))
     with pytest.raises(InputError) as refused:
         read_report(path)

@@ -12,6 +12,7 @@ is written, and a report of another shape is refused, by name, where it is read.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +78,33 @@ class DeidReport(_Strict):
     verifier: Verifier
 
 
-def write_report(path: Path, report: dict) -> DeidReport:
-    """Check ``report`` against the model, then write it (indent 2, the fields' order)."""
-    checked = DeidReport.model_validate(report)
-    data = checked.model_dump(exclude_none=False)
-    if checked.verifier.passed is None:
-        data["verifier"] = {"passed": None}  # before the verifier ran: its verdict only
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+def json_list_lines(items: Iterable, indent: int, depth: int) -> Iterator[str]:
+    """The text ``json.dumps`` gives a list of ``items`` at nesting ``depth`` with
+    ``indent``, in pieces: the same bytes, without the list in memory."""
+    pad = " " * (indent * (depth + 1))
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=indent).replace("\n", "\n" + pad)
+        yield ("[\n" if first else ",\n") + pad + text
+        first = False
+    yield "[]" if first else "\n" + " " * (indent * depth) + "]"
+
+
+_FILES = "\x00files\x00"  # where the streamed list of outcomes goes in the report's text
+
+
+def write_report(path: Path, report: dict, files: Iterable[dict]) -> DeidReport:
+    """Check ``report`` (its ``files`` aside) against the model, then write it as
+    ``json.dumps(report, indent=2)`` would, with the per-file outcomes ``files`` streamed
+    into its ``files`` list: the same bytes, without the list in memory."""
+    checked = DeidReport.model_validate({**report, "files": []})
+    text = json.dumps({**report, "files": _FILES}, indent=2) + "\n"
+    head, tail = text.split(json.dumps(_FILES), 1)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(head)
+        for piece in json_list_lines(files, 2, 1):
+            handle.write(piece)
+        handle.write(tail)
     return checked
 
 

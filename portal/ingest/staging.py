@@ -68,7 +68,7 @@ from portal.deid.profile import PROFILE_DATABASE, DeidOptions
 from portal.errors import InputError, OutputExistsError, PortalError, VerificationError
 from portal.export.contract import read_export
 from portal.ingest.records import WorkStore
-from portal.ingest.report import DeidReport
+from portal.ingest.report import json_list_lines, write_report
 from portal.verify_deid.store import StoredValues
 from portal.verify_deid.verifier import IdentifyingValues, verify_tree
 
@@ -714,18 +714,6 @@ def _write_tables(staging: Path, store: WorkStore, codes: dict[str, str]) -> Non
             clinical.writerow(clinical_row)
 
 
-def _json_list_lines(items: Iterable, indent: int, depth: int) -> Iterator[str]:
-    """The text ``json.dumps`` gives a list of ``items`` at nesting ``depth`` with
-    ``indent``, in pieces: the same bytes, without the list in memory."""
-    pad = " " * (indent * (depth + 1))
-    first = True
-    for item in items:
-        text = json.dumps(item, indent=indent).replace("\n", "\n" + pad)
-        yield ("[\n" if first else ",\n") + pad + text
-        first = False
-    yield "[]" if first else "\n" + " " * (indent * depth) + "]"
-
-
 def _write_streamed(path: Path, head: str, pieces: Iterable[str], tail: str) -> None:
     """Write ``head``, the pieces and ``tail`` to ``path`` (through a temporary file and a
     rename, flushed to disk first: as ``atomic.write_text`` does)."""
@@ -747,7 +735,7 @@ def _write_sources(path: Path, store: WorkStore) -> None:
         for _, _, source, record in store.records("ok")
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_streamed(path, "", _json_list_lines(items, 1, 0), "")
+    _write_streamed(path, "", json_list_lines(items, 1, 0), "")
 
 
 def ingest(
@@ -823,7 +811,7 @@ def ingest(
             _write_tables(tmp, store, codes)
             deid_report, actions = _report(challenge, root, options, key, store, excluded)
             report_path = tmp / "deid_report.json"
-            _write_report(report_path, deid_report, store)
+            write_report(report_path, deid_report, _outcomes(store))
             report = _verify_staging(tmp, catalogue, total, codes, options, private, workers=cores)
             deid_report["verifier"] = {
                 "passed": True,
@@ -832,7 +820,7 @@ def ingest(
                 "files": report.files,
                 "elements": report.elements,
             }
-            _write_report(report_path, deid_report, store)
+            write_report(report_path, deid_report, _outcomes(store))
         except BaseException:
             # refused or interrupted: the outputs go back to the work folder, for a resume
             with contextlib.suppress(OSError):
@@ -1107,22 +1095,6 @@ def _outcomes(store: WorkStore) -> Iterator[dict]:
         yield outcome
 
 
-_FILES = "\x00files\x00"  # where the streamed list of outcomes goes in the report's text
-
-
-def _write_report(path: Path, report: dict, store: WorkStore) -> None:
-    """``json.dumps(report, indent=2)`` with its ``files`` list streamed from the store;
-    the rest is checked against the report's one definition (``ingest/report.py``) first."""
-    DeidReport.model_validate({**report, "files": []})
-    text = json.dumps({**report, "files": _FILES}, indent=2) + "\n"
-    head, tail = text.split(json.dumps(_FILES), 1)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(head)
-        for piece in _json_list_lines(_outcomes(store), 2, 1):
-            handle.write(piece)
-        handle.write(tail)
-
-
 def _report(challenge, root, options, key, store, excluded) -> tuple[dict, Counter]:
     """The report (its ``files`` list is streamed when written) and the action counts."""
     actions: Counter[str] = Counter()
@@ -1167,7 +1139,7 @@ def _report(challenge, root, options, key, store, excluded) -> tuple[dict, Count
             }
             for code in sorted(quarantined)
         },
-        "files": [],  # streamed by _write_report
+        "files": [],  # streamed by write_report
         "verifier": {"passed": None},
     }
     return report, actions

@@ -151,8 +151,9 @@ def example_volumes(
     ]
     if not shards:
         return [], None
-    table = pq.read_table(shards[0])
-    flags = [f for f in flags if f in table.column_names]
+    present = pq.read_schema(shards[0]).names
+    flags = [f for f in flags if f in present]
+    table = pq.read_table(shards[0], columns=["exam_id", "label", *flags, "volume"])
     picked, seen = [], set()
     for i in range(table.num_rows):
         label = table["label"][i].as_py()
