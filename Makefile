@@ -36,29 +36,10 @@ $(AXE): tests/a11y/package.json tests/a11y/package-lock.json
 DEMO_TIMINGS := $(CURDIR)/.portal-cache/demo-timings.jsonl
 
 demo: export PORTAL_TIMINGS = $(DEMO_TIMINGS)
-demo: setup  ## the whole pipeline on the embedded default (synthetic DaT-Park)
+demo: setup  ## every challenge's pipeline on its embedded default (synthetic DaT-Park, ML-KIDCAR)
 	@mkdir -p .portal-cache && rm -f $(DEMO_TIMINGS) && date +%s > .portal-cache/demo-start
 	dvc repro
-	portal verify data/datpark/releases/1.0.0
-	dvc push -r local  # the organiser's writable remote; the public pulls over HTTP
-	@echo
-	portal verdicts datpark
-	dvc metrics show
-	@echo
-	@echo "Demo outputs:"
-	@echo "  challenge export (synthetic DaT-Park): raw/datpark/  (labels.csv, splits.csv, clinical.csv, exams/)"
-	@echo "  de-identified, verified staging:      data/datpark/staging/  (deid_report.json says what was done)"
-	@echo "  never released:                       data/datpark/private/  (quarantine, verifier findings)"
-	@echo "  release 1.0.0 (verified, DVC-tracked, pushed to .dvc-storage/): data/datpark/releases/1.0.0/"
-	@echo "  reproductions of the winners:         runs/datpark/1.0.0/<team>/  (record.json, figures, logs)"
-	@echo "  MLflow runs:                          mlflow.db + mlartifacts/  (mlflow ui --backend-store-uri sqlite:///mlflow.db)"
-	@echo "  the public site (built by the site stage): site/  (+ site/book/<challenge>/, the reproduction book)"
-	@echo
-	@echo "Open the site:  portal site serve   then http://127.0.0.1:8000/   (or open site/index.html as a file)"
-	@echo
-	@echo "Time per stage (portal commands; those DVC found up to date took no time):"
-	@python -m portal.core.console $(DEMO_TIMINGS)
-	@echo "  whole demo (with DVC's own work)  $$(( $$(date +%s) - $$(cat .portal-cache/demo-start) )) s"
+	@bash scripts/demo-finish.sh
 
 test: setup  ## lint, then the test suite (what CI runs)
 	ruff check portal tests bench
