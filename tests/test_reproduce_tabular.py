@@ -1,9 +1,9 @@
 """``portal reproduce`` on a tabular release (ML-KIDCAR): its reference, the teams' view,
 predictions keyed by the rules' id column, AUPRC, Brier score and the calibration curve.
 
-The release is a real one of a small synthetic export (ingested, de-identified, written
-by the tabular release writer, sealed by the manifest code), in a project holding the
-real ML-KIDCAR rules, card and the fastest real team (clinical-logistic).
+The release is a real one of a small synthetic export (``portal synth``, ``ingest`` and
+``release``), in a project holding the real ML-KIDCAR rules, card and the fastest real
+team (clinical-logistic).
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from portal.errors import InputError
 from portal.reproduce.metrics import average_precision, brier_score, calibration_curve
@@ -63,29 +66,26 @@ def test_calibration_curve_cuts_equal_counts_in_score_order():
 
 
 # -- a small tabular project -------------------------------------------------------------------
-def _small_release(work: Path, out: Path) -> None:
-    """A sealed tabular release of a small synthetic export at ``out``."""
-    from portal.deid.keys import load_key
-    from portal.release.manifest import build_manifest, write_manifest
-    from portal.synth.mlkidcar.export import synthesize
-    from portal.tabular.ingest import ingest_tabular
-    from portal.tabular.release import ReleaseText, write_release_files
-
-    synthesize(work / "raw", surgeries=200, seed=3)
-    key = load_key("mlkidcar", export=work / "raw", create=False)
-    done = ingest_tabular(work / "raw", work / "data", key=key)
-    text = ReleaseText(
-        name="mlkidcar",
-        title="ML-KIDCAR (synthetic, test)",
-        summary="A small synthetic export for the reproduction's tests.",
-        version="1.0.0",
-        date="2026-12-03",
-        synthetic=True,
+def _portal(project: Path, *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "portal.cli", "--project", str(project), "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    write_release_files(done.staging, out, text)
-    for descriptor in ("README.md", "croissant.json"):  # they quote the hash: not needed here
-        (out / descriptor).unlink()
-    write_manifest(out, build_manifest(out, name="mlkidcar", version="1.0.0"))
+    assert done.returncode == 0, done.stderr
+
+
+def _small_release(project: Path) -> None:
+    """``portal synth``, ``ingest`` and ``release`` of a small ML-KIDCAR export."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["reproductions"] = {}
+    params["releases"] = {key: params["releases"][key] for key in ["mlkidcar-1.0.0"]}
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = str(project / "raw" / "mlkidcar")
+    _portal(project, "synth", "mlkidcar", "--exams", "200", "--seed", "3", "--out", out)
+    _portal(project, "ingest", "mlkidcar")
+    _portal(project, "release", "mlkidcar", "--version", "1.0.0")
 
 
 def _set_official(project: Path, private: float, public: float) -> None:
@@ -102,7 +102,7 @@ def project(tmp_path_factory):
     shutil.copy(ROOT / "reproduce" / "mlkidcar" / "challenge.yaml", root / "reproduce/mlkidcar")
     shutil.copytree(ROOT / "reproduce" / "mlkidcar" / TEAM, root / "reproduce/mlkidcar" / TEAM)
     shutil.copytree(ROOT / "data_cards", root / "data_cards")
-    _small_release(root / "work", root / "data" / "mlkidcar" / "releases" / "1.0.0")
+    _small_release(root)
     _set_official(root, 0.5, 0.5)
     return root
 
@@ -138,7 +138,8 @@ def test_the_reference_and_the_view_of_a_tabular_release(env):
     # files that count labels or could confirm a guess
     assert "data/labs/train.parquet" in view
     assert not {"data/labs/private_test.parquet", "data/labs/public_test.parquet"} & set(view)
-    assert not {"manifest.json", "SHA256SUMS", "README.md"} & set(view)
+    assert not {"manifest.json", "SHA256SUMS", "README.md", "changes.json"} & set(view)
+    assert "CHANGELOG.md" not in view and "croissant.json" in view
     assert "data/surgeries/private_test.parquet" in view
 
 
