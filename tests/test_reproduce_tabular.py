@@ -262,3 +262,52 @@ def test_a_run_with_an_unknown_surgery_fails_with_one_line_naming_it(env, tmp_pa
     assert "\n" not in reason and "private_test.csv" in reason
     assert "s-nobodyatall" in reason and "not in the split" in reason
     assert "Traceback" not in done.output
+
+
+# -- the rules ---------------------------------------------------------------------------------
+def test_the_mlkidcar_rules_are_read_and_unknown_keys_refused(tmp_path):
+    from portal.errors import ConfigError
+    from portal.release.cards import card_path, load_card
+    from portal.reproduce.rules import check_against, load_challenge
+
+    path = ROOT / "reproduce" / "mlkidcar" / "challenge.yaml"
+    rules = load_challenge(path)
+    check_against(rules, load_card(ROOT / card_path("mlkidcar")).meta.schema, path)
+    assert rules.predictions.columns == ["surgery_id", "score", "label"]
+    assert rules.subgroup_names == ["centre", "sex", "age band", "procedure", "CKD stage"]
+    assert rules.secondary_plots == ["calibration_curve"] and rules.tables.withheld == ["labs"]
+    text = path.read_text()
+    for wrong, broken, named in [
+        (
+            "predictions: {id: surgery_id, score: score, label: label}",
+            "predictions: {id: surgery_id, scores: score, label: label}",
+            "predictions",
+        ),
+        ("secondary_plots: [calibration_curve]", "secondary_plots: [pie_chart]", "secondary_plots"),
+        ("  - {name: sex, column: sex}", "  - {name: sex, col: sex}", "subgroups"),
+        ("  withheld: [labs]", "  withheld: [labs]\n  hidden: [signals]", "tables"),
+    ]:
+        assert wrong in text
+        bad = tmp_path / "challenge.yaml"
+        bad.write_text(text.replace(wrong, broken))
+        with pytest.raises(ConfigError) as caught:
+            load_challenge(bad)
+        shown = " ".join([caught.value.message, *caught.value.problems])
+        assert named in shown and "challenge.yaml" in shown
+
+
+def test_a_subgroup_column_the_release_lacks_is_named_with_its_file(env, tmp_path):
+    from portal.errors import ConfigError
+
+    project = tmp_path / "project"
+    shutil.copytree(env / "reproduce", project / "reproduce")
+    shutil.copytree(env / "data_cards", project / "data_cards")
+    shutil.copytree(env / "data", project / "data", symlinks=True)
+    rules = project / "reproduce" / "mlkidcar" / "challenge.yaml"
+    text = rules.read_text().replace("{name: sex, column: sex}", "{name: sex, column: shoe_size}")
+    rules.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        Reproduction(project, "mlkidcar", "1.0.0")
+    message = caught.value.message
+    assert "shoe_size" in message and "surgeries" in message and ".parquet" in message
+    assert "\n" not in message
