@@ -61,6 +61,8 @@ def project(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "portal", repo / "portal", ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["challenges"]["datpark"]["synth"] = {"exams": 24, "seed": 5, "shape": "32x32x16"}
+    # the tabular challenge too, small: its release stage runs through DVC like DaT-Park's
+    params["challenges"]["mlkidcar"]["synth"] = {"exams": 120, "seed": 5, "shape": "32x32x16"}
     params.pop("reproductions")
     params.pop("site")
     mirror = f"dir://{repo.parent / 'mirror'}"
@@ -81,6 +83,9 @@ def project(tmp_path_factory) -> Path:
 def test_repro_builds_a_verified_release(project):
     release = project / "data" / "datpark" / "releases" / "1.0.0"
     assert verify_release(release).ok
+    tabular = project / "data" / "mlkidcar" / "releases" / "1.0.0"
+    assert verify_release(tabular).ok
+    assert (tabular / "data" / "splits.parquet").is_file()
     assert (project / "dvc.lock").exists()
     status = run("dvc", "status", cwd=project)
     assert "up to date" in status.lower() or status.strip() == ""

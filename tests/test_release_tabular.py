@@ -316,3 +316,79 @@ def test_a_withheld_split_keeps_its_labels_out_and_commits_to_them(project, tmp_
     assert committed["embargoed"]["private_test"]["exams"] == labels.num_rows
     card_text = (release / "README.md").read_text()
     assert "| private_test |" in card_text and "withheld" in card_text
+
+
+def _tables(root: Path, rows: dict[str, tuple[str, int | None, float]]) -> Path:
+    """A release folder's tables: surgery -> (split, KDIGO stage or None, a signal value)."""
+    for split in {s for s, _, _ in rows.values()}:
+        ids = sorted(k for k, (s, _, _) in rows.items() if s == split)
+        stage = [rows[i][1] for i in ids]
+        tables = {
+            "surgeries": {"surgery_id": ids, "age": ["65-79"] * len(ids)},
+            "labels": {
+                "surgery_id": ids,
+                "aki_stage": pa.array(stage, pa.int8()),
+                "aki": [None if v is None else v > 0 for v in stage],
+            },
+            "labs": {"surgery_id": ids, "hours_after_surgery_end": [-2.0] * len(ids)},
+            "signals": {
+                "surgery_id": ids,
+                "minute": [0] * len(ids),
+                "hr": [rows[i][2] for i in ids],
+            },
+        }
+        for name, columns in tables.items():
+            (root / "data" / name).mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.table(columns), root / "data" / name / f"{split}.parquet")
+    ordered = sorted(rows)
+    pq.write_table(
+        pa.table({"surgery_id": ordered, "split": [rows[i][0] for i in ordered]}),
+        root / "data" / "splits.parquet",
+    )
+    return root
+
+
+def test_the_tabular_diff_names_each_kind_of_change_per_split(tmp_path):
+    from portal.tabular.versions import compare_releases
+
+    old = _tables(
+        tmp_path / "old",
+        {
+            "s-a": ("train", 0, 80.0),
+            "s-b": ("train", 1, 81.0),
+            "s-c": ("public_test", 2, 82.0),
+            "s-d": ("private_test", None, 83.0),  # withheld in the parent
+            "s-e": ("private_test", None, 84.0),
+        },
+    )
+    new = _tables(
+        tmp_path / "new",
+        {
+            "s-a": ("train", 0, 99.0),  # a signal value corrected
+            "s-b": ("train", 2, 81.0),  # relabelled
+            "s-c": ("train", 2, 82.0),  # moved split
+            "s-d": ("private_test", 1, 83.0),  # labels released
+            "s-f": ("public_test", 0, 85.0),  # added; s-e removed
+        },
+    )
+    changes = compare_releases(
+        old,
+        new,
+        parent_version="1.0.0",
+        parent_files={"data/a.parquet": "1", "data/b.parquet": "2"},
+        new_files={"data/a.parquet": "1", "data/b.parquet": "3", "data/c.parquet": "4"},
+    )
+    assert changes.surgeries_added == {"public_test": ["s-f"]}
+    assert changes.surgeries_removed == {"private_test": ["s-e"]}
+    assert changes.labels_changed == [
+        {"surgery_id": "s-b", "split": "train", "field": "aki_stage", "from": "1", "to": "2"}
+    ]
+    assert changes.labels_released == ["s-d"]
+    assert changes.splits_changed == [{"surgery_id": "s-c", "from": "public_test", "to": "train"}]
+    assert changes.values_changed == {"signals": ["s-a"]}
+    assert (changes.files_added, changes.files_changed) == (["data/c.parquet"], ["data/b.parquet"])
+    assert changes.required_bump == "major"
+    text = changes.to_markdown("2.0.0")
+    assert "surgeries added to public_test: 1" in text and "s-b (train) aki_stage: 1 → 2" in text
+    same = compare_releases(old, old, parent_version="1.0.0", parent_files={}, new_files={})
+    assert same.empty and "no change" in same.to_markdown("1.0.1")
