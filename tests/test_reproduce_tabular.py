@@ -311,3 +311,32 @@ def test_a_subgroup_column_the_release_lacks_is_named_with_its_file(env, tmp_pat
     message = caught.value.message
     assert "shoe_size" in message and "surgeries" in message and ".parquet" in message
     assert "\n" not in message
+
+
+def test_attributions_over_time_are_read_as_hostile_output(tmp_path):
+    from portal.reproduce.plots import attributions, read_attributions
+
+    good = tmp_path / "s-good.npz"
+    signals = np.linspace(-1, 1, 6 * 50, dtype=np.float32).reshape(6, 50)
+    np.savez_compressed(good, signals=signals, attribution=signals * 0.1, score=np.float32(0.3))
+    read_signals, weight = read_attributions(good)
+    assert read_signals.shape == weight.shape == (6, 50)
+    figure = attributions(read_signals, weight, tmp_path / "a.png", "s-good (aki)")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cases = {
+        "extra member": dict(signals=signals, attribution=signals, notes=signals),
+        "objects": dict(signals=np.array([{"a": 1}], dtype=object), attribution=signals),
+        "not finite": dict(signals=signals, attribution=np.full_like(signals, np.nan)),
+        "shapes": dict(signals=signals, attribution=signals[:, :10]),
+        "too long": dict(
+            signals=np.zeros((6, 5000), np.float32), attribution=np.zeros((6, 5000), np.float32)
+        ),
+    }
+    for name, arrays in cases.items():
+        path = tmp_path / f"{name.replace(' ', '-')}.npz"
+        np.savez(path, **arrays)
+        with pytest.raises(ValueError):
+            read_attributions(path)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(ValueError, match=r"not an \.npz"):
+        read_attributions(tmp_path / "junk.npz")
