@@ -1,7 +1,7 @@
 """The data files of a tabular release, from a verified tabular staging.
 
-``write_release_files(staging, out, text, withheld=())`` reads what ``portal.tabular.ingest`` staged
-(docs/tabular-export.md, "What is released") and writes:
+``write_release_files(staging, out, text, withheld=())`` reads what
+``portal.tabular.ingest`` staged (docs/tabular-export.md, "What is released") and writes:
 
 - ``data/<table>/<split>.parquet`` for the tables with one or more rows per surgery
   (``surgeries``: the static table; ``labels``: KDIGO stage and AKI; ``labs``:
@@ -259,6 +259,10 @@ def write_release_files(
     for split in withheld:  # no count of a withheld split's labels either
         if split in stats["by_split"]:
             stats["by_split"][split].update(aki=None, aki_share=None)
+    # the samples as released (a withheld split's post-operative ones are left out)
+    stats["lab_samples"] = sum(
+        pq.read_metadata(out / "data" / "labs" / f"{split}.parquet").num_rows for split in present
+    )
     files = _data_files(out)
     (out / "deid_report.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
