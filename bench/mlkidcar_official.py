@@ -2,33 +2,34 @@
 
 ``python -m bench.mlkidcar_official [--surgeries 2000] [--seed 0] [--write [--overwrite]]``
 
-Until the modality interface lets ``portal reproduce mlkidcar`` run tabular teams, this
-runs each team's steps exactly as ``portal reproduce`` runs them, through the same
-functions: the team's pinned environment (``portal.reproduce.environments.ensure``,
-cached in ``.portal-envs/``), and ``portal.reproduce.reproduction.execute``: the
+This records what ``portal reproduce mlkidcar`` is then judged against. It runs each
+team's steps exactly as ``portal reproduce`` runs them, through the same functions: the
+team's pinned environment (``portal.reproduce.environments.ensure``, cached in
+``.portal-envs/``), and ``portal.reproduce.reproduction.execute``: the
 numerics probe, then ``train``, ``predict`` on public_test and private_test, and
 ``explain``, each in the bubblewrap sandbox with the team's resource limits, without
 network, under the portal's **portable** numerics (one thread, x86-64-v2 kernels), the
 release mounted read-only. The release is the embedded default: the synthetic export
 (``portal synth mlkidcar``, 2,000 surgeries, seed 0), ingested with the key
 ``portal ingest`` derives for a synthetic export, written by
-``portal.tabular.release.write_release_files``. The teams see a training view of it:
-the labels of every split but ``train`` nulled (same schema), the dataset card left out
-(it counts AKI per split), as ``portal.reproduce.view`` does for DaT-Park.
+``portal.tabular.release.write_release_files``. The teams see the training view
+``portal reproduce`` gives them (``portal.reproduce.modalities.TabularRelease``, set by
+``reproduce/mlkidcar/challenge.yaml``): the labels of every split but ``train`` nulled
+(same schema), the post-operative creatinine of those splits and the dataset card (it
+counts AKI per split) left out.
 
-The portal, not the team, scores the predictions against the release's labels:
-AUROC (official, ``portal.reproduce.metrics.roc_auc``), AUPRC (average precision, the
-step-wise area under the precision-recall curve) and the Brier score, rounded to 4
-decimals as the challenge displayed them. Ranks follow the private AUROC. ``--write``
-writes ``reproduce/mlkidcar/leaderboard.csv`` with a header saying how and when, and
-``reproduce/mlkidcar/official_scores.json`` with the secondary metrics and the run
+The portal, not the team, scores the predictions against the release's labels, with the
+metrics ``portal reproduce`` uses (``portal.reproduce.metrics``): AUROC (official,
+``roc_auc``), AUPRC (``average_precision``) and the Brier score (``brier_score``),
+rounded to 4 decimals as the challenge displayed them. Ranks follow the private AUROC.
+``--write`` writes ``reproduce/mlkidcar/leaderboard.csv`` with a header saying how and
+when, and ``reproduce/mlkidcar/official_scores.json`` with the secondary metrics and the run
 records' essentials; without it, the scores are printed only.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import shutil
@@ -37,36 +38,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALLENGE = ROOT / "reproduce" / "mlkidcar"
 SCORED = ("public_test", "private_test")
-TRAINING = ("train",)
-
-
-def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the precision-recall curve, step-wise (precision at each positive,
-    ties broken by treating tied scores as one threshold)."""
-    truth, scores = np.asarray(truth, bool), np.asarray(scores, float)
-    positives = truth.sum()
-    if positives == 0:
-        return float("nan")
-    order = np.argsort(-scores, kind="mergesort")
-    truth, scores = truth[order], scores[order]
-    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # end of each tie group
-    tp = np.cumsum(truth)[last]
-    predicted = last + 1
-    precision = tp / predicted
-    recall = tp / positives
-    steps = np.diff(np.r_[0.0, recall])
-    return float(np.sum(steps * precision))
-
-
-def brier(truth: np.ndarray, scores: np.ndarray) -> float:
-    truth, scores = np.asarray(truth, float), np.asarray(scores, float)
-    return float(np.mean((scores - truth) ** 2))
 
 
 def build_release(work: Path, surgeries: int, seed: int) -> Path:
@@ -90,53 +65,40 @@ def build_release(work: Path, surgeries: int, seed: int) -> Path:
     return write_release_files(done.staging, work / "release", text).out
 
 
-def training_view(release: Path, view: Path) -> Path:
-    """The release as teams see it: labels of the other splits nulled, no card."""
-    shutil.copytree(release, view, ignore=shutil.ignore_patterns("README.md"))
-    for path in sorted((view / "data" / "labels").glob("*.parquet")):
-        if path.stem in TRAINING:
-            continue
-        table = pq.read_table(path)
-        for name in ("aki_stage", "aki"):
-            index = table.schema.get_field_index(name)
-            kind = table.schema.field(index).type
-            table = table.set_column(index, name, pa.nulls(table.num_rows, type=kind))
-        path.chmod(0o644)
-        pq.write_table(table, path, compression="zstd")
-    for path in [view, *view.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o444)
-    return view
+def reader():
+    """ML-KIDCAR's rules, the card's classes (class -> number, the positive class 1) and
+    the reproduction's reader of a tabular release for them."""
+    from portal.release.cards import card_path, load_card
+    from portal.reproduce.modalities import release_reader
+    from portal.reproduce.rules import load_challenge
+
+    rules = load_challenge(CHALLENGE / "challenge.yaml")
+    card = load_card(ROOT / card_path("mlkidcar")).meta
+    index = card.schema.index()
+    return rules, index, release_reader(card.data_kind, rules, card.task.target, index)
 
 
-def truth_of(release: Path, split: str) -> dict[str, bool]:
-    table = pq.read_table(release / "data" / "labels" / f"{split}.parquet")
-    ids = table.column("surgery_id").to_pylist()
-    return dict(zip(ids, table.column("aki").to_pylist(), strict=True))
+def score_file(path: Path, split: str, rules, index: dict[str, int], reference) -> dict:
+    """The predictions of ``split``, checked as ``portal reproduce`` checks them, scored."""
+    from portal.reproduce.metrics import average_precision, brier_score, roc_auc
+    from portal.reproduce.reproduction import read_predictions
 
-
-def score_file(path: Path, truth: dict[str, bool]) -> dict:
-    from portal.reproduce.metrics import roc_auc
-
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    predicted = {r["surgery_id"]: float(r["score"]) for r in rows}
-    if set(predicted) != set(truth):
-        raise SystemExit(
-            f"{path}: predictions for {len(predicted)} surgeries, {len(truth)} expected"
-        )
-    ids = sorted(truth)
-    y = np.array([truth[i] for i in ids], bool)
-    s = np.array([predicted[i] for i in ids], float)
+    named = rules.predictions
+    ids, _, scores = read_predictions(
+        path, reference.exams(split), index, named.columns, named.noun
+    )
+    y = np.array([index[reference.labels[i]] for i in ids])
+    s = np.array(scores, float)
     return {
         "auroc": round(roc_auc(y, None, s), 4),
-        "auprc": round(average_precision(y, s), 4),
-        "brier": round(brier(y, s), 4),
+        "auprc": round(average_precision(y, None, s), 4),
+        "brier": round(brier_score(y, None, s), 4),
         "surgeries": len(ids),
         "prevalence": round(float(y.mean()), 4),
     }
 
 
-def run_team(team_id: str, view: Path, work: Path) -> dict:
+def run_team(team_id: str, view: dict[str, Path], work: Path) -> dict:
     from portal.reproduce import environments, numerics
     from portal.reproduce.reproduction import execute
     from portal.reproduce.sandbox import Limits
@@ -204,13 +166,15 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="mlkidcar-official-") as tmp:
         work = Path(tmp)
         release = build_release(work, args.surgeries, args.seed)
-        view = training_view(release, work / "view")
+        rules, index, tabular = reader()
+        reference = tabular.reference(release)
+        view = tabular.training_view(release, work / "cache", "bench", list(rules.training_splits))
         for team_id in teams:
             print(f"== {team_id}", flush=True)
             ran = run_team(team_id, view, work)
             scores = {
                 split: score_file(
-                    ran["run"] / "predictions" / f"{split}.csv", truth_of(release, split)
+                    ran["run"] / "predictions" / f"{split}.csv", split, rules, index, reference
                 )
                 for split in SCORED
             }

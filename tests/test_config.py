@@ -49,9 +49,10 @@ def test_release_entries_are_checked(tmp_path):
 
 def test_reproductions_name_a_listed_release_and_a_team(tmp_path):
     params = load_params(ROOT / "params.yaml")
-    teams = {r.team for r in params.reproductions.values()}
+    teams = {(r.challenge, r.team) for r in params.reproductions.values()}
     assert teams == {
-        p.parent.name for p in (ROOT / "reproduce" / "datpark").glob("*/algorithm.yaml")
+        (p.parent.parent.name, p.parent.name)
+        for p in (ROOT / "reproduce").glob("*/*/algorithm.yaml")
     }
     bad = tmp_path / "params.yaml"
     bad.write_text(

@@ -6,8 +6,10 @@ prediction's score is its probability; with more, scores are one column per clas
 Balanced accuracy (the mean recall over the classes present), ROC AUC (macro one-vs-rest
 with more than two classes), balanced accuracy on the card's hard cases and on the others
 (DaT-Park's gray zone), a confusion matrix and ROC curve points, a percentile bootstrap
-95 % CI, and scores per subgroup. Plain NumPy, so the numbers on the site can be
-recomputed by anyone from the predictions file.
+95 % CI, and scores per subgroup. For two classes a challenge may also name, in its rules,
+the average precision (AUPRC), the Brier score and a calibration curve (reliability
+diagram, equal-count bins) of the probabilities. Plain NumPy, so the numbers on the site
+can be recomputed by anyone from the predictions file.
 """
 
 from __future__ import annotations
@@ -137,7 +139,62 @@ def bootstrap(
     return Interval(estimate, float(low), float(high), len(values))
 
 
+def average_precision(truth: np.ndarray, _predicted, scores: np.ndarray) -> float:
+    """Area under the precision-recall curve (AUPRC), step-wise: the sum over thresholds
+    of the recall gained times the precision there, tied scores making one threshold;
+    nan without a positive case. Two classes only (the positive class is 1)."""
+    truth, scores = np.asarray(truth, np.int64) == 1, np.asarray(scores, float)
+    positives = truth.sum()
+    if positives == 0 or scores.ndim != 1:
+        return float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    truth, scores = truth[order], scores[order]
+    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]  # end of each tie group
+    true_positives = np.cumsum(truth)[last]
+    precision = true_positives / (last + 1)
+    recall = true_positives / positives
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def brier_score(truth: np.ndarray, _predicted, scores: np.ndarray) -> float:
+    """Mean squared difference between the probability of the positive class and the
+    outcome (0 or 1): 0 is perfect, 0.25 is a constant 0.5. Two classes only."""
+    truth, scores = np.asarray(truth, np.int64) == 1, np.asarray(scores, float)
+    if len(truth) == 0 or scores.ndim != 1:
+        return float("nan")
+    return float(np.mean((scores - truth) ** 2))
+
+
+def calibration_curve(truth, scores, bins: int = 10) -> list[dict]:
+    """The reliability diagram's points: the cases sorted by probability (ties in their
+    order) and cut into ``bins`` groups of equal count (the first ones one larger when
+    the count does not divide); per bin, the number of cases, the mean probability, the
+    observed share of positives, and the bin's lowest and highest probability."""
+    truth, scores = np.asarray(truth, np.int64) == 1, np.asarray(scores, float)
+    if scores.ndim != 1 or len(scores) == 0:
+        return []
+    order = np.argsort(scores, kind="mergesort")
+    points = []
+    for part in np.array_split(order, min(bins, len(order))):
+        points.append(
+            {
+                "n": len(part),
+                "mean_predicted": float(scores[part].mean()),
+                "observed": float(truth[part].mean()),
+                "low": float(scores[part].min()),
+                "high": float(scores[part].max()),
+            }
+        )
+    return points
+
+
 METRICS: dict[str, Metric] = {"balanced_accuracy": balanced_accuracy, "roc_auc": roc_auc}
+#: Metrics of the probability of the positive class, computed when a challenge of two
+#: classes names them (``metric.secondary`` of its rules).
+BINARY_METRICS: dict[str, Metric] = {
+    "average_precision": average_precision,
+    "brier_score": brier_score,
+}
 
 
 @dataclass
@@ -151,9 +208,14 @@ class Scores:
     confusion: dict
     roc: list[tuple[float, float]]
     n: int
+    #: the reliability diagram's bins (:func:`calibration_curve`), when the rules ask for it
+    calibration: list[dict] | None = None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "official": asdict(self.official)}
+        data = {**asdict(self), "official": asdict(self.official)}
+        if self.calibration is None:  # not asked for: not written (records stay as they were)
+            del data["calibration"]
+        return data
 
 
 def hard_case_keys(field: CaseField) -> tuple[str, str]:
@@ -174,17 +236,22 @@ def score(
     hard_cases: dict[tuple[str, str], Sequence[bool]] | None = None,
     resamples: int = 2000,
     seed: int = 0,
+    extra: Sequence[str] = (),
+    calibration_bins: int | None = None,
 ) -> Scores:
     """Score predictions: official metric with CI, all metrics, subgroups, plots' data.
 
     ``hard_cases`` maps the two metric names of a flag (:func:`hard_case_keys`) to which
-    cases it marks: balanced accuracy is reported on them and on the others.
+    cases it marks: balanced accuracy is reported on them and on the others. ``extra``
+    names metrics of :data:`BINARY_METRICS` computed too (overall and per subgroup);
+    ``calibration_bins`` asks for the calibration curve with that many bins.
     """
     t, p = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
     s = np.asarray(scores, float)
     if not (len(t) == len(p) == len(s)) or len(t) == 0:
         raise ValueError("truth, predictions and scores must be non-empty and of one length")
-    metrics = {name: fn(t, p, s) for name, fn in METRICS.items()}
+    computed = {**METRICS, **{name: BINARY_METRICS[name] for name in extra}}
+    metrics = {name: fn(t, p, s) for name, fn in computed.items()}
     for (flagged, others), marks in (hard_cases or {}).items():
         g = np.asarray(marks, bool)
         metrics[flagged] = balanced_accuracy(t[g], p[g])
@@ -204,7 +271,7 @@ def score(
                 "n": int(mask.sum()),
                 **({"positives": int(counts[1])} if len(classes) == 2 else {}),
                 "smallest_class": int(counts.min()),
-                **{m: fn(t[mask], p[mask], s[mask]) for m, fn in METRICS.items()},
+                **{m: fn(t[mask], p[mask], s[mask]) for m, fn in computed.items()},
                 "low": ci.low,
                 "high": ci.high,
             }
@@ -217,6 +284,7 @@ def score(
         confusion(t, p, classes),
         roc_curve(t, s),
         len(t),
+        calibration_curve(t, s, calibration_bins) if calibration_bins else None,
     )
 
 

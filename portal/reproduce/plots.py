@@ -1,4 +1,5 @@
-"""Figures of a reproduction: ROC curve, confusion matrix, explanation maps (PNG)."""
+"""Figures of a reproduction: ROC curve, confusion matrix, calibration curve, explanation
+maps (saliency over an image, attributions over time) (PNG)."""
 
 from __future__ import annotations
 
@@ -106,6 +107,130 @@ def saliency(image: np.ndarray, weight: np.ndarray, out: Path, caption: str) -> 
     bar = figure.colorbar(overlay, ax=axes[1], fraction=0.05, pad=0.03)
     bar.set_label("saliency (team's scale)", fontsize=12)
     bar.ax.tick_params(labelsize=11)
+    figure.suptitle(caption, fontsize=13)
+    figure.savefig(out, **_PNG)
+    plt.close(figure)
+    return out
+
+
+def calibration(points: list[dict], brier: float | None, title: str, out: Path) -> Path:
+    """The reliability diagram (``metrics.calibration_curve``): each bin's mean predicted
+    probability against the share of positives observed in it, with the diagonal of a
+    perfectly calibrated model; the marker's area follows the bin's count."""
+    figure, axes = plt.subplots(figsize=(4.2, 4.2))
+    axes.plot([0, 1], [0, 1], color="0.75", lw=1, ls="--", label="perfectly calibrated")
+    if points:
+        x = [p["mean_predicted"] for p in points]
+        y = [p["observed"] for p in points]
+        sizes = [20 + 2 * p["n"] ** 0.5 * 4 for p in points]
+        label = "bins of equal count" + (f" (Brier {brier:.3f})" if brier is not None else "")
+        axes.plot(x, y, color="#3f51b5", lw=1.5)
+        axes.scatter(x, y, s=sizes, color="#3f51b5", zorder=3, label=label)
+    axes.set(
+        xlabel="mean predicted probability",
+        ylabel="observed share of positives",
+        title=title,
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, **_PNG)
+    plt.close(figure)
+    return out
+
+
+ATTRIBUTION_ROWS = 64  # channels
+ATTRIBUTION_COLUMNS = 24 * 60  # minutes: a day of one sample a minute
+
+
+def read_attributions(npz: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The ``signals`` and ``attribution`` arrays (channels x minutes) of a team's
+    attributions-over-time file, checked first, as :func:`read_explanation` checks a
+    saliency map: a zip of ``signals.npy``, ``attribution.npy`` and optionally a scalar
+    ``score.npy``, under the byte cap, without pickles, two finite numeric 2-D arrays of
+    one shape, at most :data:`ATTRIBUTION_ROWS` channels and a day of minutes."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(npz) as archive:
+            members = {info.filename: info.file_size for info in archive.infolist()}
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ValueError(f"not an .npz archive ({error})") from None
+    if (
+        not {"signals.npy", "attribution.npy"}
+        <= set(members)
+        <= {
+            "signals.npy",
+            "attribution.npy",
+            "score.npy",
+        }
+    ):
+        raise ValueError(
+            f"holds {sorted(members)}, expected signals.npy and attribution.npy "
+            "(and optionally score.npy)"
+        )
+    if sum(members.values()) > EXPLANATION_BYTES:
+        raise ValueError(f"{sum(members.values()):,} bytes uncompressed, over the cap")
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            signals, weight = data["signals"], data["attribution"]
+            score = data["score"] if "score.npy" in members else None
+    except (ValueError, OSError, EOFError, KeyError) as error:
+        raise ValueError(f"unreadable arrays ({error})") from None
+    for name, array in (("signals", signals), ("attribution", weight)):
+        if not isinstance(array, np.ndarray):
+            raise ValueError(f"unreadable arrays ({name}.npy is not in the .npy format)")
+        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+            kind = f"{array.dtype} of shape {array.shape}"
+            raise ValueError(f"{name} is {kind}, not a 2-D number array (channels x minutes)")
+        if array.shape[0] > ATTRIBUTION_ROWS or array.shape[1] > ATTRIBUTION_COLUMNS:
+            raise ValueError(f"{name} of shape {array.shape} is larger than the cap")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} holds values that are not finite")
+    if signals.shape != weight.shape:
+        raise ValueError(f"signals {signals.shape} and attribution {weight.shape} differ in shape")
+    if score is not None and (
+        not isinstance(score, np.ndarray)
+        or score.size != 1
+        or not np.issubdtype(score.dtype, np.number)
+    ):
+        raise ValueError("score is not one number")
+    return signals.astype(float), weight.astype(float)
+
+
+def attributions(signals: np.ndarray, weight: np.ndarray, out: Path, caption: str) -> Path:
+    """Attributions over time: above, the team's (standardised) input signals, one line
+    per channel; below, the attribution of each channel at each minute on a diverging
+    scale centred on zero (red raises the score, blue lowers it)."""
+    channels, minutes = signals.shape
+    figure, axes = plt.subplots(
+        2,
+        1,
+        figsize=(7.6, 2.2 + 0.35 * channels),
+        sharex=True,
+        gridspec_kw={"height_ratios": [1, max(1, channels / 4)]},
+        layout="constrained",
+    )
+    for row in range(channels):
+        axes[0].plot(np.arange(minutes), signals[row], lw=0.8, label=f"channel {row + 1}")
+    axes[0].set_ylabel("input (team's scale)", fontsize=10)
+    axes[0].set_title("input signals", fontsize=13)
+    bound = float(np.abs(weight).max()) or 1.0
+    shown = axes[1].imshow(
+        weight,
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-bound,
+        vmax=bound,
+        interpolation="nearest",
+        extent=(0, minutes, channels + 0.5, 0.5),
+    )
+    axes[1].set_yticks(range(1, channels + 1), [f"channel {r}" for r in range(1, channels + 1)])
+    axes[1].set_xlabel("minutes from the start of the recording", fontsize=11)
+    axes[1].set_title("attribution over time", fontsize=13)
+    bar = figure.colorbar(shown, ax=axes[1], fraction=0.04, pad=0.02)
+    bar.set_label("attribution (team's scale)", fontsize=10)
     figure.suptitle(caption, fontsize=13)
     figure.savefig(out, **_PNG)
     plt.close(figure)

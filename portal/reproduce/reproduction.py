@@ -39,17 +39,24 @@ from portal.release.cards import card_path, load_card
 from portal.release.manifest import verify_release
 from portal.reproduce import environments, numerics, plots, tracking
 from portal.reproduce.harvest import Caps, harvest
-from portal.reproduce.metrics import METRICS, age_band, hard_case_keys, score
+from portal.reproduce.metrics import BINARY_METRICS, METRICS, age_band, hard_case_keys, score
+from portal.reproduce.modalities import DicomRelease, Reference, release_reader
 from portal.reproduce.records import FINGERPRINT_SHOWN, RunRecord, RunTags, VerdictFile
-from portal.reproduce.rules import DERIVED_SUBGROUPS, Challenge, check_against, load_challenge
+from portal.reproduce.rules import (
+    DERIVED_SUBGROUPS,
+    Challenge,
+    Subgroup,
+    check_against,
+    load_challenge,
+)
 from portal.reproduce.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
 from portal.reproduce.sandbox import run as sandboxed
 from portal.reproduce.team import Entry, Team, load_leaderboard, load_team, team_ids
 from portal.reproduce.verdict import Verdict, VerdictRecord, decide
-from portal.reproduce.view import training_view
 
 PREDICTION_COLUMNS = ["exam_id", "score", "label"]
 SALIENCY_FIGURES = 6
+CALIBRATION_BINS = 10
 
 
 @dataclass
@@ -69,34 +76,14 @@ class Outcome:
     wall_seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class Reference:
-    """The truth the portal scores against, read from the release itself."""
-
-    splits: dict[str, str]
-    labels: dict[str, str]
-    #: each exam's labels.csv row (its declared fields: hard-case flags, ...)
-    fields: dict[str, dict[str, str]]
-    clinical: dict[str, dict[str, str]]
-
-    def exams(self, split: str) -> list[str]:
-        return sorted(e for e, s in self.splits.items() if s == split)
-
-
 def _read_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
 def read_reference(release: Path) -> Reference:
-    meta = release / "metadata"
-    labels = _read_rows(meta / "labels.csv")
-    return Reference(
-        splits={r["exam_id"]: r["split"] for r in _read_rows(meta / "splits.csv")},
-        labels={r["exam_id"]: r["label"] for r in labels},
-        fields={r["exam_id"]: r for r in labels},
-        clinical={r["exam_id"]: r for r in _read_rows(meta / "clinical.csv")},
-    )
+    """A DICOM release's reference (:class:`portal.reproduce.modalities.DicomRelease`)."""
+    return DicomRelease().reference(release)
 
 
 def latest_version(root: Path, challenge: str) -> str:
@@ -246,36 +233,45 @@ def execute(
 
 
 def read_predictions(
-    path: Path, expected: list[str], index: dict[str, int]
+    path: Path,
+    expected: list[str],
+    index: dict[str, int],
+    columns: list[str] | None = None,
+    noun: str = "exam",
 ) -> tuple[list[str], list[int], list]:
     """A team's predictions, checked against the split and the challenge's classes
     (``index``: class name -> number); problems name the row.
 
-    Columns ``exam_id, score, label``: with two classes ``score`` is the probability of
-    the positive class. With more, ``score`` is the predicted class's, and one optional
-    ``score_<class>`` column per class gives the scores ROC AUC is computed from: the
-    values returned are then one row of class scores per exam.
+    Columns ``columns`` (the rules' ``predictions:``; DICOM: ``exam_id, score, label``):
+    the case, its score and its predicted class. With two classes the score is the
+    probability of the positive class. With more, it is the predicted class's, and one
+    optional ``score_<class>`` column per class gives the scores ROC AUC is computed from:
+    the values returned are then one row of class scores per case. ``noun`` names a case
+    in messages.
     """
     if not path.exists():
         raise InputError(f"{path.name}: the team's predict step wrote no predictions file.")
+    columns = columns or PREDICTION_COLUMNS
+    key, score_column, label_column = columns
     rows = _read_rows(path)
     problems: list[str] = []
     with path.open(newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle), [])
-    if header[:3] != PREDICTION_COLUMNS:
-        problems.append(f"header is {header}, expected {PREDICTION_COLUMNS}")
+    if header[:3] != columns:
+        problems.append(f"header is {header}, expected {columns}")
     by_class = [f"score_{name}" for name in sorted(index, key=index.get)]
     per_class = len(index) > 2 and all(column in header for column in by_class)
     seen: dict[str, tuple[int, object]] = {}
     for number, row in enumerate(rows, start=2):
-        exam = row.get("exam_id") or ""
+        exam = row.get(key) or ""
         if exam in seen:
-            problems.append(f"row {number}: exam {exam} predicted twice")
-        if row.get("label") not in index:
-            problems.append(f"row {number}: label {row.get('label')!r} is not one of {list(index)}")
+            problems.append(f"row {number}: {noun} {exam} predicted twice")
+        if row.get(label_column) not in index:
+            shown = row.get(label_column)
+            problems.append(f"row {number}: label {shown!r} is not one of {list(index)}")
             continue
         values, wrong = [], []
-        for column in by_class if per_class else ["score"]:
+        for column in by_class if per_class else [score_column]:
             try:
                 values.append(float(row.get(column) or ""))
             except ValueError:
@@ -285,13 +281,13 @@ def read_predictions(
             continue
         if not all(math.isfinite(v) for v in values):
             problems.append(f"row {number}: score {values} is not finite")
-        seen[exam] = (index[row["label"]], values if per_class else values[0])
+        seen[exam] = (index[row[label_column]], values if per_class else values[0])
     missing = sorted(set(expected) - set(seen))
     extra = sorted(set(seen) - set(expected))
     if missing:
-        problems.append(f"{len(missing)} exam(s) of the split not predicted, e.g. {missing[:3]}")
+        problems.append(f"{len(missing)} {noun}(s) of the split not predicted, e.g. {missing[:3]}")
     if extra:
-        problems.append(f"{len(extra)} exam(s) not in the split, e.g. {extra[:3]}")
+        problems.append(f"{len(extra)} {noun}(s) not in the split, e.g. {extra[:3]}")
     if problems:
         raise InputError(f"{path.name}: {len(problems)} problem(s):", problems=problems[:20])
     return expected, [seen[e][0] for e in expected], [seen[e][1] for e in expected]
@@ -331,9 +327,12 @@ class Reproduction:
         self.folder = challenge_folder(self.root, challenge_id)
         self.challenge: Challenge = load_challenge(self.folder / "challenge.yaml")
         # the data's schema (classes, splits, fields) is the challenge's data card's
-        self.schema = load_card(self.root / card_path(challenge_id)).meta.schema
+        card = load_card(self.root / card_path(challenge_id)).meta
+        self.schema = card.schema
         check_against(self.challenge, self.schema, self.folder / "challenge.yaml")
         self.classes = self.schema.index()
+        # what the release looks like (its data_kind): where the truth and the view are
+        self.reader = release_reader(card.data_kind, self.challenge, card.task.target, self.classes)
         self.leaderboard: dict[str, Entry] = load_leaderboard(self.folder / "leaderboard.csv")
         self.version = version or latest_version(self.root, challenge_id)
         self.release = self.root / "data" / challenge_id / "releases" / self.version
@@ -353,7 +352,7 @@ class Reproduction:
                 hint="restore it with `dvc checkout` or `dvc pull`.",
             )
         self.content_hash = checked.content_hash
-        self.reference = read_reference(self.release)
+        self.reference = self.reader.reference(self.release)
         scoring = self.reference.exams(self.challenge.scoring_split)
         withheld = [e for e in scoring if not self.reference.labels.get(e)]
         if not scoring or withheld:
@@ -391,7 +390,7 @@ class Reproduction:
 
     def release_view(self) -> dict[str, Path]:
         """What team steps see of the release: training labels only (``reproduce.view``)."""
-        return training_view(
+        return self.reader.training_view(
             self.release,
             self.root / ".portal-cache",
             self.content_hash,
@@ -617,9 +616,7 @@ class Reproduction:
         b = _sha256(path)
         result["predictions"][check_setting] = b
         try:
-            exams, predicted, values = read_predictions(
-                path, self.reference.exams(split), self.classes
-            )
+            exams, predicted, values = self._predictions(path, split)
         except InputError as error:
             result.update({"identical": False, "failure": error.message})
             result["sentence"] = f"hardware check: the {check_setting} predictions are unusable"
@@ -653,11 +650,22 @@ class Reproduction:
             )
         return result
 
+    def _predictions(self, path: Path, split: str):
+        """A predictions file of ``split``, checked (:func:`read_predictions`)."""
+        named = self.challenge.predictions
+        return read_predictions(
+            path, self.reference.exams(split), self.classes, named.columns, named.noun
+        )
+
     def _score(self, path: Path, split: str):
         ref = self.reference
-        exams, predicted, values = read_predictions(path, ref.exams(split), self.classes)
+        exams, predicted, values = self._predictions(path, split)
         truth = [self.classes[ref.labels[e]] for e in exams]
-        groups = {name: self._groups(name, exams) for name in self.challenge.subgroups}
+        groups = {
+            (s if isinstance(s, str) else s.name): self._groups(s, exams)
+            for s in self.challenge.subgroups
+        }
+        rules = self.challenge
         hard_cases = {
             hard_case_keys(f): [ref.fields[e].get(f.name, "").lower() == "true" for e in exams]
             for f in self.schema.hard_case_fields()
@@ -672,11 +680,17 @@ class Reproduction:
             hard_cases=hard_cases,
             resamples=self.challenge.bootstrap.resamples,
             seed=self.challenge.bootstrap.seed,
+            extra=[m for m in rules.metric.secondary if m in BINARY_METRICS],
+            calibration_bins=(
+                CALIBRATION_BINS if "calibration_curve" in rules.secondary_plots else None
+            ),
         )
 
-    def _groups(self, name: str, exams: list[str]) -> list[str]:
-        """Each exam's group for one subgroup of the rules (``?`` when unknown)."""
+    def _groups(self, name: str | Subgroup, exams: list[str]) -> list[str]:
+        """Each case's group for one subgroup of the rules (``?`` when unknown)."""
         ref = self.reference
+        if isinstance(name, Subgroup):  # a column of the case table, as released
+            return [ref.clinical.get(e, {}).get(name.column) or "?" for e in exams]
         if name in DERIVED_SUBGROUPS:  # age_band, from the contract's age column
             ages = [ref.clinical.get(e, {}).get(DERIVED_SUBGROUPS[name]) for e in exams]
             return [age_band(float(a)) if a else "?" for a in ages]
@@ -694,17 +708,16 @@ class Reproduction:
         for split in phases:
             path = tmp / "run" / "predictions" / f"{split}.csv"
             if path.exists():
-                exams, predicted, values = read_predictions(
-                    path, self.reference.exams(split), self.classes
-                )
+                exams, predicted, values = self._predictions(path, split)
                 truth = [self.classes[self.reference.labels[e]] for e in exams]
                 return METRICS[self.challenge.metric.official](truth, predicted, values)
         return None
 
     def _figures(self, tmp: Path, scores, team: Team) -> list[str]:
-        """The ROC curve, the confusion matrix and the first saliency maps; returns the
-        explanation files refused (named after no exam of the split, or not the two
-        small 2-D arrays the contract asks for), which are left undrawn."""
+        """The ROC curve, the confusion matrix, the calibration curve if the rules ask for
+        it, and the first explanation maps (saliency over an image for DICOM, attributions
+        over time for tables); returns the explanation files refused (named after no case
+        of the split, or not the small 2-D arrays the contract asks for), left undrawn."""
         figures = tmp / "figures"
         figures.mkdir()
         if scores is not None:
@@ -712,22 +725,36 @@ class Reproduction:
             if scores.roc:  # two classes
                 plots.roc(scores.roc, scores.metrics["roc_auc"], title, figures / "roc.png")
             plots.confusion(scores.confusion, title, figures / "confusion.png")
+            if scores.calibration is not None:
+                brier = scores.metrics.get("brier_score")
+                plots.calibration(scores.calibration, brier, title, figures / "calibration.png")
         exams = set(self.reference.exams(self.challenge.scoring_split))
+        noun = self.challenge.predictions.noun
+        tabular = self.reader.kind == "tabular"
         refused, drawn = [], 0
         for npz in sorted((tmp / "run" / "explanations").glob("*.npz")):
             if drawn == SALIENCY_FIGURES:
                 break
             if npz.stem not in exams:
-                refused.append(f"{npz.name}: not named after an exam of the scoring split")
+                article = "an" if noun[:1] in "aeiou" else "a"
+                refused.append(f"{npz.name}: not named after {article} {noun} of the scoring split")
                 continue
             try:
-                image, weight = plots.read_explanation(npz)
+                if tabular:
+                    signals, weight = plots.read_attributions(npz)
+                else:
+                    image, weight = plots.read_explanation(npz)
             except ValueError as error:
                 refused.append(f"{npz.name}: {error}")
                 continue
             label = self.reference.labels.get(npz.stem, "?")
             caption = f"{npz.stem} ({label})"
-            plots.saliency(image, weight, figures / f"saliency-{npz.stem}.png", caption)
+            if tabular:
+                plots.attributions(
+                    signals, weight, figures / f"attributions-{npz.stem}.png", caption
+                )
+            else:
+                plots.saliency(image, weight, figures / f"saliency-{npz.stem}.png", caption)
             drawn += 1
         return refused
 

@@ -22,6 +22,8 @@ from portal.errors import ConfigError
 OFFICIAL = Literal["balanced_accuracy", "roc_auc"]
 #: Subgroups derived from the export contract's columns rather than read from one.
 DERIVED_SUBGROUPS = {"age_band": "age"}
+#: The figures beside the ROC curve and the confusion matrix a challenge may ask for.
+PLOTS = Literal["calibration_curve"]
 
 
 class _Strict(BaseModel):
@@ -46,6 +48,46 @@ class Bootstrap(_Strict):
     seed: int = 0
 
 
+class Predictions(_Strict):
+    """The columns of a team's predictions file: the case identifier (the release's key
+    column), the score (two classes: the probability of the positive class) and the
+    predicted class."""
+
+    id: str = Field("exam_id", pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    score: str = Field("score", pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    label: str = Field("label", pattern=r"^[a-z][a-z0-9_]{0,39}$")
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.id, self.score, self.label]
+
+    @property
+    def noun(self) -> str:
+        """What one row is called in messages (``exam_id`` -> exam)."""
+        return self.id.removesuffix("_id").replace("_", " ")
+
+
+class Subgroup(_Strict):
+    """A subgroup read from a column of a tabular release's case table, as released
+    (generalised values, such as an age band or ``*``, are groups of their own)."""
+
+    name: str = Field(min_length=1, max_length=40)
+    column: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class Tables(_Strict):
+    """Where a tabular release keeps what scoring reads (``data/<table>/<split>.parquet``),
+    and what the teams' view of it leaves out."""
+
+    #: the table holding the card's ``task.target`` for each case
+    labels: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    #: the table with one row per case, whose columns subgroups are read from
+    cases: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    #: tables that give the label away (the measurements it is computed from): left out of
+    #: the teams' view for every split but the training ones
+    withheld: list[str] = Field(default_factory=list)
+
+
 class Challenge(_Strict):
     """What a reproduction is measured against."""
 
@@ -59,12 +101,25 @@ class Challenge(_Strict):
     bootstrap: Bootstrap = Field(default_factory=Bootstrap)
     #: the columns scores are broken down by: ``centre``, ``sex``, ``age_band`` (decades,
     #: from ``age``) or any field the card declares (task.fields)
-    subgroups: list[str] = Field(default_factory=list)
+    subgroups: list[str | Subgroup] = Field(default_factory=list)
+    #: the predictions file's columns (DICOM challenges: exam_id, score, label)
+    predictions: Predictions = Field(default_factory=Predictions)
+    #: figures drawn beside the ROC curve and the confusion matrix
+    secondary_plots: list[PLOTS] = Field(default_factory=list)
+    #: a tabular release's tables (data_kind: tabular), None for DICOM
+    tables: Tables | None = None
+
+    @property
+    def subgroup_names(self) -> list[str]:
+        return [s if isinstance(s, str) else s.name for s in self.subgroups]
 
     @model_validator(mode="after")
     def _consistent(self) -> Challenge:
         if self.scoring_split in self.training_splits:
             raise ValueError(f"scoring split {self.scoring_split} cannot also train")
+        names = self.subgroup_names
+        if len(set(names)) != len(names):
+            raise ValueError("a subgroup is named twice")
         for phase in self.phases:
             if phase.end < phase.start:
                 raise ValueError(f"phase {phase.name} ends before it starts")
@@ -82,9 +137,11 @@ def load_challenge(path: Path) -> Challenge:
 
 def secondary_names(schema: ChallengeSchema) -> set[str]:
     """The secondary metrics a challenge of this schema can name."""
-    from portal.reproduce.metrics import METRICS, hard_case_keys
+    from portal.reproduce.metrics import BINARY_METRICS, METRICS, hard_case_keys
 
     names = set(METRICS)
+    if schema.binary:
+        names.update(BINARY_METRICS)
     for declared in schema.hard_case_fields():
         names.update(hard_case_keys(declared))
     return names
@@ -107,10 +164,14 @@ def check_against(rules: Challenge, schema: ChallengeSchema, path: Path) -> None
             problems.append(f"metric.secondary: {name!r} is not one of {', '.join(sorted(known))}")
     columns = {f.name for f in schema.fields} | set(DERIVED_SUBGROUPS) | {"centre", "sex"}
     for name in rules.subgroups:
+        if isinstance(name, Subgroup):  # a column of the case table, checked when read
+            continue
         if name not in columns:
             problems.append(
                 f"subgroups: {name!r} is none of centre, sex, age_band or the card's fields"
             )
+    if "calibration_curve" in rules.secondary_plots and not schema.binary:
+        problems.append("secondary_plots: a calibration curve needs two classes")
     if problems:
         raise ConfigError(
             f"{path}: the rules do not fit the data card in {len(problems)} place(s):",
