@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from portal.reproduce.verdict import Verdict
+from portal.site import modality
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -13,7 +15,6 @@ from portal.site.pages.common import (
 )
 from portal.site.sources import ChallengeInfo, Sources
 from portal.site.untrusted import inline
-from portal.reproduce.verdict import Verdict
 
 
 def reproduced_cell(c: ChallengeInfo) -> str:
@@ -56,7 +57,10 @@ class HomePage:
                     data,
                     modality_label(c.card.meta.modality),
                     latest.version if latest else t("none yet"),
-                    count(len(latest.tables.get("splits", []))) if latest else "0",
+                    t(
+                        "{n} " + modality.view_for(c).records_word,
+                        n=count(modality.view_for(c).records(latest)) if latest else "0",
+                    ),
                     reproduced_cell(c),
                 ]
             )

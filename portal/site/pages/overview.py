@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.site import modality
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -45,7 +46,10 @@ class OverviewPage:
         if c.latest:
             facts_rows += [
                 [t("Latest version"), f"[{c.latest.version}](versions.md) ({c.latest.date})"],
-                [t("Exams"), count(len(c.latest.tables.get("splits", [])))],
+                [
+                    t(modality.view_for(c).records_word.capitalize()),
+                    count(modality.view_for(c).records(c.latest)),
+                ],
                 [
                     t("Size"),
                     t(
@@ -89,7 +93,9 @@ class OverviewPage:
                     positive=inline(
                         t(c.card.meta.schema.positive_class)
                         if c.card.meta.schema.positive_class
-                        else t("none: one-vs-rest over {n} classes", n=len(c.card.meta.task.classes))
+                        else t(
+                            "none: one-vs-rest over {n} classes", n=len(c.card.meta.task.classes)
+                        )
                     ),
                     secondary=secondary or t("none"),
                     tolerance=inline(r.tolerance),
