@@ -487,16 +487,6 @@ FRENCH: dict[str, str] = {
     "Exams (n)": "Examens (n)",
     "{metric} [95 % CI]": "{metric} [IC à 95 %]",
     "small": "petit effectif",
-    "*From the run's `record.json` artifact (`scores.subgroups`). The interval is the 95 % "
-    "bootstrap interval of the {metric} within the group. ⚠ marks a group of fewer than {small} "
-    "exams or with fewer than 5 of either class: its score can swing widely by chance. n/a: "
-    "one class only.*": (
-        "*Tiré de l'artefact `record.json` de l'exécution (`scores.subgroups`). L'intervalle "
-        "est l'intervalle bootstrap à 95 % de la métrique « {metric} » dans le groupe. ⚠ "
-        "signale un groupe de moins de {small} examens ou de moins de 5 examens de l'une des "
-        "classes : son score peut varier fortement par le seul hasard. n.d. : une seule "
-        "classe.*"
-    ),
     "### Environment and runtime": "### Environnement et durée",
     "Wall time": "Temps écoulé",
     "first run": "première exécution",
@@ -559,5 +549,166 @@ FRENCH: dict[str, str] = {
         "`hardware_check`) et des étiquettes MLflow `numerics*` et `hardware.*`. La section "
         "« Portable numerics » de docs/reproduction.md (en anglais) dit ce que fige chaque "
         "variable et comment lire la bande.*"
+    ),
+    # -- what differs by kind of data (portal/site/modality.py) ----------------------------
+    "Records": "Enregistrements",
+    "{n} exams": "{n} examens",
+    "{n} surgeries": "{n} interventions",
+    "Surgeries": "Interventions",
+    "surgeries": "interventions",
+    "Surgeries (n)": "Interventions (n)",
+    "kidney": "rein",
+    "procedure": "intervention",
+    "Label withheld": "Étiquette retenue",
+    "Share {positive}": "Part {positive}",
+    "### Class balance": "### Équilibre des classes",
+    "### Missing values": "### Valeurs manquantes",
+    "### What a surgery's signals look like": (
+        "### À quoi ressemblent les signaux d'une intervention"
+    ),
+    "*Drawn at build time by the tabular modality's figure code from {files}.*": (
+        "*Dessinée à la construction par le code de figures de la modalité tabulaire, à partir "
+        "de {files}.*"
+    ),
+    "### Tables of {version}": "### Tables de {version}",
+    "Each table is one Parquet file per split (`data/<table>/<split>.parquet`), loaded by "
+    "`datasets` as one configuration per table; `data/splits.parquet` says which split each "
+    "surgery is in.": (
+        "Chaque table est un fichier Parquet par partition (`data/<table>/<split>.parquet`), "
+        "que `datasets` charge comme une configuration par table ; `data/splits.parquet` dit "
+        "dans quelle partition se trouve chaque intervention."
+    ),
+    "Table": "Table",
+    "What a row is": "Ce qu'est une ligne",
+    "Columns of {table}": "Colonnes de {table}",
+    "Column": "Colonne",
+    "Type": "Type",
+    "Unit": "Unité",
+    "What it holds": "Ce qu'elle contient",
+    "one row per surgery: the static pre- and intra-operative table": (
+        "une ligne par intervention : la table statique pré- et peropératoire"
+    ),
+    "one row per surgery: the KDIGO stage and the label (withheld where the split's labels are)": (
+        "une ligne par intervention : le stade KDIGO et l'étiquette (retenue là où les "
+        "étiquettes de la partition le sont)"
+    ),
+    "creatinine samples before and after surgery": (
+        "prélèvements de créatinine avant et après l'intervention"
+    ),
+    "the intra-operative monitoring, one row per surgery and minute": (
+        "la surveillance peropératoire, une ligne par intervention et par minute"
+    ),
+    "### Re-identification risk of {version}": "### Risque de réidentification de {version}",
+    "Measured by the de-identifier on the released rows and recomputed by the independent "
+    "verifier before release (`deid_report.json`, section `risk`).": (
+        "Mesuré par le désidentifieur sur les lignes publiées et recalculé par le vérificateur "
+        "indépendant avant la publication (`deid_report.json`, section `risk`)."
+    ),
+    "Measure": "Mesure",
+    "k-anonymity (distinct patients per class)": "k-anonymat (patients distincts par classe)",
+    "{k} measured, {required} required": "{k} mesuré, {required} exigé",
+    "l-diversity of {column}": "l-diversité de {column}",
+    "{l} measured, {required} required": "{l} mesuré, {required} exigé",
+    "Equivalence classes": "Classes d'équivalence",
+    "Suppressed": "Supprimées",
+    "{records} surgeries of {patients} patients (at most {share} % allowed)": (
+        "{records} interventions de {patients} patients (au plus {share} % permis)"
+    ),
+    "Ages grouped": "Âges regroupés",
+    "{top} and over, {n} surgeries": "{top} ans et plus, {n} interventions",
+    "What was generalised, per quasi-identifier (the report's words):": (
+        "Ce qui a été généralisé, par quasi-identifiant (les mots du rapport, en anglais) :"
+    ),
+    "Quasi-identifier": "Quasi-identifiant",
+    "Released as": "Publié comme",
+    "What was removed from the export (the report's words):": (
+        "Ce qui a été retiré de l'export (les mots du rapport, en anglais) :"
+    ),
+    "Source": "Source",
+    "Removed": "Retiré",
+    "Dates: {how}": "Dates (les mots du rapport, en anglais) : {how}",
+    # -- tabular figures (portal/tabular/figures.py), drawn in the page's words -------------
+    "Class balance per split": "Équilibre des classes par partition",
+    "Surgeries per split and class:": "Interventions par partition et classe :",
+    "labels withheld": "étiquettes retenues",
+    "signal:": "signal :",
+    "empty cells, %": "cellules vides, %",
+    "Missing values per column (surgery table, then signals)": (
+        "Valeurs manquantes par colonne (table des interventions, puis signaux)"
+    ),
+    "Share of empty cells per column; highest:": (
+        "Part des cellules vides par colonne ; les plus élevées :"
+    ),
+    "MAP (mmHg)": "PAM (mmHg)",
+    "heart rate (/min)": "fréquence cardiaque (/min)",
+    "SpO2 (%)": "SpO2 (%)",
+    "temperature (°C)": "température (°C)",
+    "norepinephrine (µg/kg/min)": "noradrénaline (µg/kg/min)",
+    "bypass flow (L/min)": "débit de CEC (L/min)",
+    "minutes from the start of surgery": "minutes depuis le début de l'intervention",
+    "Example intra-operative signals per class": "Exemples de signaux peropératoires par classe",
+    "Mean arterial pressure, heart rate and norepinephrine over time for {positive} surgeries "
+    "of class {positive_name} (orange) and {negative} of class {negative_name} (blue); the "
+    "dotted line marks 65 mmHg.": (
+        "Pression artérielle moyenne, fréquence cardiaque et noradrénaline au cours du temps "
+        "pour {positive} interventions de la classe {positive_name} (orange) et {negative} de "
+        "la classe {negative_name} (bleu) ; la ligne pointillée marque 65 mmHg."
+    ),
+    "score": "score",
+    "summed over channels": "somme sur les canaux",
+    "Attributions over time (integrated gradients)": (
+        "Attributions au cours du temps (gradients intégrés)"
+    ),
+    "strongest on": "la plus forte sur",
+    "Attribution maps over channels and minutes for {n} surgeries, blue lowering and "
+    "vermillion raising the score of the positive class;": (
+        "Cartes d'attribution par canal et par minute pour {n} interventions, le bleu abaissant "
+        "et le vermillon élevant le score de la classe positive ;"
+    ),
+    # -- team reports of a binary task: calibration, attributions -----------------------------
+    "AUPRC (average precision)": "AUPRC (précision moyenne)",
+    "Brier score": "Score de Brier",
+    "### Calibration": "### Étalonnage",
+    "Calibration curve": "Courbe d'étalonnage",
+    "Calibration bins": "Classes de probabilité de l'étalonnage",
+    "Mean predicted probability": "Probabilité prédite moyenne",
+    "Observed frequency": "Fréquence observée",
+    "n": "n",
+    "*Drawn by the portal from the run's `record.json` artifact (`scores.calibration`): per "
+    "bin of predicted probability, the share of the positive class observed; on the dashed "
+    "diagonal a model is perfectly calibrated.*": (
+        "*Dessinée par le portail à partir de l'artefact `record.json` de l'exécution "
+        "(`scores.calibration`) : par classe de probabilité prédite, la part observée de la "
+        "classe positive ; sur la diagonale en tirets, un modèle est parfaitement étalonné.*"
+    ),
+    "perfectly calibrated": "parfaitement étalonné",
+    "Brier score {brier}": "score de Brier {brier}",
+    "mean predicted probability": "probabilité prédite moyenne",
+    "observed frequency": "fréquence observée",
+    "### Explanation: attributions over time": "### Explication : attributions au cours du temps",
+    "Team output": "Sortie de l'équipe",
+    "The team's own output, not a finding of the portal: its `explain` entry point wrote these "
+    "attributions inside the sandbox, and the portal only drew them. They show where in time, "
+    "and on which signal, this model's score was sensitive; they do not show what causes the "
+    "outcome.": (
+        "La sortie propre de l'équipe, pas une conclusion du portail : son point d'entrée "
+        "`explain` a écrit ces attributions dans le bac à sable, et le portail n'a fait que les "
+        "dessiner. Elles montrent à quel moment, et sur quel signal, le score de ce modèle a "
+        "été sensible ; elles ne montrent pas ce qui cause l'événement."
+    ),
+    "Attributions over time": "Attributions au cours du temps",
+    "*From the MLflow run's artifacts `run/explanations/` (the first {n} files, by name), drawn "
+    "by the tabular modality's figure code.*": (
+        "*Tiré des artefacts `run/explanations/` de l'exécution MLflow (les {n} premiers "
+        "fichiers, par nom), dessiné par le code de figures de la modalité tabulaire.*"
+    ),
+    "*From the run's `record.json` artifact (`scores.subgroups`). The interval is the 95 % "
+    "bootstrap interval of the {metric} within the group. ⚠ marks a group of fewer than "
+    "{small} {records} or with fewer than 5 of either class: its score can swing widely by "
+    "chance. n/a: one class only.*": (
+        "*Tiré de l'artefact `record.json` de l'exécution (`scores.subgroups`). L'intervalle est "
+        "l'intervalle bootstrap à 95 % de la métrique « {metric} » dans le groupe. ⚠ signale "
+        "un groupe de moins de {small} {records} ou de moins de 5 cas de l'une des classes : "
+        "son score peut varier fortement par le seul hasard. n.d. : une seule classe.*"
     ),
 }

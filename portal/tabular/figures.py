@@ -132,12 +132,18 @@ def class_balance(
     for cls in ("no AKI", "AKI", "withheld"):
         widths = np.array([counts[s][cls] for s in splits])
         if widths.any():
-            ax.barh(splits, widths, left=left, color=CLASS_COLOURS[cls], label=say(shown[cls]))
+            ax.barh(
+                splits,
+                widths,
+                left=left,
+                color=CLASS_COLOURS[cls],
+                label=shown[cls] if cls != "withheld" else say(cls),
+            )
         left += widths
     for i, split in enumerate(splits):
         known = counts[split]["AKI"] + counts[split]["no AKI"]
         share = (
-            f"{say(shown['AKI'])} {100 * counts[split]['AKI'] / known:.0f} %"
+            f"{shown['AKI']} {100 * counts[split]['AKI'] / known:.0f} %"
             if known
             else say("labels withheld")
         )
@@ -149,7 +155,7 @@ def class_balance(
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_title(say("Class balance per split"))
     alt = "; ".join(
-        f"{s}: {counts[s]['AKI']} {say(shown['AKI'])}, {counts[s]['no AKI']} {say(shown['no AKI'])}"
+        f"{s}: {counts[s]['AKI']} {shown['AKI']}, {counts[s]['no AKI']} {shown['no AKI']}"
         + (f", {counts[s]['withheld']} {say('withheld')}" if counts[s]["withheld"] else "")
         for s in splits
     )
@@ -241,9 +247,7 @@ def example_signals(
                     color=CLASS_COLOURS[cls],
                     linestyle=styles[n % len(styles)],
                     linewidth=0.8,
-                    label=f"{say(shown[cls])}: {surgery}"
-                    if channel == EXAMPLE_CHANNELS[0]
-                    else None,
+                    label=f"{shown[cls]}: {surgery}" if channel == EXAMPLE_CHANNELS[0] else None,
                 )
     for ax, channel in zip(axes, EXAMPLE_CHANNELS, strict=True):
         ax.set_ylabel(say(CHANNEL_NAMES[channel]), fontsize=8)
@@ -259,9 +263,9 @@ def example_signals(
         "(blue); the dotted line marks 65 mmHg."
     ).format(
         positive=len(chosen["AKI"]),
-        positive_name=say(shown["AKI"]),
+        positive_name=shown["AKI"],
         negative=len(chosen["no AKI"]),
-        negative_name=say(shown["no AKI"]),
+        negative_name=shown["no AKI"],
     )
     return Figure(
         _png(fig),
