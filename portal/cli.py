@@ -272,7 +272,7 @@ def release(
         )
         return
     table = Table(title=f"{challenge} {version}", show_header=False)
-    table.add_row("exams", ", ".join(f"{k} {v}" for k, v in summary.exams.items()))
+    table.add_row(summary.unit, ", ".join(f"{k} {v}" for k, v in summary.exams.items()))
     table.add_row("files", f"{summary.files} ({summary.bytes / 1e6:.1f} MB)")
     table.add_row("content hash", summary.content_hash)
     bump = summary.changes.get("required_bump")

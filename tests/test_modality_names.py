@@ -46,12 +46,9 @@ NOT_DICOM = {
     "DataType": "pyarrow's pa.DataType, Croissant's dataType",
     "DateTime": "schema.org's sc:DateTime, Python's datetime.DateTime in prose",
 }
-#: (rule, module) -> why it still fails; files the coordinator is changing (issue 17)
-KNOWN = {
-    ("dicom", "portal/release/build.py"): "the release builder names the volume's "
-    "ManufacturerModelName, PixelSpacing and SliceThickness; they move to the DICOM "
-    "modality's release shards with the modality interface",
-}
+#: (rule, module) -> why it still fails; none today (the release builder's DICOM keywords
+#: moved to the DICOM modality's reader, portal/export/volume.py)
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @cache

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pydicom
 import pytest
 
-from portal.release.build import _nested, _Shard, _write_shard
 from portal.release.cards import load_card
+from portal.release.dicom import _nested, _Shard, _write_shard
 from portal.release.versions import Tables
 from portal.synth.export import synthesize
 
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _single_array_shard(shard: _Shard, path) -> None:
     """The shard as the portal wrote it before: one array of all the volumes."""
-    from portal.release.build import _row, _volume
+    from portal.export.volume import read_volume as _volume
+    from portal.release.dicom import _row
 
     rows, volumes = [], []
     for exam, dicom in zip(shard.exams, shard.dicom, strict=True):

@@ -1,6 +1,6 @@
 """The data files of a tabular release, from a verified tabular staging.
 
-``write_release_files(staging, out, text)`` reads what ``portal.tabular.ingest`` staged
+``write_release_files(staging, out, text, withheld=())`` reads what ``portal.tabular.ingest`` staged
 (docs/tabular-export.md, "What is released") and writes:
 
 - ``data/<table>/<split>.parquet`` for the tables with one or more rows per surgery
@@ -15,6 +15,16 @@
 - ``croissant.json``: Croissant 1.1 metadata, one record set per table with its fields,
   its key, and the reference of every table's ``surgery_id`` to the surgery table;
 - ``deid_report.json``: the de-identifier's report, as staged.
+
+A split the data card withholds (sequestered, or embargoed on the release date) keeps its
+surgeries, their static table and their signals, but not what gives its label away: its
+``labels`` rows have ``aki_stage`` and ``aki`` empty, and its creatinine samples after
+the end of surgery (from which KDIGO stages AKI) are left out.
+
+``portal release`` (``portal/release/tabular.py``) calls this into its build folder,
+then adds the manifest, the citations, the changelog and the label commitments as it
+does for every kind of data; ``text.content_hash`` is then the placeholder the manifest's
+seal replaces, so the card and Croissant quote the release's content hash.
 
 Nothing else of the staging is read or copied: a staging holding a file this module
 does not know is refused (an unknown file may hold what nobody reviewed), and so is a
@@ -109,6 +119,12 @@ class ReleaseText:
     keywords: tuple[str, ...] = ()
     language: tuple[str, ...] = ("en", "fr")
     sections: dict[str, str] = field(default_factory=dict)  # Datasheet sections by title
+    #: the release's content hash as the card and Croissant quote it ("" outside a release)
+    content_hash: str = ""
+    #: the release notes of this version (params.yaml ``releases:``)
+    notes: str = ""
+    #: the provenance sentence of a synthetic dataset (the data card's); a default if empty
+    notice: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,12 +143,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _check_staging(staging: Path) -> dict:
+def check_staging(staging: Path) -> dict:
+    """The staged report, once the staging holds exactly the files a release is made of
+    and the independent verifier accepted it; else a one-line error naming the file."""
     if not staging.is_dir():
         raise InputError(
             f"{staging}: no tabular staging here.",
             path=str(staging),
-            hint="run the tabular ingest first (python -m portal.tabular.ingest).",
+            hint="run `portal ingest <challenge>` first: releases are built from staging only.",
         )
     unknown = sorted(p.name for p in staging.iterdir() if p.name not in STAGED)
     if unknown:
@@ -147,7 +165,7 @@ def _check_staging(staging: Path) -> dict:
         raise InputError(
             f"{staging / missing[0]}: missing from the tabular staging.",
             path=str(staging / missing[0]),
-            hint="ingest again (python -m portal.tabular.ingest): it writes every table.",
+            hint="ingest again (`portal ingest <challenge>`): it writes every table.",
         )
     verdict = json.loads((staging / "verification.json").read_text(encoding="utf-8"))
     if verdict.get("findings") != [] or not str(verdict.get("verifier", "")).startswith(
@@ -194,11 +212,14 @@ def _write(table: pa.Table, path: Path) -> None:
     )
 
 
-def write_release_files(staging: Path, out: Path, text: ReleaseText) -> TabularRelease:
+def write_release_files(
+    staging: Path, out: Path, text: ReleaseText, withheld: tuple[str, ...] | list[str] = ()
+) -> TabularRelease:
     """Write the release's data files, card and Croissant into ``out`` (created, or an
-    empty folder); see the module docstring."""
+    empty folder); labels of the ``withheld`` splits are left out. See the module
+    docstring."""
     staging, out = Path(staging), Path(out)
-    report = _check_staging(staging)
+    report = check_staging(staging)
     if out.exists() and any(out.iterdir()):
         raise InputError(
             f"{out}: not empty; a release is written once into a new folder.",
@@ -229,10 +250,15 @@ def write_release_files(staging: Path, out: Path, text: ReleaseText) -> TabularR
         for name, order in PER_SPLIT.items():
             table = tables[name]
             part = table.filter(pc.is_in(table.column("surgery_id"), value_set=members))
+            if split in withheld:
+                part = _withhold(name, part)
             part = part.sort_by([(c, "ascending") for c in order])
             _write(part, out / "data" / name / f"{split}.parquet")
         counts[split] = len(members)
     stats = _statistics(tables, splits, present)
+    for split in withheld:  # no count of a withheld split's labels either
+        if split in stats["by_split"]:
+            stats["by_split"][split].update(aki=None, aki_share=None)
     files = _data_files(out)
     (out / "deid_report.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -248,6 +274,25 @@ def write_release_files(staging: Path, out: Path, text: ReleaseText) -> TabularR
     )
     files["croissant.json"] = _sha256(out / "croissant.json")
     return TabularRelease(out=out, files=dict(sorted(files.items())), surgeries=counts, stats=stats)
+
+
+#: the label columns of the labels table, empty in a withheld split
+LABEL_COLUMNS = ("aki_stage", "aki")
+
+
+def _withhold(name: str, part: pa.Table) -> pa.Table:
+    """A withheld split's rows of table ``name``: labels empty, post-operative creatinine
+    (which gives the KDIGO stage away) left out."""
+    if name == "labels":
+        for column in LABEL_COLUMNS:
+            index = part.column_names.index(column)
+            part = part.set_column(
+                index, column, pa.nulls(part.num_rows, part.schema.field(column).type)
+            )
+    elif name == "labs" and "hours_after_surgery_end" in part.column_names:
+        after = pc.fill_null(pc.greater(part.column("hours_after_surgery_end"), 0), True)
+        part = part.filter(pc.invert(after))
+    return part
 
 
 def _data_files(out: Path) -> dict[str, str]:
@@ -378,19 +423,27 @@ def dataset_card(
     }
     risk = report.get("risk", {})
     notice = (
-        "Synthetic data: generated by the portal's synthetic ML-KIDCAR export "
-        "(portal synth mlkidcar); no real patient is in it."
+        (
+            text.notice
+            or "Synthetic data: generated by the portal's synthetic ML-KIDCAR export "
+            "(portal synth mlkidcar); no real patient is in it."
+        )
         if text.synthetic
         else ""
     )
     body = [f"# {text.title}", ""]
     if notice:
         body += [f"> **{notice}**", ""]
+    version = f"**Version {text.version}** ({text.date})"
+    if text.content_hash:
+        version += (
+            f", content hash `{text.content_hash}`. Every file is listed with its sha256 in "
+            "`manifest.json` and `SHA256SUMS` (`sha256sum -c SHA256SUMS`)"
+        )
+    body += [text.summary.strip(), "", f"{version}.", ""]
+    if text.notes.strip():
+        body += ["## Release notes", "", text.notes.strip(), ""]
     body += [
-        text.summary.strip(),
-        "",
-        f"**Version {text.version}** ({text.date}).",
-        "",
         "## Tables",
         "",
         "| config | one row per | file per split |",
@@ -431,7 +484,16 @@ def dataset_card(
     ]
     for split, row in stats["by_split"].items():
         share = "withheld" if row["aki_share"] is None else f"{row['aki_share']:.1%}"
-        body.append(f"| {split} | {row['surgeries']} | {row['aki']} | {share} |")
+        aki = "withheld" if row["aki"] is None else row["aki"]
+        body.append(f"| {split} | {row['surgeries']} | {aki} | {share} |")
+    withheld = [s for s, row in stats["by_split"].items() if row["aki"] is None]
+    if withheld:
+        body += [
+            "",
+            f"Labels of {', '.join(withheld)} are withheld (split policy): `aki_stage` and "
+            "`aki` are empty there and the post-operative creatinine samples are left out; "
+            "for an embargoed split, `label_commitments.json` publishes a commitment to them.",
+        ]
     body += ["", "## Re-identification risk", ""]
     if risk:
         levels = ", ".join(f"{q}: {d}" for q, d in risk.get("generalisation", {}).items())
@@ -548,12 +610,17 @@ def croissant(
             }
         )
     notice = (
-        "Synthetic data: generated by the portal's synthetic ML-KIDCAR export; no real "
-        "patient is in it. "
+        (
+            f"{text.notice.strip()} "
+            if text.notice
+            else "Synthetic data: generated by the portal's synthetic ML-KIDCAR export; no "
+            "real patient is in it. "
+        )
         if text.synthetic
         else ""
     )
     sections = text.sections
+    identifier = {"identifier": text.content_hash} if text.content_hash else {}
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
@@ -562,6 +629,7 @@ def croissant(
         "alternateName": text.title,
         "description": f"{notice}{text.summary.strip()}",
         "version": text.version,
+        **identifier,
         "datePublished": text.date,
         "license": text.license_url,
         "url": f"https://example.org/{text.name}/{text.version}",
