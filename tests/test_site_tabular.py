@@ -15,6 +15,8 @@ import csv
 import json
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -49,56 +51,23 @@ DICOM_FIGURES = ("examples.png", "age-sex.png", "centres.png", "saliency-")
 
 
 def release_folder(root: Path) -> Path:
-    """A small ML-KIDCAR release 1.0.0: the tabular modality's ingest and release files,
-    with the release's descriptors (manifest, citations, changes) around them."""
-    from portal.release.cards import load_card
-    from portal.release.citation import bibtex, citation_cff, datacite
-    from portal.release.manifest import PLACEHOLDER, build_manifest, seal, write_manifest
-    from portal.synth.mlkidcar.export import synthesize
-    from portal.tabular.ingest import card_block, ingest_tabular
-    from portal.tabular.release import ReleaseText, write_release_files
-
-    card_path = ROOT / "data_cards" / f"{CHALLENGE}.md"
-    card = load_card(card_path)
-    meta = card.meta
-    synthesize(root / "raw", surgeries=240, seed=11)
-    done = ingest_tabular(
-        root / "raw",
-        root / "data" / CHALLENGE,
-        key=b"site-tabular-key-0123456789abcdef",
-        card_block=card_block(card_path),
+    """A small ML-KIDCAR release 1.0.0, made as an organiser makes it: ``portal synth``,
+    ``portal ingest`` and ``portal release`` on the project at ``root``."""
+    steps = (
+        ("-q", "synth", CHALLENGE, "--exams", "240", "--seed", "11", "--out", "raw/" + CHALLENGE),
+        ("-q", "ingest", CHALLENGE),
+        ("-q", "release", CHALLENGE, "--version", VERSION),
     )
-    out = root / "data" / CHALLENGE / "releases" / VERSION
-    date = "2026-06-01"
-    text = ReleaseText(
-        name=CHALLENGE,
-        title=meta.title,
-        summary=meta.summary,
-        version=VERSION,
-        date=date,
-        creators=tuple(c.name for c in meta.creators),
-        publisher=meta.publisher,
-        synthetic=meta.provenance == "synthetic",
-        sections=dict(card.sections),
-    )
-    write_release_files(done.staging, out, text)
-    hashed = f"sha256:{PLACEHOLDER}"
-    (out / "CITATION.cff").write_text(citation_cff(meta, VERSION, date, hashed))
-    (out / "citation.bib").write_text(bibtex(meta, VERSION, date, hashed))
-    payload = build_manifest(out, name=CHALLENGE, version=VERSION)
-    (out / "datacite.json").write_text(
-        json.dumps(
-            datacite(meta, VERSION, date, hashed, payload.total_bytes, len(payload.files)),
-            indent=2,
+    for args in steps:
+        done = subprocess.run(
+            [sys.executable, "-m", "portal.cli", "--project", str(root), *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
-    )
-    (out / "changes.json").write_text(json.dumps({"parent": None}) + "\n")
-    (out / "CHANGELOG.md").write_text(
-        f"# Changelog of {meta.title}\n\n## {VERSION} ({date})\n\nFirst release.\n"
-    )
-    final = seal(out, build_manifest(out, name=CHALLENGE, version=VERSION))
-    write_manifest(out, final)
-    return out
+        assert done.returncode == 0, f"portal {' '.join(args)}: {done.stderr[-2000:]}"
+    return root / "data" / CHALLENGE / "releases" / VERSION
 
 
 def _calibration(truth: np.ndarray, scores: np.ndarray, bins: int = 5) -> list[dict]:
@@ -222,8 +191,17 @@ def log_runs(root: Path, release: Path) -> dict[str, dict]:
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("site-tabular")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params = {"challenges": {CHALLENGE: params["challenges"][CHALLENGE]}, "site": params["site"]}
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    params["challenges"] = {CHALLENGE: params["challenges"][CHALLENGE]}
+    params["reproductions"] = {}
+    params["releases"] = {
+        f"{CHALLENGE}-{VERSION}": {
+            "challenge": CHALLENGE,
+            "version": VERSION,
+            "date": "2026-06-01",
+            "notes": "First release of the site test's export.",
+        }
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / "data_cards").mkdir()
     for card in (ROOT / "data_cards").glob(f"{CHALLENGE}*.md"):
         shutil.copy(card, root / "data_cards")
