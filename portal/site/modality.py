@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from portal.site import i18n
 from portal.site.i18n import t
 from portal.site.pages.common import count, number, table
 from portal.site.sources import ChallengeInfo, ReleaseInfo
@@ -73,11 +74,20 @@ class DicomView(View):
 
 
 def _class_words(c: ChallengeInfo) -> tuple[str, str]:
-    """The card's two classes (negative, positive) in the page's words."""
+    """The card's two classes (negative, positive) in the page's words: the translated
+    card's vocabulary, else the modality's English names of its classes."""
+    from portal.tabular.describe import CLASS_WORDS
+
     schema = c.card.meta.schema
     positive = schema.positive_class or c.card.meta.task.classes[-1]
     negative = next((k for k in c.card.meta.task.classes if k != positive), "")
-    return t(negative), t(positive)
+
+    def shown(key: str) -> str:
+        if key in i18n.current().vocabulary:
+            return t(key)
+        return CLASS_WORDS.get(key, key)
+
+    return shown(negative), shown(positive)
 
 
 class TabularView(View):

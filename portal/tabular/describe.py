@@ -27,6 +27,8 @@ TABLE_TEXT = {
     "labs": "creatinine samples before and after surgery",
     "signals": "the intra-operative monitoring, one row per surgery and minute",
 }
+#: The classes of the card (``task.classes``) as an English page shows them.
+CLASS_WORDS = {"no_aki": "no AKI", "aki": "AKI"}
 #: The record a row of the challenge is about, and its identifier column.
 RECORD = "surgery"
 RECORD_ID = "surgery_id"

@@ -51,16 +51,16 @@ def subgroup_table(groups: dict, metric: str, records: str = "Exams (n)") -> str
                 inline(g),
                 f"{inline(n)}{' ⚠ ' + t('small') if small else ''}",
                 f"{number(v.get(metric), 2)}{interval}",
-                number(v.get("roc_auc"), 2),
             ]
+            + ([] if metric == "roc_auc" else [number(v.get("roc_auc"), 2)])
         )
     return table(
         [
             t("Group"),
             t(records),
             t("{metric} [95 % CI]", metric=metric_label(metric)),
-            t("ROC AUC"),
-        ],
+        ]
+        + ([] if metric == "roc_auc" else [t("ROC AUC")]),  # not twice when it is official
         rows,
     )
 
@@ -230,9 +230,7 @@ class ReportPage:
         # the card's hard cases and the others), as the run's record lists them
         for key in scores.get("metrics") or {}:
             if key in run.metrics:
-                metric_rows.append(
-                    [metric_label(key), number(run.metrics[key]), f"`{inline(key)}`"]
-                )
+                metric_rows.append([metric_label(key), number(run.metrics[key]), code(key)])
         official = scores.get("official") or {}
         out += [
             t("### Scores"),
@@ -295,7 +293,7 @@ class ReportPage:
                     "is the 95 % bootstrap interval of the {metric} within the group. ⚠ marks a "
                     "group of fewer than {small} {records} or with fewer than 5 of either class: "
                     "its score can swing widely by chance. n/a: one class only.*",
-                    metric=inline(metric_label(metric).lower()),
+                    metric=inline(metric_label(metric)),
                     small=SMALL_GROUP,
                     records=t(view.records_word),
                 ),
