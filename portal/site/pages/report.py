@@ -432,16 +432,18 @@ class ReportPage:
         """Attributions over time (a team's ``explain`` output on time series), drawn by
         the tabular modality's figure code from the run's first explanation files; shown
         as the team's output, not the portal's finding."""
+        # the reproduction's own drawings (MLflow figures/attributions-*.png, in English)
+        # stand in when the explanation files cannot be drawn here
         drawn = sorted(f for f in run.figures if f.startswith("attribution"))
         png, alt = None, t("Attributions over time")
-        if not drawn and run.explanations and modality.view_for(c).kind == "tabular":
+        if run.explanations and modality.view_for(c).kind == "tabular":
             figure = self.drawing(
                 (run.run_id, "attributions.png"),
                 functools.partial(modality.draw_attributions, run.explanations),
             )
             if figure is not None:
                 png, alt = figure.png, figure.alt
-        elif drawn:
+        if png is None and drawn:
             png = run.figures[drawn[0]]
         if png is None:
             return []
