@@ -290,10 +290,10 @@ FRENCH: dict[str, str] = {
     "# Versions of {title}": "# Versions de {title}",
     "Versions: {title}": "Versions : {title}",
     "Versions follow semantic versioning for data: MAJOR when labels or splits change, MINOR "
-    "when exams are added, PATCH for metadata only. A published version never changes. Each "
+    "when records are added, PATCH for metadata only. A published version never changes. Each "
     "version's changes are computed from the data (`changes.json`).": (
         "Les versions suivent un versionnage sémantique des données : MAJEURE quand des "
-        "étiquettes ou des partitions changent, MINEURE quand des examens sont ajoutés, "
+        "étiquettes ou des partitions changent, MINEURE quand des enregistrements sont ajoutés, "
         "CORRECTIVE pour les seules métadonnées. Une version publiée ne change jamais. Les "
         "changements de chaque version sont calculés à partir des données (`changes.json`)."
     ),

@@ -28,7 +28,7 @@ class VersionsPage:
             "",
             t(
                 "Versions follow semantic versioning for data: MAJOR when labels or splits "
-                "change, MINOR when exams are added, PATCH for metadata only. A published "
+                "change, MINOR when records are added, PATCH for metadata only. A published "
                 "version never changes. Each version's changes are computed from the data "
                 "(`changes.json`)."
             ),
