@@ -552,6 +552,7 @@ FRENCH: dict[str, str] = {
     ),
     # -- what differs by kind of data (portal/site/modality.py) ----------------------------
     "Records": "Enregistrements",
+    "Tables and minute-level time series": "Tables et séries temporelles à la minute",
     "{n} exams": "{n} examens",
     "{n} surgeries": "{n} interventions",
     "Surgeries": "Interventions",

@@ -40,6 +40,10 @@ class View:
     def records(self, release: ReleaseInfo) -> int:
         raise NotImplementedError
 
+    def modality_label(self, meta) -> str:
+        """The card's modality in words (the overview and the home page)."""
+        return inline(t(meta.modality))
+
     def statistics(self, w: SiteWriter, c: ChallengeInfo, release: ReleaseInfo) -> list[str]:
         """The data card's "In numbers" section and figures."""
         raise NotImplementedError
@@ -68,6 +72,11 @@ class DicomView(View):
 
     def records(self, release: ReleaseInfo) -> int:
         return len(release.tables.get("splits", []))
+
+    def modality_label(self, meta) -> str:
+        from portal.site.pages.common import modality_label
+
+        return modality_label(meta.modality)  # a DICOM modality code, in words
 
     def statistics(self, w: SiteWriter, c: ChallengeInfo, release: ReleaseInfo) -> list[str]:
         return w._dicom_statistics(c, release)
@@ -98,6 +107,9 @@ class TabularView(View):
         from portal.tabular import describe
 
         return describe.records(release.path)
+
+    def modality_label(self, meta) -> str:
+        return t("Tables and minute-level time series")
 
     def statistics(self, w: SiteWriter, c: ChallengeInfo, release: ReleaseInfo) -> list[str]:
         from portal.tabular import describe

@@ -8,7 +8,6 @@ from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     count,
-    modality_label,
     page,
     provenance_admonition,
     table,
@@ -55,7 +54,7 @@ class HomePage:
                 [
                     f"[{inline(c.title)}]({c.id}/index.md)",
                     data,
-                    modality_label(c.card.meta.modality),
+                    modality.view_for(c).modality_label(c.card.meta),
                     latest.version if latest else t("none yet"),
                     t(
                         "{n} " + modality.view_for(c).records_word,
@@ -83,7 +82,7 @@ class HomePage:
                     t("Data"),
                     t("Modality"),
                     t("Latest version"),
-                    t("Exams"),
+                    t("Records"),
                     t("Winners reproduced"),
                 ],
                 rows,

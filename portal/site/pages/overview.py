@@ -9,7 +9,6 @@ from portal.site.pages.common import (
     count,
     facts,
     metric_label,
-    modality_label,
     page,
     size,
     table,
@@ -34,7 +33,7 @@ class OverviewPage:
         classes = ", ".join(inline(k) for k in meta.task.classes)
         facts_rows = [
             [t("Task"), f"{t(meta.task.type)}: {code(meta.task.target)} ({classes})"],
-            [t("Modality"), modality_label(meta.modality)],
+            [t("Modality"), modality.view_for(c).modality_label(meta)],
             [
                 t("Data"),
                 t("synthetic (made by a program)") if meta.provenance == "synthetic" else t("real"),
