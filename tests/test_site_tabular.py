@@ -253,6 +253,15 @@ def test_every_page_kind_exists_in_both_languages_with_the_synthetic_notice(site
             assert notice in page, f"{prefix}{kind}: no synthetic notice"
 
 
+def test_the_home_page_counts_surgeries_and_names_the_kind_of_data(site, project):
+    release = project / "data" / CHALLENGE / "releases" / VERSION
+    surgeries = pq.ParquetFile(release / "data" / "splits.parquet").metadata.num_rows
+    home = _text(site / "index.html")
+    assert f"{surgeries} surgeries" in home and "Tables and minute-level time series" in home
+    assert "DICOM modality" not in home
+    assert f"{surgeries} interventions" in _text(site / "fr" / "index.html")
+
+
 def test_no_page_text_is_left_untranslated_in_french(built):
     untranslated = [m for m in built.missing["fr"] if m.startswith("page text")]
     assert untranslated == [], untranslated
