@@ -1,4 +1,8 @@
-"""Dataset figures for the data card page, drawn from a release's own files.
+"""Dataset figures for the data card page of a DICOM release (the DICOM view of
+:mod:`portal.site.modality`: ``metadata/*.csv`` and the Parquet volumes), drawn from the
+release's own files; and the reproduction figures the site redraws in a reader's language
+(ROC curve, confusion matrix, calibration curve) from a run's ``record.json``. A tabular
+release's figures are the tabular modality's own (:mod:`portal.tabular.figures`).
 
 Each function returns PNG bytes and the release files it read, so the page can
 say where every bar came from. Their titles, axis labels and legends are in the

@@ -531,9 +531,9 @@ FRENCH: dict[str, str] = {
         "{link}."
     ),
     "### Explanation maps": "### Cartes d'explication",
-    "Saliency over the striatum for a few exams of the scoring split, made by the team's "
-    "`explain` entry point inside the sandbox:": (
-        "Saillance sur le striatum pour quelques examens de la partition évaluée, produite "
+    "Saliency maps of a few exams of the scoring split, made by the team's `explain` entry "
+    "point inside the sandbox:": (
+        "Cartes de saillance de quelques examens de la partition évaluée, produites "
         "par le point d'entrée `explain` de l'équipe dans le bac à sable (images tracées lors "
         "de la reproduction, légendes en anglais) :"
     ),

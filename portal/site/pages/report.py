@@ -307,8 +307,8 @@ class ReportPage:
                 t("### Explanation maps"),
                 "",
                 t(
-                    "Saliency over the striatum for a few exams of the scoring split, made by "
-                    "the team's `explain` entry point inside the sandbox:"
+                    "Saliency maps of a few exams of the scoring split, made by the team's "
+                    "`explain` entry point inside the sandbox:"
                 ),
                 "",
             ]
