@@ -250,12 +250,14 @@ def example_signals(
                     label=f"{shown[cls]}: {surgery}" if channel == EXAMPLE_CHANNELS[0] else None,
                 )
     for ax, channel in zip(axes, EXAMPLE_CHANNELS, strict=True):
-        ax.set_ylabel(say(CHANNEL_NAMES[channel]), fontsize=8)
+        # the unit on a line of its own: a long name (a French one) stays beside its axis
+        ax.set_ylabel(say(CHANNEL_NAMES[channel]).replace(" (", "\n("), fontsize=8)
         if channel == "map_mmhg":
             ax.axhline(65, color=NEUTRAL, linewidth=0.6, linestyle=":")
             ax.set_ylim(0, 160)
     axes[0].legend(fontsize=7, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes[-1].set_xlabel(say("minutes from the start of surgery"))
+    fig.align_ylabels(axes)
     fig.suptitle(say("Example intra-operative signals per class") + f" ({split})")
     alt = say(
         "Mean arterial pressure, heart rate and norepinephrine over time for {positive} "
