@@ -492,7 +492,7 @@ def test_data_card_counts_are_the_release_tables(site, project):
     for split in set(splits):
         assert re.search(rf"<code>{split}</code></td>\s*<td>{splits.count(split)}</td>", text)
     home = (site / "index.html").read_text()
-    assert f"<td>{len(splits)}</td>" in home
+    assert f"<td>{len(splits)} exams</td>" in home
 
 
 def test_the_reproduction_book_was_executed_on_the_runs(site, project):

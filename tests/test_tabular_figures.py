@@ -77,7 +77,7 @@ def test_missingness_names_the_columns_with_gaps(release):
         for name in frame.columns.drop(["surgery_id", "patient_id", "minute"], errors="ignore"):
             shares[prefix + name] = frame[name].isna().mean()
     top = sorted(shares.items(), key=lambda item: -item[1])[:3]
-    assert figure.alt.endswith(", ".join(f"{n} {s:.1%}" for n, s in top) + ".")
+    assert figure.alt.endswith(", ".join(f"{n} {100 * s:.1f} %" for n, s in top) + ".")
     assert any(n.startswith("signal: ") for n, _ in top), "SpO2 is empty on bypass"
     assert "data/signals/train.parquet" in figure.sources
     assert "data/surgeries/train.parquet" in figure.sources
@@ -87,7 +87,25 @@ def test_example_signals_show_both_classes(release):
     figure = figures.example_signals(release, per_class=2)
     image = _image(figure.png)
     assert _has_colour(image, figures.BLUE) and _has_colour(image, figures.ORANGE)
-    assert "2 surgeries with AKI" in figure.alt and "2 without" in figure.alt
+    assert "2 surgeries of class AKI (orange)" in figure.alt
+    assert "2 of class no AKI (blue)" in figure.alt
+
+
+def test_the_words_of_a_figure_are_the_readers(release):
+    """A page passes its translation and the card's class names: the figure's text and its
+    alternative text are in them (the site's French pages), the counts unchanged."""
+    french = {
+        "Surgeries per split and class:": "Interventions par partition et classe :",
+        "surgeries": "interventions",
+    }
+    english = figures.class_balance(release)
+    shown = figures.class_balance(
+        release, say=lambda s: french.get(s, s), names=("pas d'IRA", "IRA")
+    )
+    assert shown.alt.startswith("Interventions par partition et classe :")
+    assert "IRA" in shown.alt and "AKI" not in shown.alt
+    assert shown.png != english.png, "the words are drawn in the figure"
+    assert [c for c in shown.alt if c.isdigit()] == [c for c in english.alt if c.isdigit()]
 
 
 def _explanations(release, out):

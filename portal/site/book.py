@@ -119,6 +119,102 @@ plt.show()
 
 {flags}"""
 
+#: The data notebook of a tabular release (the card's ``data_kind: tabular``): the tables
+#: and figures come from the tabular modality's own code (portal/tabular/describe.py and
+#: figures.py), the same the site's data card page draws with.
+DATA_TABULAR = """
+# The data, release {version}
+
+This notebook reads release {version} of `{challenge}` as a reader who downloaded
+it would, checks its data files against the release manifest, and redraws the
+figures of the data card with the tabular modality's own figure code.
+
+```{{code-cell}} ipython3
+# Inputs: release {version}, content hash {content_hash}, template {template}
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import HTML, Image, display
+
+from portal.tabular import describe, figures
+
+release = Path(os.environ["PORTAL_ROOT"]) / "data" / "{challenge}" / "releases" / "{version}"
+manifest = json.loads((release / "manifest.json").read_text())
+listed = {{f["path"]: f["sha256"] for f in manifest["files"] if f["path"].startswith("data/")}}
+for name, expected in sorted(listed.items()):
+    actual = hashlib.sha256((release / name).read_bytes()).hexdigest()
+    assert actual == expected, f"{{name}} differs from the manifest"
+print(f"{{len(listed)}} data files: each sha256 matches the manifest")
+```
+
+The tables, their rows per split and columns:
+
+```{{code-cell}} ipython3
+tables = describe.tables(release)
+rows = pd.DataFrame([{{"table": t.name, **t.rows, "columns": len(t.columns)}} for t in tables])
+HTML(rows.to_html(index=False))  # a header on every column (no unnamed index)
+```
+
+Records per split and class (label withheld where the split's labels are):
+
+```{{code-cell}} ipython3
+counts = pd.DataFrame(describe.class_counts(release)).T.drop(columns="file")
+HTML(counts.rename_axis("split").reset_index().to_html(index=False))
+```
+
+```{{code-cell}} ipython3
+for draw in (figures.class_balance, figures.missingness, figures.example_signals):
+    figure = draw(release)
+    display(Image(figure.png))
+    print(figure.alt)
+```
+"""
+
+#: The reproduction notebook's cells for a binary task's calibration curves, and for the
+#: attributions over time a team's ``explain`` wrote (tabular runs), drawn by the tabular
+#: modality's figure code from the run's artifacts.
+REPRODUCTION_TABULAR = """
+```{{code-cell}} ipython3
+fig, ax = plt.subplots(figsize=(5, 4.5), constrained_layout=True)
+ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+for team, record in records.items():
+    bins = (record.get("scores") or {{}}).get("calibration") or []
+    if bins:
+        ax.plot([b["mean_predicted"] for b in bins], [b["observed"] for b in bins], "o-",
+                label=team)
+ax.set_xlabel("mean predicted probability")
+ax.set_ylabel("observed frequency")
+ax.set_title("Calibration curves on {scoring_split}")
+ax.legend(loc="upper left", frameon=False)
+plt.show()
+```
+
+Attributions over time written by a team's `explain` step (the team's output, not a
+finding of the portal), drawn with the tabular modality's figure code:
+
+```{{code-cell}} ipython3
+import tempfile
+
+from IPython.display import Image, display
+
+from portal.tabular import figures
+
+for team, run in latest.items():
+    listed = [a.path for a in client.list_artifacts(run.info.run_id, "run/explanations")]
+    listed = sorted(p for p in listed if p.endswith(".npz"))[:4]
+    if not listed:
+        continue
+    with tempfile.TemporaryDirectory() as folder:
+        local = [Path(client.download_artifacts(run.info.run_id, p, folder)) for p in listed]
+        figure = figures.attributions(local[0].parent)
+    print(f"{{team}}: {{figure.alt}}")
+    display(Image(figure.png))
+```
+"""
+
 #: One cell per hard-case flag of the card (its name is a plain identifier, checked by
 #: the card's schema; its description is outside text, escaped).
 FLAG_CELL = """
@@ -224,7 +320,7 @@ Back to the site: <a href="../../{challenge}/index.html">{html_title}</a>.
 #: What a reader of another language of the site is told at the top of the (English) book.
 ENGLISH_ONLY = {
     "fr": (
-        '<p lang="fr"><strong>Ce carnet n\'existe qu\'en anglais</strong> : ses notes, son code '
+        "<p lang=\"fr\"><strong>Ce carnet n'existe qu'en anglais</strong> : ses notes, son code "
         "Python et ses sorties sont ceux d'une session Jupyter. "
         '<a href="../../fr/{challenge}/index.html" hreflang="fr">Retour au site en français</a>.'
         "</p>"
@@ -343,7 +439,9 @@ def write_book(
             "version": release.version,
             "content_hash": release.content_hash,
             "run_ids": ", ".join(runs) or "none",
-            "template": hashlib.sha256((DATA + REPRODUCTION).encode()).hexdigest()[:12],
+            "template": hashlib.sha256(
+                (DATA + DATA_TABULAR + REPRODUCTION + REPRODUCTION_TABULAR).encode()
+            ).hexdigest()[:12],
             "metric": challenge.rules.metric.official if challenge.rules else "balanced_accuracy",
             "scoring_split": challenge.rules.scoring_split if challenge.rules else "test",
             "palette": repr(palette.series(7)),
@@ -353,14 +451,19 @@ def write_book(
                 for f in challenge.card.meta.schema.hard_case_fields()
             ),
         }
-        (folder / "data.md").write_text(NOTEBOOK_HEAD + DATA.format(**values), encoding="utf-8")
+        tabular = challenge.card.meta.data_kind == "tabular"  # the modality's own notebook
+        data = DATA_TABULAR if tabular else DATA
+        (folder / "data.md").write_text(NOTEBOOK_HEAD + data.format(**values), encoding="utf-8")
         chapters.append({"file": "data"})
         if (
             challenge.rules
             and (Path(root) / "reproduce" / challenge_id / "leaderboard.csv").exists()
         ):
             (folder / "reproduction.md").write_text(
-                NOTEBOOK_HEAD + REPRODUCTION.format(**values), encoding="utf-8"
+                NOTEBOOK_HEAD
+                + REPRODUCTION.format(**values)
+                + (REPRODUCTION_TABULAR.format(**values) if tabular else ""),
+                encoding="utf-8",
             )
             chapters.append({"file": "reproduction"})
     toc = {"format": "jb-book", "root": "intro", **({"chapters": chapters} if chapters else {})}

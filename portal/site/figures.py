@@ -1,4 +1,8 @@
-"""Dataset figures for the data card page, drawn from a release's own files.
+"""Dataset figures for the data card page of a DICOM release (the DICOM view of
+:mod:`portal.site.modality`: ``metadata/*.csv`` and the Parquet volumes), drawn from the
+release's own files; and the reproduction figures the site redraws in a reader's language
+(ROC curve, confusion matrix, calibration curve) from a run's ``record.json``. A tabular
+release's figures are the tabular modality's own (:mod:`portal.tabular.figures`).
 
 Each function returns PNG bytes and the release files it read, so the page can
 say where every bar came from. Their titles, axis labels and legends are in the
@@ -230,6 +234,59 @@ def roc_curve(points: list, auc: float | None, title: str) -> bytes:
     ax.set_xlabel(t("1 - specificity"))
     ax.set_ylabel(t("sensitivity"))
     ax.legend(loc="lower right")
+    return _png(fig)
+
+
+def calibration_points(data) -> list[tuple[float, float, int | None]]:
+    """A record's calibration curve as (mean predicted probability, observed frequency,
+    n) per bin: from a list of bins, each a dict (``mean_predicted``/``predicted``,
+    ``observed``/``fraction_positive``, ``n``/``count``) or a [predicted, observed(, n)]
+    pair; or a dict of such a list under ``bins``, or of two lists ``predicted`` and
+    ``observed`` (and ``n``)."""
+    if isinstance(data, dict):
+        if "bins" in data:
+            return calibration_points(data["bins"])
+        predicted = data.get("mean_predicted") or data.get("predicted") or []
+        observed = data.get("observed") or data.get("fraction_positive") or []
+        n = data.get("n") or data.get("count") or [None] * len(predicted)
+        return [
+            (float(p), float(o), int(c) if c is not None else None)
+            for p, o, c in zip(predicted, observed, n, strict=False)
+            if p is not None and o is not None
+        ]
+    points = []
+    for item in data or []:
+        if isinstance(item, dict):
+            p = next(
+                (item[k] for k in ("mean_predicted", "predicted", "mean_score") if k in item), None
+            )
+            o = next(
+                (item[k] for k in ("observed", "fraction_positive", "observed_rate") if k in item),
+                None,
+            )
+            n = next((item[k] for k in ("n", "count") if k in item), None)
+        else:
+            p, o, n = [*list(item), None, None, None][:3]
+        if p is None or o is None:
+            continue
+        points.append((float(p), float(o), int(n) if n is not None else None))
+    return points
+
+
+def calibration_curve(points, brier: float | None, title: str) -> bytes:
+    """A run's calibration curve (reliability diagram) from its ``record.json``: the
+    observed frequency of the positive class against the mean predicted probability per
+    bin, the diagonal for a perfectly calibrated model; in the page's words."""
+    fig, ax = _figure(4.2, 4.2)
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label=t("perfectly calibrated"))
+    if points:
+        predicted, observed, _ = zip(*points, strict=True)
+        shown = t("Brier score {brier}", brier=f"{brier:.3f}" if brier is not None else "n/a")
+        ax.plot(predicted, observed, marker="o", color=palette.series(1)[0], lw=2, label=shown)
+    ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
+    ax.set_xlabel(t("mean predicted probability"))
+    ax.set_ylabel(t("observed frequency"))
+    ax.legend(loc="upper left", fontsize=9)
     return _png(fig)
 
 

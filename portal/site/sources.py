@@ -17,12 +17,12 @@ from pathlib import Path
 
 import yaml
 
-from portal.reproduce.team import Entry, Team, load_leaderboard, load_team, team_ids
-from portal.release.cards import Card, card_path, load_card
-from portal.reproduce.rules import Challenge, load_challenge
 from portal.config import PARAMS_FILE, SiteParams, load_params
+from portal.release.cards import Card, card_path, load_card
 from portal.release.manifest import Manifest
 from portal.release.versions import parse_version, published_versions
+from portal.reproduce.rules import Challenge, load_challenge
+from portal.reproduce.team import Entry, Team, load_leaderboard, load_team, team_ids
 
 
 @dataclass
@@ -71,6 +71,10 @@ class RunInfo:
     environment: str
     figures: dict[str, bytes]  # file name -> PNG bytes, from the run's figures/ artifacts
     tracking_uri: str
+    #: the first explanation files of the team's ``explain`` step (``run/explanations/``,
+    #: file name -> bytes), for runs the reproduction drew no saliency figure of: the
+    #: site draws them with the modality's figure code (attributions over time)
+    explanations: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
@@ -109,6 +113,9 @@ class Sources:
     site: SiteParams
     challenges: list[ChallengeInfo]
 
+
+#: How many of a run's explanation files the site reads (and a report draws).
+EXPLANATIONS = 4
 
 #: The citation records the cite page shows as text (croissant.json is linked, not shown).
 CITATIONS = ("citation.bib", "CITATION.cff", "datacite.json")
@@ -187,7 +194,7 @@ def read_runs(
 
 def _run_info(client, run, uri: str, artifacts: bool = True) -> RunInfo:
     run_id = run.info.run_id
-    record, environment, figures = {}, "", {}
+    record, environment, figures, explanations = {}, "", {}, {}
     with tempfile.TemporaryDirectory(prefix="portal-site-run-") as tmp:
         local = Path(tmp)
         names = {a.path for a in client.list_artifacts(run_id)} if artifacts else set()
@@ -200,6 +207,15 @@ def _run_info(client, run, uri: str, artifacts: bool = True) -> RunInfo:
         if "figures" in names:
             path = Path(client.download_artifacts(run_id, "figures", str(local)))
             figures = {p.name: p.read_bytes() for p in sorted(path.glob("*.png"))}
+        if "run" in names and not any(f.startswith("saliency-") for f in figures):
+            listed = sorted(
+                a.path
+                for a in client.list_artifacts(run_id, "run/explanations")
+                if a.path.endswith(".npz")
+            )[:EXPLANATIONS]
+            for name in listed:
+                path = Path(client.download_artifacts(run_id, name, str(local)))
+                explanations[path.name] = path.read_bytes()
     return RunInfo(
         team=run.data.tags["team"],
         version=run.data.tags["release_version"],
@@ -214,6 +230,7 @@ def _run_info(client, run, uri: str, artifacts: bool = True) -> RunInfo:
         environment=environment,
         figures=figures,
         tracking_uri=uri,
+        explanations=explanations,
     )
 
 

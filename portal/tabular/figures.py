@@ -25,6 +25,7 @@ tabular modality (ingest rank) does not import the site.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,22 @@ SKY_BLUE = "#56B4E9"
 BLUISH_GREEN = "#009E73"
 NEUTRAL = "#6b6b6b"
 CLASS_COLOURS = {"no AKI": BLUE, "AKI": ORANGE, "withheld": NEUTRAL}
+#: The words of a figure, in a reader's language: a page passes its translation function
+#: (the site's ``t``); the default keeps the English text. The class names are the card's
+#: (``task.classes``, negative first), passed in as shown to the reader.
+Say = Callable[[str], str]
+
+
+def _english(text: str) -> str:
+    return text
+
+
+def _named(names: tuple[str, str] | None) -> dict[str, str]:
+    """The shown name of each class key of :data:`CLASS_COLOURS`."""
+    negative, positive = names or ("no AKI", "AKI")
+    return {"no AKI": negative, "AKI": positive, "withheld": "withheld"}
+
+
 SPLIT_ORDER = ("train", "public_test", "private_test")
 CHANNEL_NAMES = {
     "map_mmhg": "MAP (mmHg)",
@@ -90,9 +107,13 @@ def _relative(release: Path, path: Path) -> str:
     return path.relative_to(release).as_posix()
 
 
-def class_balance(release: Path) -> Figure:
-    """Surgeries per split and class, stacked, with the AKI share written on each bar."""
+def class_balance(
+    release: Path, *, say: Say = _english, names: tuple[str, str] | None = None
+) -> Figure:
+    """Surgeries per split and class, stacked, with the AKI share written on each bar.
+    ``say`` translates the figure's words, ``names`` are the classes as shown."""
     release = Path(release)
+    shown = _named(names)
     splits = _splits(release, "labels")
     if not splits:
         raise ValueError(f"{release}: no data/labels/*.parquet")
@@ -111,32 +132,43 @@ def class_balance(release: Path) -> Figure:
     for cls in ("no AKI", "AKI", "withheld"):
         widths = np.array([counts[s][cls] for s in splits])
         if widths.any():
-            ax.barh(splits, widths, left=left, color=CLASS_COLOURS[cls], label=cls)
+            ax.barh(
+                splits,
+                widths,
+                left=left,
+                color=CLASS_COLOURS[cls],
+                label=shown[cls] if cls != "withheld" else say(cls),
+            )
         left += widths
     for i, split in enumerate(splits):
         known = counts[split]["AKI"] + counts[split]["no AKI"]
-        share = f"AKI {counts[split]['AKI'] / known:.0%}" if known else "labels withheld"
+        share = (
+            f"{shown['AKI']} {100 * counts[split]['AKI'] / known:.0f} %"
+            if known
+            else say("labels withheld")
+        )
         ax.text(left[i], i, f"  {share}", va="center", fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlim(0, left.max() * 1.25)
-    ax.set_xlabel("surgeries")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
-    ax.set_title("Class balance per split")
+    ax.set_xlim(0, left.max() * 1.3)
+    ax.set_xlabel(say("surgeries"))
+    ax.set_ylabel(say("split"))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_title(say("Class balance per split"))
     alt = "; ".join(
-        f"{s}: {counts[s]['AKI']} AKI, {counts[s]['no AKI']} no AKI"
-        + (f", {counts[s]['withheld']} withheld" if counts[s]["withheld"] else "")
+        f"{s}: {counts[s]['AKI']} {shown['AKI']}, {counts[s]['no AKI']} {shown['no AKI']}"
+        + (f", {counts[s]['withheld']} {say('withheld')}" if counts[s]["withheld"] else "")
         for s in splits
     )
     sources = tuple(_relative(release, _file(release, "labels", s)) for s in splits)
-    return Figure(_png(fig), f"Surgeries per split and class: {alt}.", sources)
+    return Figure(_png(fig), say("Surgeries per split and class:") + f" {alt}.", sources)
 
 
-def missingness(release: Path) -> Figure:
+def missingness(release: Path, *, say: Say = _english) -> Figure:
     """Share of empty cells per column: the surgery table, then each signal channel."""
     release = Path(release)
     sources = []
     missing: dict[str, list[int]] = {}
-    for table, label in (("surgeries", ""), ("signals", "signal: ")):
+    for table, label in (("surgeries", ""), ("signals", say("signal:") + " ")):
         for split in _splits(release, table):
             path = _file(release, table, split)
             sources.append(_relative(release, path))
@@ -156,26 +188,36 @@ def missingness(release: Path) -> Figure:
     shares = np.array([m[0] / m[1] if m[1] else 0.0 for m in missing.values()])
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.22 * len(names)))
-    colours = [SKY_BLUE if n.startswith("signal: ") else BLUE for n in names]
+    signal = say("signal:") + " "
+    colours = [SKY_BLUE if n.startswith(signal) else BLUE for n in names]
     ax.barh(names, shares * 100, color=colours)
     ax.invert_yaxis()
     ax.set_xlim(0, max(5.0, float(shares.max()) * 100 * 1.15))
-    ax.set_xlabel("empty cells, %")
+    ax.set_xlabel(say("empty cells, %"))
     ax.tick_params(axis="y", labelsize=8)
-    ax.set_title("Missing values per column (surgery table, then signals)")
+    ax.set_title(say("Missing values per column (surgery table, then signals)"))
     worst = sorted(zip(names, shares, strict=True), key=lambda x: -x[1])[:3]
     alt = (
-        "Share of empty cells per column; highest: "
-        + ", ".join(f"{n} {s:.1%}" for n, s in worst)
+        say("Share of empty cells per column; highest:")
+        + " "
+        + ", ".join(f"{n} {100 * s:.1f} %" for n, s in worst)
         + "."
     )
     return Figure(_png(fig), alt, tuple(sources))
 
 
-def example_signals(release: Path, *, per_class: int = 3, split: str = "train") -> Figure:
+def example_signals(
+    release: Path,
+    *,
+    per_class: int = 3,
+    split: str = "train",
+    say: Say = _english,
+    names: tuple[str, str] | None = None,
+) -> Figure:
     """MAP, heart rate and norepinephrine of the first ``per_class`` surgeries (by
     pseudonym) of each class of ``split``, over the minutes from the start of surgery."""
     release = Path(release)
+    shown = _named(names)
     labels = pq.read_table(_file(release, "labels", split))
     ids = labels.column("surgery_id").to_pylist()
     aki = labels.column("aki").to_pylist()
@@ -205,20 +247,27 @@ def example_signals(release: Path, *, per_class: int = 3, split: str = "train") 
                     color=CLASS_COLOURS[cls],
                     linestyle=styles[n % len(styles)],
                     linewidth=0.8,
-                    label=f"{cls}: {surgery}" if channel == EXAMPLE_CHANNELS[0] else None,
+                    label=f"{shown[cls]}: {surgery}" if channel == EXAMPLE_CHANNELS[0] else None,
                 )
     for ax, channel in zip(axes, EXAMPLE_CHANNELS, strict=True):
-        ax.set_ylabel(CHANNEL_NAMES[channel], fontsize=8)
+        # the unit on a line of its own: a long name (a French one) stays beside its axis
+        ax.set_ylabel(say(CHANNEL_NAMES[channel]).replace(" (", "\n("), fontsize=8)
         if channel == "map_mmhg":
             ax.axhline(65, color=NEUTRAL, linewidth=0.6, linestyle=":")
             ax.set_ylim(0, 160)
-    axes[0].legend(fontsize=6, ncol=2, frameon=False, loc="upper right")
-    axes[-1].set_xlabel("minutes from the start of surgery")
-    fig.suptitle(f"Example intra-operative signals per class ({split})")
-    alt = (
-        f"Mean arterial pressure, heart rate and norepinephrine over time for "
-        f"{len(chosen['AKI'])} surgeries with AKI (orange) and {len(chosen['no AKI'])} "
-        "without (blue); the dotted line marks 65 mmHg."
+    axes[0].legend(fontsize=7, ncol=1, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[-1].set_xlabel(say("minutes from the start of surgery"))
+    fig.align_ylabels(axes)
+    fig.suptitle(say("Example intra-operative signals per class") + f" ({split})")
+    alt = say(
+        "Mean arterial pressure, heart rate and norepinephrine over time for {positive} "
+        "surgeries of class {positive_name} (orange) and {negative} of class {negative_name} "
+        "(blue); the dotted line marks 65 mmHg."
+    ).format(
+        positive=len(chosen["AKI"]),
+        positive_name=shown["AKI"],
+        negative=len(chosen["no AKI"]),
+        negative_name=shown["no AKI"],
     )
     return Figure(
         _png(fig),
@@ -237,7 +286,13 @@ def _diverging():
     return LinearSegmentedColormap.from_list("blue-white-vermillion", [BLUE, "#ffffff", VERMILLION])
 
 
-def attributions(explanations: Path, *, limit: int = 4, channels=tuple(CHANNEL_NAMES)) -> Figure:
+def attributions(
+    explanations: Path,
+    *,
+    limit: int = 4,
+    channels=tuple(CHANNEL_NAMES),
+    say: Say = _english,
+) -> Figure:
     """Attributions over time from a team's ``explain`` output: for the first ``limit``
     surgeries (by file name), a channel x minute map (blue lowers the score, vermillion
     raises it) and the attribution summed over channels, over time."""
@@ -273,25 +328,31 @@ def attributions(explanations: Path, *, limit: int = 4, channels=tuple(CHANNEL_N
             attribution, aspect="auto", cmap=cmap, vmin=-bound, vmax=bound, interpolation="nearest"
         )
         row[0].set_yticks(
-            range(len(channels)), [CHANNEL_NAMES[c].split(" (")[0] for c in channels], fontsize=7
+            range(len(channels)),
+            [say(CHANNEL_NAMES[c]).split(" (")[0] for c in channels],
+            fontsize=7,
         )
-        title = name if score is None else f"{name}, score {score:.2f}"
+        title = name if score is None else f"{name}, {say('score')} {score:.2f}"
         row[0].set_title(title, fontsize=8)
         fig.colorbar(image, ax=row[0], fraction=0.03, pad=0.01).ax.tick_params(labelsize=6)
         total = attribution.sum(axis=0)
         row[1].plot(np.arange(len(total)), total, color=BLUISH_GREEN, linewidth=0.8)
         row[1].axhline(0, color=NEUTRAL, linewidth=0.5)
-        row[1].set_title("summed over channels", fontsize=8)
+        row[1].set_title(say("summed over channels"), fontsize=8)
         row[1].tick_params(labelsize=7)
-    axes[-1][0].set_xlabel("minutes from the start of surgery")
-    axes[-1][1].set_xlabel("minutes from the start of surgery")
-    fig.suptitle("Attributions over time (integrated gradients)")
+    axes[-1][0].set_xlabel(say("minutes from the start of surgery"))
+    axes[-1][1].set_xlabel(say("minutes from the start of surgery"))
+    fig.suptitle(say("Attributions over time (integrated gradients)"))
     peaks = [
-        f"{name}: strongest on {CHANNEL_NAMES[channels[int(np.abs(a).sum(axis=1).argmax())]]}"
+        f"{name}: {say('strongest on')} "
+        f"{say(CHANNEL_NAMES[channels[int(np.abs(a).sum(axis=1).argmax())]])}"
         for name, a, _ in maps
     ]
     alt = (
-        f"Attribution maps over channels and minutes for {len(maps)} surgeries, "
-        f"blue lowering and vermillion raising the AKI score; {'; '.join(peaks)}."
+        say(
+            "Attribution maps over channels and minutes for {n} surgeries, blue lowering and "
+            "vermillion raising the score of the positive class;"
+        ).format(n=len(maps))
+        + f" {'; '.join(peaks)}."
     )
     return Figure(_png(fig), alt, tuple(p.name for p in files))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 
-from portal.site import figures
+from portal.site import figures, modality
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -107,8 +107,8 @@ class DataCardPage:
             "",
         ]
         release = c.latest
-        if release is not None:
-            out += self._statistics(c, release)
+        if release is not None:  # the modality's own statistics and figures
+            out += modality.view_for(c).statistics(self, c, release)
         policies = []
         for split in split_order(meta.split_policy, meta.split_policy):
             policy = meta.split_policy[split]
@@ -139,7 +139,9 @@ class DataCardPage:
             ),
         )
 
-    def _statistics(self, c: ChallengeInfo, release: ReleaseInfo) -> list[str]:
+    def _dicom_statistics(self, c: ChallengeInfo, release: ReleaseInfo) -> list[str]:
+        """The statistics and figures of a DICOM release (its ``metadata/*.csv`` and
+        volumes): :class:`portal.site.modality.DicomView`."""
         flags = c.card.meta.schema.hard_case_fields()
         stats = figures.counts(release, [f.name for f in flags])
         labels = sorted({label for _, label in stats["split_label"]})

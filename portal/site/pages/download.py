@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+from portal.site import modality
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -18,12 +19,18 @@ from portal.site.untrusted import code, inline
 
 
 def download_recipes(
-    base: str, name: str, content_hash: str, repository: str, path: str
+    base: str,
+    name: str,
+    content_hash: str,
+    repository: str,
+    path: str,
+    datasets: list[str] | None = None,
 ) -> dict[str, tuple[str, list[str]]]:
     """The download page's recipes, by tab title: (language, lines). Each ends in
     ``portal verify --expect`` against the published content hash; the curl recipe
     fetches exactly the files ``SHA256SUMS`` lists (``manifest.json`` included) and
-    refuses absolute paths and ``..`` in that list."""
+    refuses absolute paths and ``..`` in that list. ``datasets`` is the modality's
+    ``datasets`` recipe (:meth:`portal.site.modality.View.datasets_recipe`)."""
     verify = f"portal verify {name} --expect {content_hash}"
     recipes = {
         "curl + sha256sum": (
@@ -42,7 +49,8 @@ def download_recipes(
         ),
         "datasets": (
             "python",
-            [
+            datasets
+            or [
                 "# after the curl or dvc get recipe and its `portal verify ... --expect`",
                 "from datasets import load_dataset",
                 "",
@@ -173,6 +181,7 @@ class DownloadPage:
                 r.content_hash,
                 self.site.repository,
                 f"data/{c.id}/releases/{r.version}",
+                modality.view_for(c).datasets_recipe(name),
             )
             for title, (language, lines) in recipes.items():
                 out += [f'=== "{title}"', "", f"    ```{language}"]
@@ -211,6 +220,7 @@ class DownloadPage:
                         ],
                     ),
                 ]
+            out += modality.view_for(c).release_contents(self, c, r)
             out += [
                 t("Lists:") + f" [SHA256SUMS]({r.version}/SHA256SUMS) · "
                 f"[manifest.json]({r.version}/manifest.json)",

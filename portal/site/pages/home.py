@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from portal.reproduce.verdict import Verdict
+from portal.site import modality
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     count,
-    modality_label,
     page,
     provenance_admonition,
     table,
 )
 from portal.site.sources import ChallengeInfo, Sources
 from portal.site.untrusted import inline
-from portal.reproduce.verdict import Verdict
 
 
 def reproduced_cell(c: ChallengeInfo) -> str:
@@ -54,9 +54,12 @@ class HomePage:
                 [
                     f"[{inline(c.title)}]({c.id}/index.md)",
                     data,
-                    modality_label(c.card.meta.modality),
+                    modality.view_for(c).modality_label(c.card.meta),
                     latest.version if latest else t("none yet"),
-                    count(len(latest.tables.get("splits", []))) if latest else "0",
+                    t(
+                        "{n} " + modality.view_for(c).records_word,
+                        n=count(modality.view_for(c).records(latest)) if latest else "0",
+                    ),
                     reproduced_cell(c),
                 ]
             )
@@ -79,7 +82,7 @@ class HomePage:
                     t("Data"),
                     t("Modality"),
                     t("Latest version"),
-                    t("Exams"),
+                    t("Records"),
                     t("Winners reproduced"),
                 ],
                 rows,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from portal.site import modality
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
     count,
     facts,
     metric_label,
-    modality_label,
     page,
     size,
     table,
@@ -33,7 +33,7 @@ class OverviewPage:
         classes = ", ".join(inline(k) for k in meta.task.classes)
         facts_rows = [
             [t("Task"), f"{t(meta.task.type)}: {code(meta.task.target)} ({classes})"],
-            [t("Modality"), modality_label(meta.modality)],
+            [t("Modality"), modality.view_for(c).modality_label(meta)],
             [
                 t("Data"),
                 t("synthetic (made by a program)") if meta.provenance == "synthetic" else t("real"),
@@ -45,7 +45,10 @@ class OverviewPage:
         if c.latest:
             facts_rows += [
                 [t("Latest version"), f"[{c.latest.version}](versions.md) ({c.latest.date})"],
-                [t("Exams"), count(len(c.latest.tables.get("splits", [])))],
+                [
+                    t(modality.view_for(c).records_word.capitalize()),
+                    count(modality.view_for(c).records(c.latest)),
+                ],
                 [
                     t("Size"),
                     t(
@@ -89,7 +92,9 @@ class OverviewPage:
                     positive=inline(
                         t(c.card.meta.schema.positive_class)
                         if c.card.meta.schema.positive_class
-                        else t("none: one-vs-rest over {n} classes", n=len(c.card.meta.task.classes))
+                        else t(
+                            "none: one-vs-rest over {n} classes", n=len(c.card.meta.task.classes)
+                        )
                     ),
                     secondary=secondary or t("none"),
                     tolerance=inline(r.tolerance),

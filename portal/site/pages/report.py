@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import json
 
-from portal.site import figures, untrusted
+from portal.site import figures, modality, untrusted
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -27,7 +27,7 @@ from portal.site.untrusted import code, fenced, html_block, inline, link, prefor
 SMALL_GROUP = 20
 
 
-def subgroup_table(groups: dict, metric: str) -> str:
+def subgroup_table(groups: dict, metric: str, records: str = "Exams (n)") -> str:
     """One row per group, in reading order (age bands by age): n, the official metric with
     its 95 % interval, ROC AUC, and a flag on small groups."""
     rows = []
@@ -51,16 +51,16 @@ def subgroup_table(groups: dict, metric: str) -> str:
                 inline(g),
                 f"{inline(n)}{' ⚠ ' + t('small') if small else ''}",
                 f"{number(v.get(metric), 2)}{interval}",
-                number(v.get("roc_auc"), 2),
             ]
+            + ([] if metric == "roc_auc" else [number(v.get("roc_auc"), 2)])
         )
     return table(
         [
             t("Group"),
-            t("Exams (n)"),
+            t(records),
             t("{metric} [95 % CI]", metric=metric_label(metric)),
-            t("ROC AUC"),
-        ],
+        ]
+        + ([] if metric == "roc_auc" else [t("ROC AUC")]),  # not twice when it is official
         rows,
     )
 
@@ -228,11 +228,9 @@ class ReportPage:
         metric_rows = []
         # the metrics the portal computed, in its order (official and secondary, then on
         # the card's hard cases and the others), as the run's record lists them
-        for key in (scores.get("metrics") or {}):
+        for key in scores.get("metrics") or {}:
             if key in run.metrics:
-                metric_rows.append(
-                    [metric_label(key), number(run.metrics[key]), f"`{inline(key)}`"]
-                )
+                metric_rows.append([metric_label(key), number(run.metrics[key]), code(key)])
         official = scores.get("official") or {}
         out += [
             t("### Scores"),
@@ -266,10 +264,7 @@ class ReportPage:
             out += [
                 " ".join(shown),
                 "",
-                t(
-                    "*Drawn by the portal from the team's predictions; MLflow artifacts "
-                    "`figures/`.*"
-                )
+                t("*Drawn by the portal from the team's predictions; MLflow artifacts `figures/`.*")
                 if self.language.default
                 else t(
                     "*Drawn by the portal from the team's predictions, in this page's language, "
@@ -281,6 +276,7 @@ class ReportPage:
         subgroups = scores.get("subgroups") or {}
         titles = {"centre": t("Per centre"), "sex": t("Per sex"), "age_band": t("Per age band")}
         metric = scores.get("official_metric") or "balanced_accuracy"
+        view = modality.view_for(c)
         for key in subgroups:  # in the order of the rules' subgroups
             groups = subgroups.get(key)
             if not groups:
@@ -289,27 +285,30 @@ class ReportPage:
                 "Per {column}", column=inline(t(str(key).replace("_", " ")))
             )
             out += [f"### {title}", ""]
-            out.append(subgroup_table(groups, metric))
+            out.append(subgroup_table(groups, metric, f"{view.records_word.capitalize()} (n)"))
         if subgroups:
             out += [
                 t(
                     "*From the run's `record.json` artifact (`scores.subgroups`). The interval "
                     "is the 95 % bootstrap interval of the {metric} within the group. ⚠ marks a "
-                    "group of fewer than {small} exams or with fewer than 5 of either class: its "
-                    "score can swing widely by chance. n/a: one class only.*",
-                    metric=inline(metric_label(metric).lower()),
+                    "group of fewer than {small} {records} or with fewer than 5 of either class: "
+                    "its score can swing widely by chance. n/a: one class only.*",
+                    metric=inline(metric_label(metric)),
                     small=SMALL_GROUP,
+                    records=t(view.records_word),
                 ),
                 "",
             ]
+        out += self._calibration_section(c, info, run, folder)
+        out += self._attribution_section(c, run, folder)
         saliency = sorted(f for f in run.figures if f.startswith("saliency-"))
         if saliency:
             out += [
                 t("### Explanation maps"),
                 "",
                 t(
-                    "Saliency over the striatum for a few exams of the scoring split, made by "
-                    "the team's `explain` entry point inside the sandbox:"
+                    "Saliency maps of a few exams of the scoring split, made by the team's "
+                    "`explain` entry point inside the sandbox:"
                 ),
                 "",
             ]
@@ -380,6 +379,97 @@ class ReportPage:
                 "",
             ]
         return out
+
+    def _calibration_section(
+        self, c: ChallengeInfo, info: TeamInfo, run: RunInfo, folder: str
+    ) -> list[str]:
+        """The calibration curve of a binary task's run, redrawn from ``record.json``
+        (``scores.calibration``) in the page's words; its AUPRC and Brier score are in the
+        scores table above."""
+        scores = run.record.get("scores") or {}
+        points = figures.calibration_points(scores.get("calibration"))
+        if not points:
+            return []
+        metrics = scores.get("metrics") or {}
+        brier = metrics.get("brier_score", run.metrics.get("brier_score"))
+        title = f"{info.team.algorithm.team}, {c.rules.scoring_split if c.rules else ''}"
+        png = self.drawing(
+            (run.run_id, "calibration.png"),
+            functools.partial(figures.calibration_curve, points, brier, title),
+        )
+        name = info.team.id
+        self.write(f"{folder}/calibration.png", png)
+        rows = [
+            [
+                number(p, 2),
+                number(o, 2),
+                inline(n) if n is not None else "–",
+            ]
+            for p, o, n in points
+        ]
+        return [
+            t("### Calibration"),
+            "",
+            f'![{t("Calibration curve")}]({name}/calibration.png){{ width="340" }}',
+            "",
+            '??? info "' + t("Calibration bins") + '"',
+            "",
+            "    "
+            + table(
+                [t("Mean predicted probability"), t("Observed frequency"), t("n")], rows
+            ).replace("\n", "\n    "),
+            "",
+            t(
+                "*Drawn by the portal from the run's `record.json` artifact "
+                "(`scores.calibration`): per bin of predicted probability, the share of the "
+                "positive class observed; on the dashed diagonal a model is perfectly "
+                "calibrated.*"
+            ),
+            "",
+        ]
+
+    def _attribution_section(self, c: ChallengeInfo, run: RunInfo, folder: str) -> list[str]:
+        """Attributions over time (a team's ``explain`` output on time series), drawn by
+        the tabular modality's figure code from the run's first explanation files; shown
+        as the team's output, not the portal's finding."""
+        # the reproduction's own drawings (MLflow figures/attributions-*.png, in English)
+        # stand in when the explanation files cannot be drawn here
+        drawn = sorted(f for f in run.figures if f.startswith("attribution"))
+        png, alt = None, t("Attributions over time")
+        if run.explanations and modality.view_for(c).kind == "tabular":
+            figure = self.drawing(
+                (run.run_id, "attributions.png"),
+                functools.partial(modality.draw_attributions, run.explanations),
+            )
+            if figure is not None:
+                png, alt = figure.png, figure.alt
+        if png is None and drawn:
+            png = run.figures[drawn[0]]
+        if png is None:
+            return []
+        self.write(f"{folder}/attributions.png", png)
+        return [
+            t("### Explanation: attributions over time"),
+            "",
+            f'!!! warning "{t("Team output")}"',
+            "",
+            "    "
+            + t(
+                "The team's own output, not a finding of the portal: its `explain` entry "
+                "point wrote these attributions inside the sandbox, and the portal only drew "
+                "them. They show where in time, and on which signal, this model's score was "
+                "sensitive; they do not show what causes the outcome."
+            ),
+            "",
+            f"![{inline(alt)}]({folder.rsplit('/', 1)[-1]}/attributions.png)",
+            "",
+            t(
+                "*From the MLflow run's artifacts `run/explanations/` (the first {n} files, by "
+                "name), drawn by the tabular modality's figure code.*",
+                n=len(run.explanations) or len(drawn),
+            ),
+            "",
+        ]
 
     def _run_figure(self, c: ChallengeInfo, info: TeamInfo, run: RunInfo, fig: str) -> bytes:
         """The ROC curve or confusion matrix of a run: the MLflow artifact (drawn in English by

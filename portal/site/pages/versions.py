@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.site import modality
 from portal.site.i18n import t
 from portal.site.pages.common import (
     Writer,
@@ -27,7 +28,7 @@ class VersionsPage:
             "",
             t(
                 "Versions follow semantic versioning for data: MAJOR when labels or splits "
-                "change, MINOR when exams are added, PATCH for metadata only. A published "
+                "change, MINOR when records are added, PATCH for metadata only. A published "
                 "version never changes. Each version's changes are computed from the data "
                 "(`changes.json`)."
             ),
@@ -38,7 +39,10 @@ class VersionsPage:
                 r.version,
                 r.date,
                 r.changes.get("parent") or t("none"),
-                count(len(r.tables.get("splits", []))),
+                t(
+                    "{n} " + modality.view_for(c).records_word,
+                    n=count(modality.view_for(c).records(r)),
+                ),
                 size(r.total_bytes),
                 f"`{r.content_hash.removeprefix('sha256:')[:16]}…`",
             ]
@@ -46,7 +50,7 @@ class VersionsPage:
         ]
         out.append(
             table(
-                [t("Version"), t("Date"), t("Parent"), t("Exams"), t("Size"), t("Content hash")],
+                [t("Version"), t("Date"), t("Parent"), t("Records"), t("Size"), t("Content hash")],
                 rows,
             )
         )
@@ -94,6 +98,7 @@ class VersionsPage:
                     if len(items) > 50:
                         out.append("    - " + t("… {n} more in changes.json", n=len(items) - 50))
                     out.append("")
+            out += modality.view_for(c).deidentification(c, r)
             out += [
                 t("Data:") + f" [changes.json]({r.version}/changes.json) · "
                 f"[deid_report.json]({r.version}/deid_report.json) · "
