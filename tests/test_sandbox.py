@@ -424,7 +424,9 @@ def test_steps_side_by_side_are_measured_each_on_its_own(tmp_path):
     is its own, never that of a step that ended in another thread meanwhile."""
     import threading
 
-    busy = "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end:\n    pass"
+    busy = (
+        "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end:\n    pass"
+    )
     results = {}
 
     def one(name: str, body: str) -> None:
