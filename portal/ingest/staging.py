@@ -37,6 +37,7 @@ import mmap
 import os
 import shutil
 import struct
+import tempfile
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -66,7 +67,7 @@ from portal.deid.from_dataset import Deidentifier, Subject
 from portal.deid.keys import key_id, key_source
 from portal.deid.profile import PROFILE_DATABASE, DeidOptions
 from portal.errors import InputError, OutputExistsError, PortalError, VerificationError
-from portal.export.contract import read_export
+from portal.export.contract import check_export
 from portal.ingest.records import WorkStore
 from portal.ingest.report import json_list_lines, write_report
 from portal.verify_deid.store import StoredValues
@@ -757,20 +758,24 @@ def ingest(
     when fewer than ``SHRINK_LIMIT`` of the current staging's exams would remain,
     unless ``allow_shrink``; the staging is then left byte for byte as it was.
 
-    Memory does not grow with the export: its tables, its files and the per-file
-    records wait in the work folder's SQLite file (``records.WorkStore``), the
+    Memory does not grow with the export: its tables and file lists are checked a row
+    and a folder at a time into a temporary SQLite file (``contract.check_export``), then
+    wait, with the per-file records, in the work folder's (``records.WorkStore``), the
     verifier's catalogue in another (``StoredValues``).
     """
-    export = read_export(export_dir, schema)
-    out_dir = Path(out_dir)
-    work = out_dir / ".ingest-work"
-    private = out_dir / "private"
-    deid = Deidentifier(key, options)
-    resuming = _prepare_work(work, _fingerprint(key, options))
-    store = WorkStore(work / "ingest.sqlite")
-    store.load_export(export)
-    root = export.root
-    del export  # its rows are in the store now
+    with tempfile.TemporaryDirectory(prefix="portal-export-") as checked:
+        export = check_export(export_dir, schema, Path(checked) / "export.sqlite")
+        out_dir = Path(out_dir)
+        work = out_dir / ".ingest-work"
+        private = out_dir / "private"
+        deid = Deidentifier(key, options)
+        resuming = _prepare_work(work, _fingerprint(key, options))
+        store = WorkStore(work / "ingest.sqlite")
+        try:
+            store.load_export(export)  # streamed, store to store
+        finally:
+            export.close()
+        root = export.root
     codes = centre_codes(store.centres(), key, options.pseudonym_prefix)
     total = store.file_count()
     if on_total:
