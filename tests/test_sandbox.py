@@ -424,26 +424,38 @@ def test_steps_side_by_side_are_measured_each_on_its_own(tmp_path):
     is its own, never that of a step that ended in another thread meanwhile."""
     import threading
 
-    busy = (
-        "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end:\n    pass"
-    )
+    busy = """
+        import time
+        end = time.process_time() + 1.5
+        while time.process_time() < end:
+            pass
+    """
+    # the idle step waits (at most a minute) for the host to say the busy one is over
+    idle = """
+        import os, time
+        done = os.path.join(os.path.dirname(__file__), "done")
+        end = time.time() + 60
+        while not os.path.exists(done) and time.time() < end:
+            time.sleep(0.1)
+    """
     results = {}
 
     def one(name: str, body: str) -> None:
         (tmp_path / name).mkdir()
         results[name] = step(tmp_path / name, body)
 
-    threads = [
-        threading.Thread(target=one, args=("busy", busy)),
-        threading.Thread(target=one, args=("idle", "import time\ntime.sleep(5)")),
-    ]
-    for thread in threads:
+    threads = {
+        name: threading.Thread(target=one, args=(name, body))
+        for name, body in [("busy", busy), ("idle", idle)]
+    }
+    for thread in threads.values():
         thread.start()
-    for thread in threads:
-        thread.join()
+    threads["busy"].join()
+    (tmp_path / "idle" / "code" / "done").write_text("")
+    threads["idle"].join()
     assert results["busy"].ok and results["idle"].ok
     assert results["busy"].cpu_seconds >= 1.4, results["busy"].to_dict()
-    assert results["idle"].wall_seconds > results["busy"].wall_seconds
+    assert results["idle"].wall_seconds < 60, "the idle step never saw the host's word"
     assert results["idle"].cpu_seconds < 1.0, "the busy step's time was counted as the idle one's"
 
 
