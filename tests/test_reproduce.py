@@ -88,6 +88,45 @@ def test_a_deterministic_team_reproduces_bit_identically_twice(env, official):
     assert set(record["scores"]["subgroups"]) == {"centre", "sex", "age_band", "gray_zone"}
 
 
+def _untimed(value):
+    """A record without what differs from one run to the next: times, memory, attempt."""
+    if isinstance(value, dict):
+        drop = {"wall_seconds", "cpu_seconds", "peak_memory_mb", "attempt"}
+        return {k: _untimed(v) for k, v in value.items() if k not in drop}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def test_the_repeat_beside_the_hardware_check_changes_nothing_but_timings(
+    env, official, monkeypatch
+):
+    """Two processors: the repeat and the hardware check run at the same time; the record,
+    the verdict and the kept files are those of the one-after-the-other order."""
+    from portal.reproduce import reproduction
+
+    records, said, files = {}, {}, {}
+    for together in (False, True):
+        monkeypatch.setattr(reproduction, "side_by_side", lambda together=together: together)
+        lines: list[str] = []
+        outcome = Reproduction(env, "datpark").run("exact", progress=lines.append)
+        assert outcome.verdict.verdict.value == "reproduced", outcome.verdict.reason
+        records[together] = json.loads((outcome.out / "record.json").read_text())
+        said[together] = [x for x in lines if x.endswith(" started")]
+        files[together] = sorted(
+            str(p.relative_to(outcome.out)) for p in outcome.out.rglob("*") if p.is_file()
+        )
+    assert _untimed(records[True]) == _untimed(records[False])
+    assert files[True] == files[False]
+    assert records[True]["hardware_check"]["checked"] and records[True]["determinism"]["identical"]
+    for together, lines in said.items():
+        repeat = [i for i, x in enumerate(lines) if x.startswith("exact (repeat)")]
+        hardware = [i for i, x in enumerate(lines) if x.startswith("exact (hardware)")]
+        assert repeat and hardware
+        # one after the other: the check starts once the repeat is over; side by side: before
+        assert (hardware[0] < repeat[-1]) is together, lines
+
+
 def test_code_that_drifted_beyond_the_tolerance_is_not_reproduced(env, official):
     outcome = Reproduction(env, "datpark").run("drifted", repeat=False)
     verdict = outcome.verdict

@@ -417,3 +417,65 @@ def test_links_and_special_files_left_by_the_team_are_never_read(tmp_path, secre
     ]
     copied = "".join(p.read_text() for p in (tmp_path / "kept").rglob("*") if p.is_file())
     assert token not in copied and "root:" not in copied
+
+
+def test_steps_side_by_side_are_measured_each_on_its_own(tmp_path):
+    """`portal reproduce` runs a team's repeat beside its hardware check: a step's CPU time
+    is its own, never that of a step that ended in another thread meanwhile."""
+    import threading
+
+    busy = """
+        import time
+        end = time.process_time() + 1.5
+        while time.process_time() < end:
+            pass
+    """
+    # the idle step waits (at most a minute) for the host to say the busy one is over
+    idle = """
+        import os, time
+        done = os.path.join(os.path.dirname(__file__), "done")
+        end = time.time() + 60
+        while not os.path.exists(done) and time.time() < end:
+            time.sleep(0.1)
+    """
+    results = {}
+
+    def one(name: str, body: str) -> None:
+        (tmp_path / name).mkdir()
+        results[name] = step(tmp_path / name, body)
+
+    threads = {
+        name: threading.Thread(target=one, args=(name, body))
+        for name, body in [("busy", busy), ("idle", idle)]
+    }
+    for thread in threads.values():
+        thread.start()
+    threads["busy"].join()
+    (tmp_path / "idle" / "code" / "done").write_text("")
+    threads["idle"].join()
+    assert results["busy"].ok and results["idle"].ok
+    assert results["busy"].cpu_seconds >= 1.4, results["busy"].to_dict()
+    assert results["idle"].wall_seconds < 60, "the idle step never saw the host's word"
+    assert results["idle"].cpu_seconds < 1.0, "the busy step's time was counted as the idle one's"
+
+
+def test_stop_running_ends_the_steps_of_other_threads(tmp_path):
+    import threading
+    import time
+
+    from portal.reproduce import sandbox
+
+    results = []
+    thread = threading.Thread(
+        target=lambda: results.append(step(tmp_path, "import time\ntime.sleep(50)"))
+    )
+    started = time.monotonic()
+    thread.start()
+    while not sandbox._RUNNING and time.monotonic() - started < 20:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    sandbox.stop_running()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert not results[0].ok and time.monotonic() - started < 30
+    assert not sandbox._RUNNING

@@ -50,35 +50,19 @@ class WorkStore:
 
     # -- the export ---------------------------------------------------------------------------
     def load_export(self, export) -> None:
-        """Copy a validated :class:`~portal.export.contract.Export` in; the caller then drops
-        it (its rows are what grows with the export)."""
-        labels = next(iter(export.labels.values()), {})
-        clinical = next(iter(export.clinical.values()), {})
-        self._set("label_columns", list(labels))
-        self._set("clinical_columns", list(clinical))
+        """Copy a validated export in, streamed from its own store
+        (:class:`~portal.export.contract.StoredExport`): no table is ever whole in memory."""
+        self._set("label_columns", export.label_columns)
+        self._set("clinical_columns", export.clinical_columns)
         self._set("root", str(export.root))
         self._db.executemany(
             "INSERT INTO exam VALUES (?, ?, ?, ?, ?, ?)",
             (
-                (
-                    exam,
-                    export.patient_of(exam),
-                    export.clinical[exam]["centre"],
-                    export.splits[exam],
-                    json.dumps(list(export.labels[exam].values())),
-                    json.dumps(list(export.clinical[exam].values())),
-                )
-                for exam in export.exam_ids
+                (exam, patient, centre, split, json.dumps(labels), json.dumps(clinical))
+                for exam, patient, centre, split, labels, clinical in export.exams()
             ),
         )
-        self._db.executemany(
-            "INSERT INTO file VALUES (?, ?, ?)",
-            (
-                (exam, index, str(path.resolve()))
-                for exam in export.exam_ids
-                for index, path in enumerate(export.files[exam])
-            ),
-        )
+        self._db.executemany("INSERT INTO file VALUES (?, ?, ?)", export.files())
 
     def _set(self, name: str, value) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, json.dumps(value)))

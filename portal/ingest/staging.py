@@ -37,6 +37,7 @@ import mmap
 import os
 import shutil
 import struct
+import tempfile
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -59,19 +60,22 @@ from pydicom.uid import (
 from portal import __version__
 from portal.core import atomic
 from portal.core.schema import ChallengeSchema
-from portal.core.workers import process_pool
+from portal.core.workers import process_pool, start_server
 from portal.deid.encoder import encode_file
 from portal.deid.from_bytes import ByteDeidentifier, Deidentified, Facts, Fallback, pixel_bytes_of
 from portal.deid.from_dataset import Deidentifier, Subject
 from portal.deid.keys import key_id, key_source
 from portal.deid.profile import PROFILE_DATABASE, DeidOptions
 from portal.errors import InputError, OutputExistsError, PortalError, VerificationError
-from portal.export.contract import read_export
+from portal.export.contract import check_export
 from portal.ingest.records import WorkStore
 from portal.ingest.report import json_list_lines, write_report
 from portal.verify_deid.store import StoredValues
 from portal.verify_deid.verifier import IdentifyingValues, verify_tree
 
+#: what the pools' fork server imports once: every worker is then forked ready, the
+#: verifier's too, instead of importing pydicom and the portal again (about 0.4 s a pool)
+POOL_PRELOAD = ["portal.ingest.staging", "portal.verify_deid.verifier"]
 SUPPORTED_SYNTAXES = {
     ImplicitVRLittleEndian: "Implicit VR Little Endian",
     ExplicitVRLittleEndian: "Explicit VR Little Endian",
@@ -757,20 +761,28 @@ def ingest(
     when fewer than ``SHRINK_LIMIT`` of the current staging's exams would remain,
     unless ``allow_shrink``; the staging is then left byte for byte as it was.
 
-    Memory does not grow with the export: its tables, its files and the per-file
-    records wait in the work folder's SQLite file (``records.WorkStore``), the
+    Memory does not grow with the export: its tables and file lists are checked a row
+    and a folder at a time into a temporary SQLite file (``contract.check_export``), then
+    wait, with the per-file records, in the work folder's (``records.WorkStore``), the
     verifier's catalogue in another (``StoredValues``).
     """
-    export = read_export(export_dir, schema)
-    out_dir = Path(out_dir)
-    work = out_dir / ".ingest-work"
-    private = out_dir / "private"
-    deid = Deidentifier(key, options)
-    resuming = _prepare_work(work, _fingerprint(key, options))
-    store = WorkStore(work / "ingest.sqlite")
-    store.load_export(export)
-    root = export.root
-    del export  # its rows are in the store now
+    cores = max(1, workers or os.cpu_count() or 1)
+    if cores > 1 and _folders_at_least(Path(export_dir) / "exams", 4):
+        # the pools' fork server imports the portal while this process checks the export
+        start_server(POOL_PRELOAD)
+    with tempfile.TemporaryDirectory(prefix="portal-export-") as checked:
+        export = check_export(export_dir, schema, Path(checked) / "export.sqlite")
+        out_dir = Path(out_dir)
+        work = out_dir / ".ingest-work"
+        private = out_dir / "private"
+        deid = Deidentifier(key, options)
+        resuming = _prepare_work(work, _fingerprint(key, options))
+        store = WorkStore(work / "ingest.sqlite")
+        try:
+            store.load_export(export)  # streamed, store to store
+        finally:
+            export.close()
+        root = export.root
     codes = centre_codes(store.centres(), key, options.pseudonym_prefix)
     total = store.file_count()
     if on_total:
@@ -782,7 +794,6 @@ def ingest(
     resumed = _resume(work, store, catalogue) if resuming else 0
     if progress and resumed:
         progress(resumed)
-    cores = max(1, workers or os.cpu_count() or 1)
     _deidentify_all(
         _tasks(store, deid, codes, todo=True),
         total - resumed,
@@ -960,13 +971,12 @@ def _deidentify_all(
         for task in todo:
             take(_process(task))
         return
-    # the fork server imports these once; every worker (the verifier's too) is then forked
-    # ready, instead of importing pydicom and the portal again (about 0.4 s a pool)
+    # the fork server (started by ingest, or now) imports POOL_PRELOAD once
     with process_pool(
         workers,
         initializer=_init_worker,
         initargs=args,
-        preload=["portal.ingest.staging", "portal.verify_deid.verifier"],
+        preload=POOL_PRELOAD,
     ) as pool:
         # Starting the fork server takes about half a second (it imports the portal), and
         # the first submission waits for it: a thread waits instead, while this process,
@@ -988,6 +998,15 @@ def _deidentify_all(
                 "a worker process died while de-identifying (finished files are kept).",
                 hint="re-run to resume; `--workers 1` shows which file brings it down.",
             ) from None
+
+
+def _folders_at_least(folder: Path, count: int) -> bool:
+    """Whether ``folder`` holds ``count`` entries or more (reads no more than that)."""
+    try:
+        with os.scandir(folder) as entries:
+            return sum(1 for _ in itertools.islice(entries, count)) >= count
+    except OSError:
+        return False
 
 
 def _process_batch(tasks: list[Task]) -> list[dict]:

@@ -23,10 +23,13 @@ import csv
 import hashlib
 import json
 import math
+import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -49,7 +52,13 @@ from portal.reproduce.rules import (
     check_against,
     load_challenge,
 )
-from portal.reproduce.sandbox import Limits, RunResult, Workspace, release_stale_workspaces
+from portal.reproduce.sandbox import (
+    Limits,
+    RunResult,
+    Workspace,
+    release_stale_workspaces,
+    stop_running,
+)
 from portal.reproduce.sandbox import run as sandboxed
 from portal.reproduce.team import Entry, Team, load_leaderboard, load_team, team_ids
 from portal.reproduce.verdict import Verdict, VerdictRecord, decide
@@ -141,6 +150,7 @@ def execute(
     progress: Callable[[str], None] | None = None,
     setting: str = numerics.PORTABLE,
     explain: bool = True,
+    cancel: threading.Event | None = None,
 ) -> _Attempt:
     """Run the team's entry points in order; stop at the first that fails.
 
@@ -153,6 +163,7 @@ def execute(
 
     ``progress`` receives a line when each step starts and every few seconds while it
     runs (``portal reproduce`` prints them: a long step never looks like a hang).
+    ``cancel``, once set, starts no further step (an interrupted run beside others).
 
     The steps share one workspace (capped in bytes and files); what they leave there
     is then harvested into ``run_dir`` (:mod:`portal.reproduce.harvest`): only regular files,
@@ -184,6 +195,9 @@ def execute(
         if probe.ok:
             attempt.numerics["probe"] = numerics.read_probe(probe.stdout_tail)
         for name, command in plan:
+            if cancel is not None and cancel.is_set():
+                attempt.failure, attempt.failed_step = f"{name}: interrupted", name
+                break
             if progress:
                 progress(f"{team.id} ({run_dir.name}): {name} started")
             beat = Heartbeat(
@@ -493,7 +507,7 @@ class Reproduction:
         except EnvironmentBuildError as error:
             failure = f"environment: {error.message}"
             log_tail = "\n".join(error.problems)
-        first = second = None
+        first = second = third = None
         if environment is not None:
             args = (team, environment, self.release_view())
             first = execute(
@@ -512,17 +526,9 @@ class Reproduction:
             )
             record["untrusted_output"]["first"] = first.findings
             failure, log_tail = first.failure, first.log_tail
-            if repeat and first.failure is None:
-                second = execute(
-                    *args,
-                    tmp / "repeat",
-                    self.predicted_splits,
-                    scoring,
-                    limits=limits,
-                    isolate=isolate,
-                    progress=self.progress,
-                    setting=setting,
-                )
+            if first.failure is None:
+                second, third = self._checks(tmp, args, limits, isolate, setting, repeat)
+            if second is not None:
                 record["attempts"]["repeat"] = second.steps
                 record["untrusted_output"]["repeat"] = second.findings
                 hostile = second.findings or any(
@@ -531,19 +537,11 @@ class Reproduction:
                 if hostile and second.failure:  # the repeat is run by the same hostile code
                     failure, log_tail = f"repeat {second.failure}", second.log_tail
         determinism = self._determinism(tmp, second)
-        third = None
-        if self.hardware_check and first is not None and failure is None:
-            third = execute(
-                *args,
-                tmp / "hardware",
-                [scoring],
-                scoring,
-                limits=limits,
-                isolate=isolate,
-                progress=self.progress,
-                setting=numerics.other(setting),
-                explain=False,
-            )
+        if third is not None and failure is not None:
+            # the repeat failed the team: no hardware check is made of a failed run
+            _discard(tmp, "hardware")
+            third = None
+        if third is not None:
             record["attempts"]["hardware"] = third.steps
             record["untrusted_output"]["hardware"] = third.findings
             record["hardware_check"]["numerics"] = third.numerics
@@ -575,6 +573,55 @@ class Reproduction:
         self._write_record(tmp, outcome, team, entry, scores, record, log_tail, first)
         self._tidy(tmp)
         return outcome
+
+    def _checks(
+        self, tmp: Path, args: tuple, limits: Limits, isolate, setting: str, repeat: bool
+    ) -> tuple[_Attempt | None, _Attempt | None]:
+        """After a first attempt that succeeded: the repeat (same setting, whole run) and
+        the hardware check (the other setting, the scoring split's predictions), side by
+        side when the machine has two processors or more (each step is single-threaded in
+        both settings: ``numerics.PINS``), else one after the other. Each is its own
+        attempt: own workspace, logs, limits and measured usage."""
+        scoring = self.challenge.scoring_split
+        runs: dict[str, Callable[[threading.Event | None], _Attempt]] = {}
+        if repeat:
+            runs["repeat"] = lambda cancel: execute(
+                *args,
+                tmp / "repeat",
+                self.predicted_splits,
+                scoring,
+                limits=limits,
+                isolate=isolate,
+                progress=self.progress,
+                setting=setting,
+                cancel=cancel,
+            )
+        if self.hardware_check:
+            runs["hardware"] = lambda cancel: execute(
+                *args,
+                tmp / "hardware",
+                [scoring],
+                scoring,
+                limits=limits,
+                isolate=isolate,
+                progress=self.progress,
+                setting=numerics.other(setting),
+                explain=False,
+                cancel=cancel,
+            )
+        if len(runs) < 2 or not side_by_side():
+            done = {name: work(None) for name, work in runs.items()}
+            return done.get("repeat"), done.get("hardware")
+        cancel = threading.Event()
+        with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+            started = {name: pool.submit(work, cancel) for name, work in runs.items()}
+            try:
+                done = {name: future.result() for name, future in started.items()}
+            except BaseException:  # interrupted (or one failed): stop the other too
+                cancel.set()
+                stop_running()
+                raise
+        return done.get("repeat"), done.get("hardware")
 
     def _determinism(self, tmp: Path, second: _Attempt | None) -> dict:
         if second is None:
@@ -893,6 +940,23 @@ class Reproduction:
         )
         outcome.run_id = run_id
         (tmp / "mlflow_run.txt").write_text(f"{run_id}\n")
+
+
+def side_by_side() -> bool:
+    """Whether a team's repeat and hardware check run at the same time: two processors
+    or more usable by this process."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    return usable >= 2
+
+
+def _discard(tmp: Path, attempt: str) -> None:
+    """Remove what an attempt left in the run folder (its harvested files and logs)."""
+    shutil.rmtree(tmp / attempt, ignore_errors=True)
+    for log in (tmp / "logs").glob(f"{attempt}-*.log"):
+        log.unlink()
 
 
 def _tag(value) -> str:

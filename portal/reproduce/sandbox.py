@@ -144,6 +144,21 @@ def _fill(text: str, where: dict[str, str]) -> str:
     return text
 
 
+# -- steps running now ----------------------------------------------------------------------
+_RUNNING: set[int] = set()  # the process groups of the steps running now, in any thread
+_RUNNING_LOCK = threading.Lock()
+
+
+def stop_running() -> None:
+    """Kill every step this process is running (in any thread): what an interrupted
+    ``portal reproduce`` does to the attempts it ran side by side."""
+    with _RUNNING_LOCK:
+        groups = list(_RUNNING)
+    for group in groups:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+
+
 # -- the run directory ----------------------------------------------------------------------
 class Workspace:
     """The run directory of one attempt: a ``tmpfs`` capped in bytes and files when the
@@ -249,6 +264,11 @@ class _Cgroup:
                     (memory / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_bytes))
             if "pids" in self.paths:
                 (self.paths["pids"] / "pids.max").write_text(str(limits.processes))
+            accounting = Path("/sys/fs/cgroup/cpuacct")
+            if self.paths and accounting.is_dir():  # processor time only: optional
+                with suppress(OSError):
+                    (accounting / name).mkdir()
+                    self.paths["cpuacct"] = accounting / name
             self.version = 1 if self.paths else 0
         except OSError:
             self.close()
@@ -259,6 +279,21 @@ class _Cgroup:
 
     def procs_files(self) -> list[str]:
         return [str(p / "cgroup.procs") for p in self.paths.values()]
+
+    def cpu_seconds(self) -> float | None:
+        """The processor time of every process the step ran."""
+        path = self.paths.get("unified")
+        if path is not None:
+            with suppress(OSError, ValueError):
+                for line in (path / "cpu.stat").read_text().splitlines():
+                    name, _, value = line.partition(" ")
+                    if name == "usage_usec":
+                        return int(value) / 1e6
+        path = self.paths.get("cpuacct")
+        if path is not None:
+            with suppress(OSError, ValueError):
+                return int((path / "cpuacct.usage").read_text()) / 1e9
+        return None
 
     def peak_mb(self) -> float | None:
         for path, name in (
@@ -588,9 +623,9 @@ def run(
     log_dir = Path(tempfile.mkdtemp(prefix="portal-step-"))
     stdout_path, stderr_path = log_dir / "stdout", log_dir / "stderr"
     start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     supervisor: _Supervisor | None = None
     mode = "none"
+    process: subprocess.Popen | None = None
     try:
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             process = subprocess.Popen(
@@ -604,19 +639,13 @@ def run(
                 start_new_session=True,
                 pass_fds=[child_end.fileno()] if child_end else [],
             )
+        with _RUNNING_LOCK:
+            _RUNNING.add(process.pid)
         if child_end is not None:
             child_end.close()
             mode, supervisor = _receive_listener(parent_end, process)
-        timed_out = False
-        try:
-            process.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        timed_out, after = _wait(process, limits.wall_seconds)
         wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if supervisor is not None:
             supervisor.done.set()
             supervisor.join(timeout=5)
@@ -629,7 +658,9 @@ def run(
                 handle.write(b"\n--- stderr ---\n")
                 with stderr_path.open("rb") as part:
                     shutil.copyfileobj(part, handle)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu = after.ru_utime + after.ru_stime
+        if cgroup is not None and (cgroup_cpu := cgroup.cpu_seconds()) is not None:
+            cpu = max(cpu, cgroup_cpu)  # the namespaces' init reaps what rusage would miss
         stderr_tail = _tail(stderr_path)
         named = _marked_attempts(stderr_path)
         calls = supervisor.attempts if supervisor else []
@@ -657,6 +688,9 @@ def run(
             forbidden_calls=_unique(forbidden),
         )
     finally:
+        if process is not None:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(process.pid)
         if cgroup is not None:
             cgroup.close()
         if parent_end is not None:
@@ -666,6 +700,37 @@ def run(
     over = workspace.over_cap() if workspace is not None else None
     result.failure = _failure(result, limits, over)
     return result
+
+
+def _wait(process: subprocess.Popen, timeout: float) -> tuple[bool, resource.struct_rusage]:
+    """Wait for the step's process (killing its group after ``timeout`` seconds); whether it
+    timed out, and what it used: its own resource usage (``wait4``), not the portal's
+    children's total, so that steps run side by side (``portal reproduce`` runs a team's
+    repeat beside its hardware check) are measured and limited each on its own."""
+    ended = threading.Event()
+    expired = threading.Event()
+
+    def kill() -> None:
+        if not ended.is_set():
+            expired.set()
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        while True:
+            try:
+                _pid, status, usage = os.wait4(process.pid, 0)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        ended.set()
+        timer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return expired.is_set(), usage
 
 
 def _receive_listener(channel: socket.socket, process: subprocess.Popen):
