@@ -28,8 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from portal.reproduce import tracking
 from portal.errors import BuildError, ToolMissingError
+from portal.reproduce import tracking
 from portal.site import palette
 from portal.site.sources import read_challenge, read_runs
 from portal.site.untrusted import inline, plain, text
@@ -47,7 +47,9 @@ kernelspec:
   name: python3
 myst:
   html_meta:
-    description: "Executable notes that load a published release and the MLflow runs of the re-run winners, and redraw the key figures."
+    description: >-
+      Executable notes that load a published release and the MLflow runs of the re-run
+      winners, and redraw the key figures.
 ---
 """
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portal.release.cards import DATASHEET_SECTIONS, sections_of, split_front_matter
 from portal.config import read_text_file
 from portal.errors import ConfigError
+from portal.release.cards import DATASHEET_SECTIONS, sections_of, split_front_matter
 
 TRANSLATED_FIELDS = ("title", "summary", "provenance_note", "reading_note")
 #: the translation's words of the challenge's schema (class names, the values of its

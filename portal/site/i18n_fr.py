@@ -37,7 +37,7 @@ FRENCH: dict[str, str] = {
     "synthetic": "synthétiques",
     "real": "réelles",
     "synthetic (made by a program)": "synthétiques (produites par un programme)",
-    # -- verdicts (portal.reproduce.verdict) ------------------------------------------------------------
+    # -- verdicts (portal.reproduce.verdict) -----------------------------------------------
     "reproduced": "reproduit",
     "within noise": "dans le bruit",
     "not reproduced": "non reproduit",
@@ -239,7 +239,9 @@ FRENCH: dict[str, str] = {
     "Quasi-identifiers": "Quasi-identifiants",
     "k-anonymity: patients per class, at least": "k-anonymat : patients par classe, au moins",
     "l-diversity of {column}, at least": "l-diversité de {column}, au moins",
-    "Share of records that may be suppressed": "Part des enregistrements qui peuvent être supprimés",
+    "Share of records that may be suppressed": (
+        "Part des enregistrements qui peuvent être supprimés"
+    ),
     "Direct identifiers removed, keyed pseudonyms for identifiers, one date shift per "
     "patient keeping every interval; quasi-identifiers generalised or suppressed until "
     "the thresholds below hold. An independent verifier, sharing no code with the "
