@@ -75,7 +75,7 @@ def read_explanation(npz: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(npz, allow_pickle=False) as data:
             image, weight = data["image"], data["saliency"]
-    except (ValueError, OSError, EOFError, KeyError) as error:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"unreadable arrays ({error})") from None
     for name, array in (("image", image), ("saliency", weight)):
         if not isinstance(array, np.ndarray):
@@ -83,6 +83,8 @@ def read_explanation(npz: Path) -> tuple[np.ndarray, np.ndarray]:
         if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
             kind = f"{array.dtype} of shape {array.shape}"
             raise ValueError(f"{name} is {kind}, not a 2-D number array")
+        if array.size == 0:
+            raise ValueError(f"{name} of shape {array.shape} is empty")
         if max(array.shape) > EXPLANATION_SIDE:
             raise ValueError(f"{name} of shape {array.shape} is larger than the cap")
     if image.shape != weight.shape:
@@ -176,7 +178,7 @@ def read_attributions(npz: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(npz, allow_pickle=False) as data:
             signals, weight = data["signals"], data["attribution"]
             score = data["score"] if "score.npy" in members else None
-    except (ValueError, OSError, EOFError, KeyError) as error:
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"unreadable arrays ({error})") from None
     for name, array in (("signals", signals), ("attribution", weight)):
         if not isinstance(array, np.ndarray):
@@ -184,6 +186,8 @@ def read_attributions(npz: Path) -> tuple[np.ndarray, np.ndarray]:
         if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
             kind = f"{array.dtype} of shape {array.shape}"
             raise ValueError(f"{name} is {kind}, not a 2-D number array (channels x minutes)")
+        if array.size == 0:
+            raise ValueError(f"{name} of shape {array.shape} is empty")
         if array.shape[0] > ATTRIBUTION_ROWS or array.shape[1] > ATTRIBUTION_COLUMNS:
             raise ValueError(f"{name} of shape {array.shape} is larger than the cap")
         if not np.all(np.isfinite(array)):

@@ -304,7 +304,8 @@ def attributions(
     for path in files:
         with np.load(path, allow_pickle=False) as data:
             attribution = np.asarray(data["attribution"], dtype=np.float64)
-            score = float(data["score"]) if "score" in data.files else None
+            score = np.asarray(data["score"]) if "score" in data.files else None
+        score = float(score.reshape(-1)[0]) if score is not None and score.size == 1 else None
         if attribution.ndim != 2 or attribution.shape[0] != len(channels):
             raise ValueError(
                 f"{path}: attribution of shape {attribution.shape}, expected "
