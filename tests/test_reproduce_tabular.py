@@ -286,6 +286,7 @@ def test_the_mlkidcar_rules_are_read_and_unknown_keys_refused(tmp_path):
         ("secondary_plots: [calibration_curve]", "secondary_plots: [pie_chart]", "secondary_plots"),
         ("  - {name: sex, column: sex}", "  - {name: sex, col: sex}", "subgroups"),
         ("  withheld: [labs]", "  withheld: [labs]\n  hidden: [signals]", "tables"),
+        ("  withheld: [labs]", "", "withheld"),  # required: forgetting it is refused
     ]:
         assert wrong in text
         bad = tmp_path / "challenge.yaml"

@@ -84,8 +84,9 @@ class Tables(_Strict):
     #: the table with one row per case, whose columns subgroups are read from
     cases: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
     #: tables that give the label away (the measurements it is computed from): left out of
-    #: the teams' view for every split but the training ones
-    withheld: list[str] = Field(default_factory=list)
+    #: the teams' view for every split but the training ones. Required, even when empty
+    #: (``[]``): an organiser who forgot it would hand the answer key to the teams.
+    withheld: list[str]
 
 
 class Challenge(_Strict):
