@@ -341,3 +341,55 @@ def test_attributions_over_time_are_read_as_hostile_output(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
     with pytest.raises(ValueError, match=r"not an \.npz"):
         read_attributions(tmp_path / "junk.npz")
+
+
+def test_a_tabular_cards_hard_case_flags_are_read_beside_the_label(tmp_path):
+    """A tabular challenge whose card declares a hard-case flag gets it per case (not
+    silently false everywhere)."""
+    import pyarrow as pa
+
+    from portal.reproduce.modalities import release_reader
+    from portal.reproduce.rules import Challenge
+
+    release = tmp_path / "release"
+    (release / "data" / "labels").mkdir(parents=True)
+    (release / "data" / "cases").mkdir(parents=True)
+    ids = ["c1", "c2", "c3"]
+    pq.write_table(
+        pa.table({"case_id": ids, "split": ["test"] * 3}), release / "data" / "splits.parquet"
+    )
+    pq.write_table(
+        pa.table({"case_id": ids, "event": [True, False, True], "hard": [True, False, None]}),
+        release / "data" / "labels" / "test.parquet",
+    )
+    pq.write_table(
+        pa.table({"case_id": ids, "site": ["a", "b", "a"]}),
+        release / "data" / "cases" / "test.parquet",
+    )
+    rules = Challenge.model_validate(
+        {
+            "id": "tiny",
+            "title": "tiny",
+            "phases": [
+                {
+                    "name": "final",
+                    "start": "2025-01-01",
+                    "end": "2025-02-01",
+                    "split": "test",
+                    "description": "x",
+                }
+            ],
+            "metric": {"official": "roc_auc"},
+            "tolerance": 0.01,
+            "training_splits": ["train"],
+            "scoring_split": "test",
+            "predictions": {"id": "case_id", "score": "score", "label": "label"},
+            "tables": {"labels": "labels", "cases": "cases", "withheld": []},
+            "subgroups": [{"name": "site", "column": "site"}],
+        }
+    )
+    reader = release_reader("tabular", rules, "event", {"no": 0, "yes": 1}, ("hard",))
+    reference = reader.reference(release)
+    assert reference.labels == {"c1": "yes", "c2": "no", "c3": "yes"}
+    assert [reference.fields[c]["hard"] for c in ids] == ["true", "false", ""]
+    assert reference.clinical["c2"]["site"] == "b"

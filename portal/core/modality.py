@@ -13,7 +13,9 @@ Ingest and release are behind the interface for both kinds. Ingest's side is
 machinery of ``portal release`` (versions, changelog, the verifier re-run, the atomic
 build, manifest and seal, label commitments, citations, read-only, idempotence) asks it
 what the data files, the dataset card and a diff between versions are for its kind.
-Reproductions and the site are DICOM-shaped so far.
+Reproductions (``portal/reproduce/modalities.py``: the reference and the teams' view of a
+release) and the site (``portal/site/modality.py``: which statistics, figures and
+sections a page shows) choose their part by the same ``data_kind``.
 """
 
 from __future__ import annotations

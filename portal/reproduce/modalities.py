@@ -98,8 +98,11 @@ class TabularRelease:
         target: str,
         index: dict[str, int],
         subgroup_columns: list[str],
+        hard_cases: tuple[str, ...] = (),
     ) -> None:
         self.tables = tables
+        #: the card's hard-case flags (task.fields with hard_cases), columns of the labels
+        self.hard_cases = list(hard_cases)
         self.id = id_column
         self.target = target
         self.classes = sorted(index, key=index.get)
@@ -160,7 +163,8 @@ class TabularRelease:
         }
         labels, fields = {}, {}
         for path in self._files(release, self.tables.labels):
-            for number, row in enumerate(self._read(path, [self.id, self.target], release)):
+            read = [self.id, self.target, *self.hard_cases]
+            for number, row in enumerate(self._read(path, read, release)):
                 where = f"{path.relative_to(release.parent)} row {number + 1}"
                 labels[row[self.id]] = self._label(row[self.target], where)
                 fields[row[self.id]] = {k: _text(v) for k, v in row.items()}
@@ -218,8 +222,15 @@ class TabularRelease:
             path.chmod(0o755 if path.is_dir() else 0o444)
 
 
-def release_reader(data_kind: str, challenge: Challenge, target: str, index: dict[str, int]):
-    """The reader of a release of this kind, for these rules."""
+def release_reader(
+    data_kind: str,
+    challenge: Challenge,
+    target: str,
+    index: dict[str, int],
+    hard_cases: tuple[str, ...] = (),
+):
+    """The reader of a release of this kind, for these rules (``hard_cases``: the card's
+    hard-case flags, read beside the label)."""
     if data_kind == "tabular":
         if challenge.tables is None:
             raise ConfigError(
@@ -230,6 +241,6 @@ def release_reader(data_kind: str, challenge: Challenge, target: str, index: dic
         columns = [s.column for s in challenge.subgroups if not isinstance(s, str)]
         plain = [s for s in challenge.subgroups if isinstance(s, str)]
         return TabularRelease(
-            challenge.tables, challenge.predictions.id, target, index, columns + plain
+            challenge.tables, challenge.predictions.id, target, index, columns + plain, hard_cases
         )
     return DicomRelease()

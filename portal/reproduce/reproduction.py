@@ -346,7 +346,13 @@ class Reproduction:
         check_against(self.challenge, self.schema, self.folder / "challenge.yaml")
         self.classes = self.schema.index()
         # what the release looks like (its data_kind): where the truth and the view are
-        self.reader = release_reader(card.data_kind, self.challenge, card.task.target, self.classes)
+        self.reader = release_reader(
+            card.data_kind,
+            self.challenge,
+            card.task.target,
+            self.classes,
+            tuple(f.name for f in card.schema.hard_case_fields()),
+        )
         self.leaderboard: dict[str, Entry] = load_leaderboard(self.folder / "leaderboard.csv")
         self.version = version or latest_version(self.root, challenge_id)
         self.release = self.root / "data" / challenge_id / "releases" / self.version

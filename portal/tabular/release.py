@@ -293,7 +293,13 @@ def _withhold(name: str, part: pa.Table) -> pa.Table:
             part = part.set_column(
                 index, column, pa.nulls(part.num_rows, part.schema.field(column).type)
             )
-    elif name == "labs" and "hours_after_surgery_end" in part.column_names:
+    elif name == "labs":
+        if "hours_after_surgery_end" not in part.column_names:  # fail closed, never open
+            raise InputError(
+                "labs: no hours_after_surgery_end column, so the post-operative creatinine "
+                "of a withheld split cannot be told apart; nothing is released.",
+                hint="ingest again: the staged labs table has that column.",
+            )
         after = pc.fill_null(pc.greater(part.column("hours_after_surgery_end"), 0), True)
         part = part.filter(pc.invert(after))
     return part
