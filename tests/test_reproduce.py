@@ -107,7 +107,9 @@ def test_the_repeat_beside_the_hardware_check_changes_nothing_but_timings(
 
     records, said, files = {}, {}, {}
     for together in (False, True):
-        monkeypatch.setattr(reproduction, "side_by_side", lambda together=together: together)
+        monkeypatch.setattr(
+            reproduction, "side_by_side", lambda limits=None, together=together: together
+        )
         lines: list[str] = []
         outcome = Reproduction(env, "datpark").run("exact", progress=lines.append)
         assert outcome.verdict.verdict.value == "reproduced", outcome.verdict.reason
@@ -402,3 +404,15 @@ def test_links_left_by_a_hostile_team_fail_the_run_and_leak_nothing(env, officia
             if path.is_file():
                 assert token.encode() not in path.read_bytes(), path
     assert token not in output
+
+
+def test_the_checks_run_side_by_side_only_when_memory_allows_both_at_their_caps():
+    from portal.reproduce.reproduction import _available_memory, side_by_side
+    from portal.reproduce.sandbox import Limits
+
+    available = _available_memory()
+    assert available > 0
+    small = Limits(memory_bytes=available // 8, write_bytes=available // 16)
+    huge = Limits(memory_bytes=available // 2, write_bytes=available // 4)
+    assert side_by_side(huge) is False  # 1.5 x the available memory for the two
+    assert side_by_side(small) is side_by_side()  # then only the processors decide

@@ -544,8 +544,15 @@ class Reproduction:
                     failure, log_tail = f"repeat {second.failure}", second.log_tail
         determinism = self._determinism(tmp, second)
         if third is not None and failure is not None:
-            # the repeat failed the team: no hardware check is made of a failed run
-            _discard(tmp, "hardware")
+            # the repeat failed the team: no hardware check is made of a failed run. What
+            # that attempt produced is dropped, but what it tried (network, forbidden
+            # calls, hostile output) is evidence: its steps, findings and logs are kept.
+            shutil.rmtree(tmp / "hardware", ignore_errors=True)
+            record["attempts"]["hardware"] = third.steps
+            record["untrusted_output"]["hardware"] = third.findings
+            record["hardware_check"]["discarded"] = (
+                "run beside the repeat, which failed the team: not used for the check"
+            )
             third = None
         if third is not None:
             record["attempts"]["hardware"] = third.steps
@@ -615,7 +622,7 @@ class Reproduction:
                 explain=False,
                 cancel=cancel,
             )
-        if len(runs) < 2 or not side_by_side():
+        if len(runs) < 2 or not side_by_side(limits):
             done = {name: work(None) for name, work in runs.items()}
             return done.get("repeat"), done.get("hardware")
         cancel = threading.Event()
@@ -948,21 +955,32 @@ class Reproduction:
         (tmp / "mlflow_run.txt").write_text(f"{run_id}\n")
 
 
-def side_by_side() -> bool:
+def side_by_side(limits: Limits | None = None) -> bool:
     """Whether a team's repeat and hardware check run at the same time: two processors
-    or more usable by this process."""
+    or more usable by this process, and (given the team's limits) the memory for both at
+    their caps, their writable space included (it is memory: a tmpfs). Otherwise one
+    after the other: an attempt must never fail side by side that would pass alone."""
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count() or 1
-    return usable >= 2
+    if usable < 2:
+        return False
+    if limits is None:
+        return True
+    return _available_memory() >= 2 * (limits.memory_bytes + limits.write_bytes)
 
 
-def _discard(tmp: Path, attempt: str) -> None:
-    """Remove what an attempt left in the run folder (its harvested files and logs)."""
-    shutil.rmtree(tmp / attempt, ignore_errors=True)
-    for log in (tmp / "logs").glob(f"{attempt}-*.log"):
-        log.unlink()
+def _available_memory() -> int:
+    """MemAvailable of /proc/meminfo, in bytes (0 when it cannot be read: one at a time)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _tag(value) -> str:
