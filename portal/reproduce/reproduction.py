@@ -726,6 +726,20 @@ class Reproduction:
             for s in self.challenge.subgroups
         }
         rules = self.challenge
+        extra = [m for m in rules.metric.secondary if m in BINARY_METRICS]
+        calibrated = "calibration_curve" in rules.secondary_plots
+        if "brier_score" in extra or calibrated:  # they read the scores as probabilities
+            outside = [
+                (case, value)
+                for case, value in zip(exams, values, strict=True)
+                if not all(0.0 <= v <= 1.0 for v in (value if isinstance(value, list) else [value]))
+            ]
+            if outside:
+                case, value = outside[0]
+                raise InputError(
+                    f"{path.name}: {len(outside)} score(s) outside [0, 1], e.g. {case}: {value}; "
+                    "the Brier score and the calibration curve need probabilities.",
+                )
         hard_cases = {
             hard_case_keys(f): [ref.fields[e].get(f.name, "").lower() == "true" for e in exams]
             for f in self.schema.hard_case_fields()
@@ -740,10 +754,8 @@ class Reproduction:
             hard_cases=hard_cases,
             resamples=self.challenge.bootstrap.resamples,
             seed=self.challenge.bootstrap.seed,
-            extra=[m for m in rules.metric.secondary if m in BINARY_METRICS],
-            calibration_bins=(
-                CALIBRATION_BINS if "calibration_curve" in rules.secondary_plots else None
-            ),
+            extra=extra,
+            calibration_bins=CALIBRATION_BINS if calibrated else None,
         )
 
     def _groups(self, name: str | Subgroup, exams: list[str]) -> list[str]:
