@@ -317,8 +317,10 @@ def verify(
         elif result.anchored:
             state = "ok, the published release"
         else:
-            state = "ok (self-consistent; pass --expect <the published hash> to prove it is "
-            "the published release)"
+            state = (
+                "ok (self-consistent; pass --expect <the published hash> to prove it is "
+                "the published release)"
+            )
         console.print(
             f"verify {state}: {result.checked} files checked, content hash {result.content_hash}",
             highlight=False,

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 read -r -a releases < <(python -c '
 import yaml
 params = yaml.safe_load(open("params.yaml"))
-print(" ".join(f"data/{r[\"challenge\"]}/releases/{r[\"version\"]}" for r in params["releases"].values()))')
+print(" ".join("data/{challenge}/releases/{version}".format(**r) for r in params["releases"].values()))')
 read -r -a challenges < <(python -c '
 import yaml
 params = yaml.safe_load(open("params.yaml"))

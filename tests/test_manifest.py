@@ -108,6 +108,8 @@ def test_descriptors_quote_the_hash_that_covers_them(tmp_path):
 def test_cli_verify_exit_codes(release, tmp_path):
     ok = portal("verify", str(release))
     assert ok.returncode == 0 and "verify ok" in ok.stdout
+    # without --expect, it says what it did not prove (the whole sentence)
+    assert "to prove it is the published release)" in " ".join(ok.stdout.split())
     (release / "data" / "train-00000.parquet").write_bytes(b"Q" * 5000)
     bad = portal("verify", str(release))
     assert bad.returncode == 6 and "altered: data/train-00000.parquet" in bad.stderr
