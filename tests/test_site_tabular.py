@@ -116,12 +116,15 @@ def log_runs(root: Path, release: Path) -> dict[str, dict]:
     with open(ROOT / "reproduce" / CHALLENGE / "leaderboard.csv") as handle:
         official = list(csv.DictReader(line for line in handle if not line.startswith("#")))
     verdicts = {"1": "reproduced", "2": "within noise", "3": "not reproduced"}
+    # the subgroups of the challenge's rules, named as the rules name them
+    rules = yaml.safe_load((ROOT / "reproduce" / CHALLENGE / "challenge.yaml").read_text())
+    subgroups = [(s["name"], s["column"]) for s in rules["subgroups"]]
     records = {}
     for i, entry in enumerate(official):
         column = numeric[(3 * i) % len(numeric)]
         raw = table[column].astype(float).fillna(table[column].astype(float).median()).to_numpy()
         scores = 1 / (1 + np.exp(-(raw - raw.mean()) / (raw.std() or 1.0)))
-        groups = {g: table[g].astype(str).tolist() for g in ("centre", "sex", "procedure")}
+        groups = {name: table[column].astype(str).tolist() for name, column in subgroups}
         result = score(
             truth,
             (scores >= 0.5).astype(int),
