@@ -183,6 +183,7 @@ def ingest(
             workers=workers,
             progress=lambda n: bar.advance(task, n),
             on_total=lambda n: bar.update(task, total=n),
+            on_phase=lambda phase: bar.update(task, description=f"ingest {challenge}: {phase}"),
             allow_shrink=allow_shrink,
         )
     table = Table(title=f"{challenge} staging", show_header=False)

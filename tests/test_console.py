@@ -22,6 +22,19 @@ def test_plain_lines_keep_coming_while_a_task_advances_or_not():
     assert lines[-1].startswith("ingest datpark: done, 4/4 (100%)")
 
 
+def test_a_new_step_is_said_at_once_with_the_count():
+    out = io.StringIO()
+    with Lines(stream=out, every=60) as bar:
+        task = bar.add_task("ingest mlkidcar", total=None)
+        bar.update(task, total=3)
+        bar.advance(task, 1)
+        bar.update(task, description="ingest mlkidcar: de-identify (step 2 of 3)")
+        bar.update(task, description="ingest mlkidcar: de-identify (step 2 of 3)")  # no news
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("ingest mlkidcar: de-identify (step 2 of 3): working, 1/3 (33%)")
+    assert len(lines) == 3 and lines[2].split(": done")[0].endswith("(step 2 of 3)")
+
+
 def test_quiet_lines_print_nothing():
     out = io.StringIO()
     with Lines(stream=out, every=0.05, disable=True) as bar:

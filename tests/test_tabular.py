@@ -508,8 +508,27 @@ def test_ingest_stages_only_what_the_verifier_accepts(export, tmp_path, monkeypa
     from portal.tabular.deid import tables
 
     data = tmp_path / "data"
-    done = ingest.ingest_tabular(export, data, key=KEY, card_block=CARD)
+    said: list = []
+    done = ingest.ingest_tabular(
+        export,
+        data,
+        key=KEY,
+        card_block=CARD,
+        progress=lambda n: said.append(n),
+        on_total=lambda n: said.append(("total", n)),
+        on_phase=said.append,
+    )
     assert done.report["risk"]["k"] >= 5 and "0 finding(s)" in done.verifier[0]
+    # its progress: three steps, each named when it starts and counted when it ends
+    assert said == [
+        ("total", 3),
+        "read and validate (step 1 of 3)",
+        1,
+        "de-identify (step 2 of 3)",
+        1,
+        "verify (step 3 of 3)",
+        1,
+    ]
     before = {p.name: p.read_bytes() for p in (data / "staging").iterdir()}
     # a de-identifier that forgets a column: the verifier refuses, the staging stays as it was
     monkeypatch.setattr(

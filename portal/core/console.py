@@ -64,9 +64,19 @@ class Lines:
         self._say(self.tasks[ident], first=True)
         return ident
 
-    def update(self, ident: int, *, total: float | None = None, **_ignored) -> None:
+    def update(
+        self,
+        ident: int,
+        *,
+        total: float | None = None,
+        description: str | None = None,
+        **_ignored,
+    ) -> None:
         if total is not None:
             self.tasks[ident]["total"] = total
+        if description is not None and description != self.tasks[ident]["description"]:
+            self.tasks[ident]["description"] = description
+            self._say(self.tasks[ident])  # a new step is news: say it now, not at the beat
 
     def advance(self, ident: int, amount: float = 1) -> None:
         with self._lock:

@@ -152,8 +152,11 @@ class Modality(Protocol):
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
         on_total: Callable[[int], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
         allow_shrink: bool = False,
     ) -> IngestReport:
         """Validate ``export`` against the card's schema, de-identify it, verify the result
-        independently and stage it under ``out/staging`` (all or nothing)."""
+        independently and stage it under ``out/staging`` (all or nothing). ``progress`` and
+        ``on_total`` count the work done; ``on_phase`` names the step under way, for
+        modalities whose steps do not count records one by one."""
         ...

@@ -29,6 +29,7 @@ class Dicom:
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
         on_total: Callable[[int], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
         allow_shrink: bool = False,
     ) -> IngestReport:
         from portal.ingest.staging import ingest
@@ -75,11 +76,20 @@ class Tabular:
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
         on_total: Callable[[int], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
         allow_shrink: bool = False,
     ) -> IngestReport:
         from portal.tabular.ingest import ingest_tabular
 
-        done = ingest_tabular(export, out, key=key, card_block=card.deidentification.tabular)
+        done = ingest_tabular(
+            export,
+            out,
+            key=key,
+            card_block=card.deidentification.tabular,
+            progress=progress,
+            on_total=on_total,
+            on_phase=on_phase,
+        )
         risk = done.report["risk"]
         rows = [
             ("surgeries staged", str(done.report["output"]["surgeries"])),

@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,28 +36,54 @@ class TabularIngest:
     seconds: dict[str, float]
 
 
+#: the steps of a tabular ingest, as its progress lines name them
+PHASES = ("read and validate", "de-identify", "verify")
+
+
 def ingest_tabular(
-    export: Path, data_dir: Path, *, key: bytes, card_block: dict | None = None
+    export: Path,
+    data_dir: Path,
+    *,
+    key: bytes,
+    card_block: dict | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> TabularIngest:
+    """Stage ``export`` under ``data_dir``. Its progress counts the :data:`PHASES` done
+    (``on_total`` 3, ``progress`` 1 after each); ``on_phase`` names the one under way."""
     export, data_dir = Path(export), Path(data_dir)
     seconds = {}
-    start = time.perf_counter()
+
+    def begin(phase: str) -> float:
+        if on_phase:
+            on_phase(f"{phase} (step {PHASES.index(phase) + 1} of {len(PHASES)})")
+        return time.perf_counter()
+
+    def end(phase: str, start: float) -> None:
+        seconds[phase] = time.perf_counter() - start
+        if progress:
+            progress(1)
+
+    if on_total:
+        on_total(len(PHASES))
+    start = begin("read and validate")
     table = read_export(export)
-    seconds["read and validate"] = time.perf_counter() - start
+    end("read and validate", start)
     policy = Policy.from_card(card_block)
     staging, private = data_dir / "staging", data_dir / "private"
     with (
         atomic_dir(private, overwrite=True) as private_tmp,
         atomic_dir(staging, overwrite=True) as staging_tmp,
     ):
-        start = time.perf_counter()
+        start = begin("de-identify")
         summary_ = deidentify(
             export, staging_tmp, private_tmp, key=key, policy=policy, export=table
         )
-        seconds["de-identify"] = time.perf_counter() - start
-        start = time.perf_counter()
+        end("de-identify", start)
+        start = begin("verify")
         result = verify_tabular(export, staging_tmp, private_tmp, card_block)
-        seconds["verify"] = time.perf_counter() - start
+        end("verify", start)
         lines = list(summary(result))
         if not result.ok:
             raise VerificationError(
