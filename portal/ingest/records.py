@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-CACHE_KB = 4096  # SQLite page cache
+CACHE_KB = 2048  # SQLite page cache
 BATCH = 256  # rows fetched at a time
 
 

@@ -50,8 +50,8 @@ _KINDS = {
     "benign": "b",
 }
 _FIELD_OF = {letter: name for name, letter in _KINDS.items()}
-CACHE_KB = 8192  # SQLite page cache per connection
-RESET_AT = 20_000  # texts remembered as looked up before they and their rows are dropped
+CACHE_KB = 2048  # SQLite page cache per connection
+RESET_AT = 4_000  # texts remembered as looked up before they and their rows are dropped
 # markers of where a phrase (its first word) or a digit string (its first digits) begins:
 # in the Bloom filter only, never in SQLite (the keys there are printable text)
 PHRASE_START, DIGIT_START = "\x01", "\x02"
