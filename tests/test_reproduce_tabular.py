@@ -220,32 +220,23 @@ def test_predictions_for_an_unknown_or_a_missing_surgery_are_refused(tmp_path):
     assert ids == expected and predicted == [0, 0, 1] and values == [0.1, 0.2, 0.3]
 
 
-def test_a_run_with_an_unknown_surgery_fails_with_one_line_naming_it(env, tmp_path):
-    """A team whose predictions name a surgery of no split: a failed verdict whose reason
-    (one line, in verdict.json and the command's output) names the file and the surgery."""
+def _failed_reason(env, tmp_path, name: str, body: str) -> str:
+    """Run the team with ``body`` (a function ``name`` of its predict.py, run after it has
+    written its predictions) through `portal reproduce`; the one-line reason of its failed
+    verdict."""
     from typer.testing import CliRunner
 
     from portal.cli import app
 
     project = tmp_path / "project"
-    shutil.copytree(env / "reproduce", project / "reproduce")
-    shutil.copytree(env / "data_cards", project / "data_cards")
-    shutil.copytree(env / "data", project / "data")
+    for folder in ("reproduce", "data_cards", "data"):
+        shutil.copytree(env / folder, project / folder)
     predict = project / "reproduce" / "mlkidcar" / TEAM / "predict.py"
     code = predict.read_text()
     marker = "if __name__ == "
     assert marker in code
     predict.write_text(
-        code.replace(
-            marker,
-            "def _forge():\n"
-            "    import sys\n"
-            "    out = Path(sys.argv[sys.argv.index('--out') + 1])\n"
-            "    with out.open('a') as handle:\n"
-            "        handle.write('s-nobodyatall,0.5,aki\\n')\n\n\n" + marker,
-            1,
-        ).rstrip()
-        + "\n    _forge()\n"
+        code.replace(marker, body + "\n\n\n" + marker, 1).rstrip() + f"\n    {name}()\n"
     )
     done = CliRunner().invoke(
         app,
@@ -254,63 +245,51 @@ def test_a_run_with_an_unknown_surgery_fails_with_one_line_naming_it(env, tmp_pa
             *("--release", "1.0.0", "--no-repeat", "--no-hardware-check"),
         ],
     )
+    assert "Traceback" not in done.output
     verdict = json.loads(
         (project / "runs" / "mlkidcar" / "1.0.0" / TEAM / "verdict.json").read_text()
     )
     assert verdict["verdict"] == "failed", verdict
-    reason = verdict["reason"]
-    assert "\n" not in reason and "private_test.csv" in reason
+    assert "\n" not in verdict["reason"] and "private_test.csv" in verdict["reason"]
+    return verdict["reason"]
+
+
+def test_a_run_with_an_unknown_surgery_fails_with_one_line_naming_it(env, tmp_path):
+    """A team whose predictions name a surgery of no split: a failed verdict whose reason
+    (one line, in verdict.json and the command's output) names the file and the surgery."""
+    reason = _failed_reason(
+        env,
+        tmp_path,
+        "_forge",
+        "def _forge():\n"
+        "    import sys\n"
+        "    out = Path(sys.argv[sys.argv.index('--out') + 1])\n"
+        "    with out.open('a') as handle:\n"
+        "        handle.write('s-nobodyatall,0.5,aki\\n')",
+    )
     assert "s-nobodyatall" in reason and "not in the split" in reason
-    assert "Traceback" not in done.output
 
 
 def test_scores_that_are_not_probabilities_fail_when_brier_and_calibration_need_them(env, tmp_path):
     """ML-KIDCAR's rules ask for the Brier score and a calibration curve: a team writing
     logits (scores outside [0, 1]) fails with one line naming the file and a case."""
-    from typer.testing import CliRunner
-
-    from portal.cli import app
-
-    project = tmp_path / "project"
-    shutil.copytree(env / "reproduce", project / "reproduce")
-    shutil.copytree(env / "data_cards", project / "data_cards")
-    shutil.copytree(env / "data", project / "data")
-    predict = project / "reproduce" / "mlkidcar" / TEAM / "predict.py"
-    code = predict.read_text()
-    marker = "if __name__ == "
-    predict.write_text(
-        code.replace(
-            marker,
-            "def _logits():\n"
-            "    import csv, math, sys\n"
-            "    out = Path(sys.argv[sys.argv.index('--out') + 1])\n"
-            "    rows = list(csv.DictReader(out.open()))\n"
-            "    with out.open('w', newline='') as handle:\n"
-            "        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))\n"
-            "        writer.writeheader()\n"
-            "        for row in rows:\n"
-            "            p = min(max(float(row['score']), 1e-6), 1 - 1e-6)\n"
-            "            row['score'] = repr(math.log(p / (1 - p)))\n"
-            "            writer.writerow(row)\n\n\n" + marker,
-            1,
-        ).rstrip()
-        + "\n    _logits()\n"
+    reason = _failed_reason(
+        env,
+        tmp_path,
+        "_logits",
+        "def _logits():\n"
+        "    import csv, math, sys\n"
+        "    out = Path(sys.argv[sys.argv.index('--out') + 1])\n"
+        "    rows = list(csv.DictReader(out.open()))\n"
+        "    with out.open('w', newline='') as handle:\n"
+        "        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))\n"
+        "        writer.writeheader()\n"
+        "        for row in rows:\n"
+        "            p = min(max(float(row['score']), 1e-6), 1 - 1e-6)\n"
+        "            row['score'] = repr(math.log(p / (1 - p)))\n"
+        "            writer.writerow(row)",
     )
-    done = CliRunner().invoke(
-        app,
-        [
-            *("--project", str(project), "reproduce", "mlkidcar", TEAM),
-            *("--release", "1.0.0", "--no-repeat", "--no-hardware-check"),
-        ],
-    )
-    verdict = json.loads(
-        (project / "runs" / "mlkidcar" / "1.0.0" / TEAM / "verdict.json").read_text()
-    )
-    assert verdict["verdict"] == "failed", verdict
-    reason = verdict["reason"]
-    assert "\n" not in reason and "private_test.csv" in reason
     assert "outside [0, 1]" in reason and "Brier" in reason
-    assert "Traceback" not in done.output
 
 
 # -- the rules ---------------------------------------------------------------------------------
