@@ -61,6 +61,23 @@ def read_explanation(npz: Path) -> tuple[np.ndarray, np.ndarray]:
     without pickles, and holds two numeric 2-D arrays of one shape. ``ValueError`` says
     what is wrong otherwise.
     """
+    arrays = _team_arrays(npz, ("image", "saliency"))
+    image, weight = arrays["image"], arrays["saliency"]
+    for name, array in (("image", image), ("saliency", weight)):
+        if max(array.shape) > EXPLANATION_SIDE:
+            raise ValueError(f"{name} of shape {array.shape} is larger than the cap")
+    if image.shape != weight.shape:
+        raise ValueError(f"image {image.shape} and saliency {weight.shape} differ in shape")
+    return image, weight
+
+
+def _team_arrays(
+    npz: Path, required: tuple[str, str], optional: tuple[str, ...] = (), what: str = ""
+) -> dict[str, np.ndarray | None]:
+    """The arrays of a team's ``.npz``, read only if it is a zip of exactly the
+    ``required`` members (and perhaps the ``optional`` ones), under the byte cap, without
+    pickles; the required ones numeric, 2-D and not empty (``what`` says what their axes
+    are, for the message). ``ValueError`` says what is wrong otherwise."""
     import zipfile
 
     try:
@@ -68,28 +85,32 @@ def read_explanation(npz: Path) -> tuple[np.ndarray, np.ndarray]:
             members = {info.filename: info.file_size for info in archive.infolist()}
     except (zipfile.BadZipFile, OSError) as error:
         raise ValueError(f"not an .npz archive ({error})") from None
-    if set(members) != {"image.npy", "saliency.npy"}:
-        raise ValueError(f"holds {sorted(members)}, expected image.npy and saliency.npy")
+    wanted = {f"{name}.npy" for name in required}
+    if not wanted <= set(members) <= wanted | {f"{name}.npy" for name in optional}:
+        expected = " and ".join(f"{name}.npy" for name in required)
+        if optional:
+            expected += f" (and optionally {', '.join(f'{n}.npy' for n in optional)})"
+        raise ValueError(f"holds {sorted(members)}, expected {expected}")
     if sum(members.values()) > EXPLANATION_BYTES:
         raise ValueError(f"{sum(members.values()):,} bytes uncompressed, over the cap")
     try:
         with np.load(npz, allow_pickle=False) as data:
-            image, weight = data["image"], data["saliency"]
+            arrays = {
+                name: data[name] if f"{name}.npy" in members else None
+                for name in (*required, *optional)
+            }
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"unreadable arrays ({error})") from None
-    for name, array in (("image", image), ("saliency", weight)):
+    for name in required:
+        array = arrays[name]
         if not isinstance(array, np.ndarray):
             raise ValueError(f"unreadable arrays ({name}.npy is not in the .npy format)")
         if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
             kind = f"{array.dtype} of shape {array.shape}"
-            raise ValueError(f"{name} is {kind}, not a 2-D number array")
+            raise ValueError(f"{name} is {kind}, not a 2-D number array{what}")
         if array.size == 0:
             raise ValueError(f"{name} of shape {array.shape} is empty")
-        if max(array.shape) > EXPLANATION_SIDE:
-            raise ValueError(f"{name} of shape {array.shape} is larger than the cap")
-    if image.shape != weight.shape:
-        raise ValueError(f"image {image.shape} and saliency {weight.shape} differ in shape")
-    return image, weight
+    return arrays
 
 
 def saliency(image: np.ndarray, weight: np.ndarray, out: Path, caption: str) -> Path:
@@ -152,42 +173,9 @@ def read_attributions(npz: Path) -> tuple[np.ndarray, np.ndarray]:
     saliency map: a zip of ``signals.npy``, ``attribution.npy`` and optionally a scalar
     ``score.npy``, under the byte cap, without pickles, two finite numeric 2-D arrays of
     one shape, at most :data:`ATTRIBUTION_ROWS` channels and a day of minutes."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(npz) as archive:
-            members = {info.filename: info.file_size for info in archive.infolist()}
-    except (zipfile.BadZipFile, OSError) as error:
-        raise ValueError(f"not an .npz archive ({error})") from None
-    if (
-        not {"signals.npy", "attribution.npy"}
-        <= set(members)
-        <= {
-            "signals.npy",
-            "attribution.npy",
-            "score.npy",
-        }
-    ):
-        raise ValueError(
-            f"holds {sorted(members)}, expected signals.npy and attribution.npy "
-            "(and optionally score.npy)"
-        )
-    if sum(members.values()) > EXPLANATION_BYTES:
-        raise ValueError(f"{sum(members.values()):,} bytes uncompressed, over the cap")
-    try:
-        with np.load(npz, allow_pickle=False) as data:
-            signals, weight = data["signals"], data["attribution"]
-            score = data["score"] if "score.npy" in members else None
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
-        raise ValueError(f"unreadable arrays ({error})") from None
+    arrays = _team_arrays(npz, ("signals", "attribution"), ("score",), what=" (channels x minutes)")
+    signals, weight, score = arrays["signals"], arrays["attribution"], arrays["score"]
     for name, array in (("signals", signals), ("attribution", weight)):
-        if not isinstance(array, np.ndarray):
-            raise ValueError(f"unreadable arrays ({name}.npy is not in the .npy format)")
-        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-            kind = f"{array.dtype} of shape {array.shape}"
-            raise ValueError(f"{name} is {kind}, not a 2-D number array (channels x minutes)")
-        if array.size == 0:
-            raise ValueError(f"{name} of shape {array.shape} is empty")
         if array.shape[0] > ATTRIBUTION_ROWS or array.shape[1] > ATTRIBUTION_COLUMNS:
             raise ValueError(f"{name} of shape {array.shape} is larger than the cap")
         if not np.all(np.isfinite(array)):
