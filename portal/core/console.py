@@ -48,14 +48,17 @@ class Lines:
     def _beat(self) -> None:
         """A line per task every ``every`` seconds, advanced or not: silence means a hang."""
         while not self._stop.wait(self.every):
+            now = time.monotonic()
             for task in list(self.tasks.values()):
-                self._say(task)
+                if now - task["said"] >= self.every / 2:  # not just said (a new step)
+                    self._say(task)
 
     def add_task(self, description: str, total: float | None = None) -> int:
         ident = len(self.tasks)
         now = time.monotonic()
         self.tasks[ident] = {
             "description": description,
+            "name": description,  # the last line says the task's name, not its last step
             "total": total,
             "done": 0.0,
             "start": now,
@@ -94,7 +97,8 @@ class Lines:
             count = f"{task['done']:g}" + (f"/{total:g}" if total else "")
             share = f" ({task['done'] / total:.0%})" if total else ""
             state = "done" if final else "working"
-            text = f"{task['description']}: {state}, {count}{share}, {elapsed:.0f} s"
+            name = task["name"] if final else task["description"]
+            text = f"{name}: {state}, {count}{share}, {elapsed:.0f} s"
         with self._lock:
             print(text, file=self.stream, flush=True)
 
