@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
+from portal.site.build import make_server
 from portal.synth.export import synthesize
 
 SMALL_SHAPE = (32, 64, 64)  # slices, rows, columns: striata still resolved, 8x cheaper
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by `make setup`
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -107,3 +110,41 @@ def challenge_project(root: Path, *, exams: int, seed: int, **release) -> Path:
     (root / "reproduce" / "datpark").mkdir(parents=True)
     shutil.copy(ROOT / "reproduce" / "datpark" / "challenge.yaml", root / "reproduce" / "datpark")
     return root
+
+
+# -- the site in a real browser (the site test modules give `project` and `site`) ----
+@pytest.fixture(scope="module")
+def server(project, site):
+    """The built ``site`` of the requesting module's ``project``, served on 127.0.0.1."""
+    httpd = make_server(project, site, port=0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is installed by `make setup`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+                "--disable-domain-reliability",
+                "--disable-client-side-phishing-detection",
+            ],
+        )
+        yield chromium
+        chromium.close()

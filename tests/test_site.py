@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from portal.core.environ import scoped_environ
 from portal.errors import ConfigError
 from portal.reproduce.reproduction import Reproduction
 from portal.site import linkcheck
-from portal.site.build import build_site, make_server
+from portal.site.build import build_site
 from tests.conftest import challenge_project
 from tests.fixture_teams import set_official, write_team
 
@@ -118,42 +117,6 @@ def built(project):
 @pytest.fixture(scope="module")
 def site(built):
     return built.site
-
-
-@pytest.fixture(scope="module")
-def server(project, site):
-    httpd = make_server(project, site, port=0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is installed by `make setup`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-default-apps",
-                "--disable-domain-reliability",
-                "--disable-client-side-phishing-detection",
-            ],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

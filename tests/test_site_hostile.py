@@ -20,7 +20,7 @@ from portal.reproduce.reproduction import Reproduction
 from portal.site.build import build_site
 from tests.conftest import challenge_project
 from tests.fixture_teams import set_official, write_team
-from tests.test_site import ROOT, browser, needs_chromium, page, server  # noqa: F401
+from tests.test_site import ROOT, needs_chromium, page  # noqa: F401
 
 PAYLOADS = (
     "<script>alert(1)</script>",

@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import pytest
 import yaml
 
 from portal.core.environ import scoped_environ
-from portal.site.build import build_site, make_server
+from portal.site.build import build_site
 from tests.test_site import AXE, CHROMIUM, SHOTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,31 +379,6 @@ def test_the_book_draws_the_tabular_figures_and_no_dicom_one(site):
 
 
 # -- in the browser ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(project, site):
-    httpd = make_server(project, site, port=0)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is installed by `make setup`")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
