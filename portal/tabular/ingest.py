@@ -16,7 +16,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,35 +56,32 @@ def ingest_tabular(
     export, data_dir = Path(export), Path(data_dir)
     seconds = {}
 
-    def begin(phase: str) -> float:
+    @contextmanager
+    def step(phase: str) -> Iterator[None]:
         if on_phase:
             on_phase(f"{phase} (step {PHASES.index(phase) + 1} of {len(PHASES)})")
-        return time.perf_counter()
-
-    def end(phase: str, start: float) -> None:
+        start = time.perf_counter()
+        yield
         seconds[phase] = time.perf_counter() - start
         if progress:
             progress(1)
 
     if on_total:
         on_total(len(PHASES))
-    start = begin("read and validate")
-    table = read_export(export)
-    end("read and validate", start)
+    with step("read and validate"):
+        table = read_export(export)
     policy = Policy.from_card(card_block)
     staging, private = data_dir / "staging", data_dir / "private"
     with (
         atomic_dir(private, overwrite=True) as private_tmp,
         atomic_dir(staging, overwrite=True) as staging_tmp,
     ):
-        start = begin("de-identify")
-        summary_ = deidentify(
-            export, staging_tmp, private_tmp, key=key, policy=policy, export=table
-        )
-        end("de-identify", start)
-        start = begin("verify")
-        result = verify_tabular(export, staging_tmp, private_tmp, card_block)
-        end("verify", start)
+        with step("de-identify"):
+            summary_ = deidentify(
+                export, staging_tmp, private_tmp, key=key, policy=policy, export=table
+            )
+        with step("verify"):
+            result = verify_tabular(export, staging_tmp, private_tmp, card_block)
         lines = list(summary(result))
         if not result.ok:
             raise VerificationError(
